@@ -1,0 +1,680 @@
+//! Accounts: the in-memory copy of `data/credentials.txt` behind an `RwLock`, login checks that
+//! take the same time whatever fails, locked read-modify-write mutations shared safely with
+//! `ferroftp user ...` processes, and reload when the file changes on disk. The file format lives
+//! in `credentials`, bcrypt in `password`, brute-force counting in `throttle`.
+
+mod credentials;
+mod password;
+mod throttle;
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use credentials::{
+    Account, AccountState, CREDENTIALS_FILE, HEADER, MAX_NAME_LEN, Role, UserName,
+};
+pub use password::{MAX_PASSWORD_BYTES, Password};
+pub use throttle::{MAX_TRACKED_IPS, Throttle, ThrottlePolicy};
+
+use credentials::{CredentialsFile, Entry, FileLock, Stamp};
+
+/// Length of the password generated for the first `admin`.
+pub const GENERATED_PASSWORD_LEN: usize = 16;
+
+/// A file modified this recently is re-read even if its stamp looks unchanged: file systems
+/// with coarse timestamps can give two quick writes of equal size the same mtime (and a reused
+/// inode number), which would otherwise hide the second one.
+const RECENT_WRITE_SECS: i64 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Any login failure: unknown user, wrong password, banned. Same text for all.
+    #[error("Login incorrect.")]
+    LoginIncorrect,
+    #[error("credentials.txt:{line}: {what}")]
+    Malformed { line: usize, what: String },
+    /// The message says which rule is broken; the name is quoted with escapes.
+    #[error("invalid user name: {0}")]
+    InvalidName(String),
+    #[error("user {0} already exists")]
+    Exists(String),
+    #[error("no such user: {0}")]
+    NoSuchUser(String),
+    #[error("empty password")]
+    EmptyPassword,
+    #[error("password is {0} bytes long; at most {max} are allowed (bcrypt's limit)", max = MAX_PASSWORD_BYTES)]
+    PasswordTooLong(usize),
+    #[error("invalid bcrypt cost {0} (allowed: 4 to 31)")]
+    BadCost(u32),
+    #[error("bcrypt: {0}")]
+    Bcrypt(#[from] bcrypt::BcryptError),
+    #[error("random number generator: {0}")]
+    Random(String),
+    #[error("{}: {source}", path.display())]
+    File { path: PathBuf, source: io::Error },
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+impl Error {
+    fn file(path: &Path, source: io::Error) -> Error {
+        Error::File {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Shared, cheap-to-clone account store over `DIR/data/credentials.txt`.
+#[derive(Clone)]
+pub struct Accounts {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    data_dir: PathBuf,
+    path: PathBuf,
+    lock_path: PathBuf,
+    cost: u32,
+    state: RwLock<State>,
+    generation: AtomicU64,
+    /// Serialises "read the disk, then install" in this process (reload and mutations), so an
+    /// older read can never be installed over a newer one.
+    install: Mutex<()>,
+    dummy: OnceLock<String>,
+    dummy_verifications: AtomicU64,
+}
+
+/// The last good copy and what the disk looked like when it was read.
+struct State {
+    file: CredentialsFile,
+    stamp: Option<Stamp>,
+    /// Text the copy was parsed from; None when the file was missing.
+    text: Option<String>,
+    /// A newer version found bad (malformed or missing), so it is logged once, not every second.
+    rejected: Option<Option<String>>,
+}
+
+impl Accounts {
+    /// Loads `data_dir/credentials.txt`; a missing file means no accounts (it is created by the
+    /// first change). A malformed line is `Err(Error::Malformed { line, .. })`.
+    pub fn open(data_dir: &Path, bcrypt_cost: u32) -> Result<Accounts, Error> {
+        if !password::valid_cost(bcrypt_cost) {
+            return Err(Error::BadCost(bcrypt_cost));
+        }
+        let path = data_dir.join(CREDENTIALS_FILE);
+        let (stamp, text, file) = read_disk(&path)?;
+        Ok(Accounts {
+            inner: Arc::new(Inner {
+                data_dir: data_dir.to_path_buf(),
+                lock_path: data_dir.join(credentials::LOCK_FILE),
+                path,
+                cost: bcrypt_cost,
+                state: RwLock::new(State {
+                    file,
+                    stamp,
+                    text,
+                    rejected: None,
+                }),
+                generation: AtomicU64::new(0),
+                install: Mutex::new(()),
+                dummy: OnceLock::new(),
+                dummy_verifications: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The credentials file this store reads and writes.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.read().file.entries().next().is_none()
+    }
+
+    /// All accounts in file order.
+    pub fn list(&self) -> Vec<Account> {
+        self.read()
+            .file
+            .entries()
+            .map(|e| e.account.clone())
+            .collect()
+    }
+
+    /// The account with exactly this name (names are case-sensitive at login).
+    pub fn lookup(&self, name: &str) -> Option<Account> {
+        self.read().file.get(name).map(|e| e.account.clone())
+    }
+
+    /// Login check. Unknown user, wrong password and banned all give `Err(LoginIncorrect)`.
+    pub fn verify(&self, name: &str, password: &Password) -> Result<Account, Error> {
+        // Initialised before the lookup so the one-time cost does not mark the first unknown
+        // user either.
+        let dummy = self.dummy_hash();
+        let entry = self.read().file.get(name).cloned();
+        // The read guard is gone: bcrypt below blocks no one.
+        // SECURITY: user enumeration by timing. Unknown users cost one bcrypt of the same cost
+        // against a dummy hash; banned users and over-long passwords still run bcrypt.
+        let (hash, account) = match entry {
+            Some(Entry { account, hash }) => (hash, Some(account)),
+            None => {
+                self.inner
+                    .dummy_verifications
+                    .fetch_add(1, Ordering::Relaxed);
+                (dummy.to_string(), None)
+            }
+        };
+        let matched = password::matches(password, &hash);
+        // SECURITY: bcrypt would ignore bytes past 72; a longer password never matches, and an
+        // empty one never does either.
+        let acceptable = password.check().is_ok();
+        match account {
+            Some(account) if matched && acceptable && account.is_active() => Ok(account),
+            _ => Err(Error::LoginIncorrect),
+        }
+    }
+
+    /// Creates an account. The name must pass `UserName::parse` and be new ignoring case.
+    pub fn add(&self, name: &str, password: &Password, role: Role) -> Result<Account, Error> {
+        let name = UserName::parse(name)?;
+        // Fresh view first, so a user just removed by another process is not reported as existing.
+        self.reload_if_changed();
+        if let Some(existing) = self
+            .read()
+            .file
+            .entries()
+            .find(|e| e.account.name.as_str().eq_ignore_ascii_case(name.as_str()))
+        {
+            // Fast path only; the authoritative check is under the file lock.
+            return Err(Error::Exists(existing.account.name.to_string()));
+        }
+        let hash = password::hash(password, self.inner.cost)?;
+        let account = Account {
+            name,
+            role,
+            state: AccountState::Active,
+        };
+        let entry = Entry {
+            account: account.clone(),
+            hash,
+        };
+        self.mutate(|file| file.insert(entry))?;
+        Ok(account)
+    }
+
+    pub fn remove(&self, name: &str) -> Result<(), Error> {
+        self.mutate(|file| file.remove(name))
+    }
+
+    /// Bans or unbans. Sessions notice through `generation()` and `lookup()`.
+    pub fn set_state(&self, name: &str, state: AccountState) -> Result<(), Error> {
+        self.mutate(|file| file.set_state(name, state))
+    }
+
+    pub fn set_password(&self, name: &str, password: &Password) -> Result<(), Error> {
+        if self.lookup(name).is_none() {
+            // Skip the slow hash for a typo; checked again under the lock.
+            self.reload_if_changed();
+            if self.lookup(name).is_none() {
+                return Err(Error::NoSuchUser(name.to_string()));
+            }
+        }
+        let hash = password::hash(password, self.inner.cost)?;
+        self.mutate(|file| file.set_hash(name, hash))
+    }
+
+    /// Reloads credentials.txt if it changed on disk since the last load. A malformed (or
+    /// deleted) file is logged once and the last good copy stays in use. True if a reload
+    /// happened. Call every second or so (`ferroftp user ...` edits from other processes).
+    pub fn reload_if_changed(&self) -> bool {
+        let _installing = self.install_guard();
+        let path = &self.inner.path;
+        let stamp = match credentials::stamp(path) {
+            Ok(stamp) => stamp,
+            Err(e) => {
+                log::error!("{e}; keeping the accounts loaded before");
+                return false;
+            }
+        };
+        if self.read().stamp == stamp && !recently_modified(stamp) {
+            return false;
+        }
+        let text = match credentials::read_optional(path) {
+            Ok(text) => text,
+            Err(e) => {
+                log::error!("{e}; keeping the accounts loaded before");
+                return false;
+            }
+        };
+        let (unchanged, known_bad) = {
+            let state = self.read();
+            (state.text == text, state.rejected.as_ref() == Some(&text))
+        };
+        if unchanged || known_bad {
+            let mut state = self.write();
+            state.stamp = stamp;
+            if unchanged {
+                // Back to the good version: a later bad edit is worth logging again.
+                state.rejected = None;
+            }
+            return false;
+        }
+        let parsed = match &text {
+            Some(t) => CredentialsFile::parse(t),
+            None => {
+                log::warn!(
+                    "{} was removed; keeping the accounts loaded before",
+                    path.display()
+                );
+                self.write().rejected = Some(None);
+                return false;
+            }
+        };
+        match parsed {
+            Ok(file) => {
+                self.install(file, stamp, text);
+                log::info!("reloaded {}", path.display());
+                true
+            }
+            Err(e) => {
+                log::error!("{e}; keeping the accounts loaded before");
+                self.write().rejected = Some(text);
+                false
+            }
+        }
+    }
+
+    /// Bumped on every reload and change, so sessions can notice cheaply and re-`lookup`.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
+    /// The shared read-modify-write: file lock, fresh read from disk (another process may have
+    /// changed it), `change`, atomic write, unlock, then install in memory.
+    fn mutate<T>(
+        &self,
+        change: impl FnOnce(&mut CredentialsFile) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let _installing = self.install_guard();
+        std::fs::create_dir_all(&self.inner.data_dir)
+            .map_err(|e| Error::file(&self.inner.data_dir, e))?;
+        let lock = FileLock::acquire(&self.inner.lock_path)?;
+        let path = &self.inner.path;
+        // A malformed file on disk is refused, not overwritten: it is someone's hand edit.
+        let (_, text, mut file) = read_disk(path)?;
+        if text.is_none() {
+            file = CredentialsFile::with_header();
+        }
+        let out = change(&mut file)?;
+        let new_text = file.serialize();
+        credentials::write_atomic(path, &new_text)?;
+        let stamp = credentials::stamp(path)?;
+        drop(lock);
+        self.install(file, stamp, Some(new_text));
+        Ok(out)
+    }
+
+    fn install(&self, file: CredentialsFile, stamp: Option<Stamp>, text: Option<String>) {
+        let mut state = self.write();
+        *state = State {
+            file,
+            stamp,
+            text,
+            rejected: None,
+        };
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn dummy_hash(&self) -> &str {
+        self.inner
+            .dummy
+            .get_or_init(|| password::dummy_hash(self.inner.cost))
+    }
+
+    // The state is only ever replaced whole under the write guard, so a panic elsewhere while a
+    // guard was held cannot leave it half-updated: poisoning is safe to ignore.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.inner
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.inner
+            .state
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn install_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner
+            .install
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Accounts")
+            .field("path", &self.inner.path)
+            .field("accounts", &self.read().file.entries().count())
+            .field("generation", &self.generation())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stamp, text and parsed contents of `path`; a missing file is an empty account list.
+fn read_disk(path: &Path) -> Result<(Option<Stamp>, Option<String>, CredentialsFile), Error> {
+    // Stamp first: if the file changes between the two calls, the next check sees a newer stamp
+    // and reads again.
+    let stamp = credentials::stamp(path)?;
+    let text = credentials::read_optional(path)?;
+    let file = match &text {
+        Some(t) => CredentialsFile::parse(t)?,
+        None => CredentialsFile::default(),
+    };
+    Ok((stamp, text, file))
+}
+
+fn recently_modified(stamp: Option<Stamp>) -> bool {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    stamp.is_some_and(|s| now.saturating_sub(s.mtime_secs()) <= RECENT_WRITE_SECS)
+}
+
+/// Creates `admin` with a random password if there are no accounts at all; returns the password
+/// when it did, for the server to print once.
+pub fn ensure_admin(accounts: &Accounts) -> Result<Option<Password>, Error> {
+    accounts.reload_if_changed();
+    if !accounts.is_empty() {
+        return Ok(None);
+    }
+    let password = Password::generate(GENERATED_PASSWORD_LEN)?;
+    match accounts.add("admin", &password, Role::Admin) {
+        Ok(_) => Ok(Some(password)),
+        // Another process created it first.
+        Err(Error::Exists(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::thread;
+
+    use super::*;
+
+    const COST: u32 = 4;
+
+    fn pw(s: &str) -> Password {
+        Password::new(s.to_string())
+    }
+
+    fn open(dir: &Path) -> Accounts {
+        Accounts::open(dir, COST).unwrap()
+    }
+
+    #[test]
+    fn missing_file_is_empty_and_not_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = open(dir.path());
+        assert!(accounts.is_empty());
+        assert!(accounts.list().is_empty());
+        assert!(!accounts.reload_if_changed());
+        assert!(!dir.path().join(CREDENTIALS_FILE).exists());
+        assert!(matches!(
+            Accounts::open(dir.path(), 3),
+            Err(Error::BadCost(3))
+        ));
+    }
+
+    #[test]
+    fn add_writes_header_0600_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = open(dir.path());
+        let g0 = accounts.generation();
+        let alice = accounts.add("alice", &pw("wonder"), Role::User).unwrap();
+        assert_eq!(alice.name.as_str(), "alice");
+        assert!(accounts.generation() > g0);
+        let path = dir.path().join(CREDENTIALS_FILE);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with(&format!("{HEADER}\nalice:$2b$04$")),
+            "{text}"
+        );
+        assert!(text.ends_with(":user:active\n"));
+        assert!(!text.contains("wonder"));
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(open(dir.path()).list(), vec![alice]);
+    }
+
+    #[test]
+    fn mutations_report_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = open(dir.path());
+        accounts.add("alice", &pw("a"), Role::User).unwrap();
+        assert!(matches!(
+            accounts.add("Alice", &pw("a"), Role::User),
+            Err(Error::Exists(n)) if n == "alice"
+        ));
+        assert!(matches!(
+            accounts.add("Public", &pw("a"), Role::User),
+            Err(Error::InvalidName(_))
+        ));
+        assert!(matches!(
+            accounts.add("bob", &pw(""), Role::User),
+            Err(Error::EmptyPassword)
+        ));
+        assert!(matches!(
+            accounts.add("bob", &pw(&"x".repeat(73)), Role::User),
+            Err(Error::PasswordTooLong(73))
+        ));
+        assert!(matches!(
+            accounts.set_password("alice", &pw("")),
+            Err(Error::EmptyPassword)
+        ));
+        assert!(matches!(accounts.remove("bob"), Err(Error::NoSuchUser(_))));
+        assert!(matches!(
+            accounts.set_state("bob", AccountState::Banned),
+            Err(Error::NoSuchUser(_))
+        ));
+        assert!(matches!(
+            accounts.set_password("bob", &pw("x")),
+            Err(Error::NoSuchUser(_))
+        ));
+        assert_eq!(accounts.list().len(), 1);
+    }
+
+    #[test]
+    fn verify_outcomes() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = open(dir.path());
+        accounts.add("alice", &pw("right"), Role::Admin).unwrap();
+        accounts.add("bob", &pw("bobpw"), Role::User).unwrap();
+        accounts.set_state("bob", AccountState::Banned).unwrap();
+
+        let ok = accounts.verify("alice", &pw("right")).unwrap();
+        assert!(ok.is_admin() && ok.is_active());
+        let failures = [
+            ("alice", "wrong"),
+            ("alice", ""),
+            ("ALICE", "right"),
+            ("nobody", "right"),
+            ("bob", "bobpw"),
+            ("bad/name", "x"),
+        ];
+        for (name, password) in failures {
+            let err = accounts.verify(name, &pw(password)).unwrap_err();
+            assert!(matches!(err, Error::LoginIncorrect), "{name}: {err}");
+            assert_eq!(err.to_string(), "Login incorrect.");
+        }
+
+        accounts.set_state("bob", AccountState::Active).unwrap();
+        assert!(accounts.verify("bob", &pw("bobpw")).is_ok());
+        accounts.set_password("bob", &pw("new")).unwrap();
+        assert!(accounts.verify("bob", &pw("bobpw")).is_err());
+        assert!(accounts.verify("bob", &pw("new")).is_ok());
+        accounts.remove("bob").unwrap();
+        assert!(accounts.verify("bob", &pw("new")).is_err());
+        assert!(accounts.lookup("bob").is_none());
+    }
+
+    #[test]
+    fn over_long_password_never_matches_its_72_byte_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = open(dir.path());
+        let max = "p".repeat(72);
+        accounts.add("alice", &pw(&max), Role::User).unwrap();
+        assert!(accounts.verify("alice", &pw(&max)).is_ok());
+        let longer = format!("{max}extra");
+        assert!(matches!(
+            accounts.verify("alice", &pw(&longer)),
+            Err(Error::LoginIncorrect)
+        ));
+    }
+
+    #[test]
+    fn unknown_users_take_the_dummy_hash_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = open(dir.path());
+        accounts.add("alice", &pw("right"), Role::User).unwrap();
+        let uses = || accounts.inner.dummy_verifications.load(Ordering::Relaxed);
+        assert_eq!(uses(), 0);
+        let _ = accounts.verify("alice", &pw("wrong"));
+        assert_eq!(uses(), 0);
+        assert!(
+            accounts.inner.dummy.get().is_some(),
+            "initialised on first verify"
+        );
+        let _ = accounts.verify("mallory", &pw("x"));
+        let _ = accounts.verify("", &pw("x"));
+        assert_eq!(uses(), 2);
+        let dummy = accounts.inner.dummy.get().unwrap();
+        assert!(dummy.starts_with("$2b$04$"), "same cost as real hashes");
+    }
+
+    #[test]
+    fn two_processes_lose_no_concurrent_additions() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = open(dir.path());
+        let cli = open(dir.path());
+        let mut handles = Vec::new();
+        for (who, accounts) in [("s", &server), ("c", &cli)] {
+            for thread in 0..2 {
+                let accounts = accounts.clone();
+                handles.push(thread::spawn(move || {
+                    for i in 0..20 {
+                        let name = format!("{who}{thread}u{i}");
+                        accounts.add(&name, &pw("pw"), Role::User).unwrap();
+                    }
+                }));
+            }
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+        let on_disk = open(dir.path()).list();
+        assert_eq!(on_disk.len(), 80);
+        server.reload_if_changed();
+        cli.reload_if_changed();
+        assert_eq!(server.list().len(), 80);
+        assert_eq!(cli.list(), server.list());
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn reload_picks_up_edits_and_keeps_last_good_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = open(dir.path());
+        let cli = open(dir.path());
+        assert!(!server.reload_if_changed());
+
+        cli.add("alice", &pw("a"), Role::User).unwrap();
+        let g = server.generation();
+        assert!(server.reload_if_changed());
+        assert!(server.generation() > g);
+        assert!(server.lookup("alice").is_some());
+        assert!(!server.reload_if_changed(), "no change, no reload");
+
+        // A hand edit in place (same inode), with a comment the next rewrite must keep.
+        let path = dir.path().join(CREDENTIALS_FILE);
+        let text = fs::read_to_string(&path).unwrap();
+        let edited = format!(
+            "{}# hand edit\n",
+            text.replace(":user:active", ":user:banned")
+        );
+        fs::write(&path, &edited).unwrap();
+        assert!(server.reload_if_changed());
+        assert_eq!(server.lookup("alice").unwrap().state, AccountState::Banned);
+
+        // Malformed: logged once, last good copy kept, not retried while unchanged.
+        fs::write(&path, format!("{edited}oops\n")).unwrap();
+        let g = server.generation();
+        assert!(!server.reload_if_changed());
+        assert!(!server.reload_if_changed());
+        assert_eq!(server.generation(), g);
+        assert_eq!(server.lookup("alice").unwrap().state, AccountState::Banned);
+        assert!(matches!(
+            Accounts::open(dir.path(), COST),
+            Err(Error::Malformed { line: 4, .. })
+        ));
+        // Mutations refuse to overwrite a malformed hand edit.
+        assert!(matches!(
+            server.add("bob", &pw("b"), Role::User),
+            Err(Error::Malformed { line: 4, .. })
+        ));
+
+        // Fixed again: picked up.
+        fs::write(&path, &edited).unwrap();
+        server.reload_if_changed();
+        server.add("bob", &pw("b"), Role::User).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains("# hand edit\nbob:"), "{text}");
+        assert!(text.starts_with(HEADER));
+
+        // Deleted: keep the last good copy.
+        fs::remove_file(&path).unwrap();
+        assert!(!server.reload_if_changed());
+        assert_eq!(server.list().len(), 2);
+    }
+
+    #[test]
+    fn ensure_admin_only_when_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = open(dir.path());
+        let password = ensure_admin(&accounts).unwrap().expect("created");
+        assert_eq!(password.expose().len(), GENERATED_PASSWORD_LEN);
+        let admin = accounts.verify("admin", &password).unwrap();
+        assert!(admin.is_admin());
+        assert!(ensure_admin(&accounts).unwrap().is_none());
+        assert!(ensure_admin(&open(dir.path())).unwrap().is_none());
+    }
+
+    #[test]
+    fn debug_shows_no_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = open(dir.path());
+        accounts.add("alice", &pw("secret"), Role::User).unwrap();
+        let shown = format!("{accounts:?} {:?}", accounts.list());
+        assert!(
+            !shown.contains("$2b$") && !shown.contains("secret"),
+            "{shown}"
+        );
+    }
+}

@@ -1,0 +1,285 @@
+//! Brute-force defence: failed logins counted per client IP in a sliding window; too many block
+//! the IP for a while (SPEC: 5 failures in 10 minutes block for 15 minutes, `421` at connect).
+//! Owns only the counting; the caller decides what to answer and logs the block.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Most client addresses tracked at once. Beyond it expired entries are dropped, then the least
+/// recently active one, so memory stays bounded whatever an attacker sends.
+pub const MAX_TRACKED_IPS: usize = 100_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottlePolicy {
+    /// Failures within `window` that start a block.
+    pub max_failures: u32,
+    pub window: Duration,
+    /// How long a blocked IP stays blocked.
+    pub block: Duration,
+}
+
+impl Default for ThrottlePolicy {
+    fn default() -> ThrottlePolicy {
+        ThrottlePolicy {
+            max_failures: 5,
+            window: Duration::from_secs(10 * 60),
+            block: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// Failure counts per IP; cheap to clone (shared).
+#[derive(Clone)]
+pub struct Throttle {
+    policy: ThrottlePolicy,
+    ips: Arc<Mutex<HashMap<IpAddr, Record>>>,
+}
+
+#[derive(Debug, Default)]
+struct Record {
+    /// Times of recent failures, oldest first; at most `max_failures` of them.
+    failures: VecDeque<Instant>,
+    blocked_until: Option<Instant>,
+}
+
+impl Record {
+    fn is_blocked(&self, now: Instant) -> bool {
+        self.blocked_until.is_some_and(|until| now < until)
+    }
+
+    fn forget_old(&mut self, now: Instant, window: Duration) {
+        while let Some(&first) = self.failures.front() {
+            if now.saturating_duration_since(first) < window {
+                break;
+            }
+            self.failures.pop_front();
+        }
+        if !self.is_blocked(now) {
+            self.blocked_until = None;
+        }
+    }
+
+    fn is_expired(&self) -> bool {
+        self.failures.is_empty() && self.blocked_until.is_none()
+    }
+
+    fn last_activity(&self) -> Option<Instant> {
+        self.failures.back().copied().max(self.blocked_until)
+    }
+}
+
+impl Throttle {
+    pub fn new(policy: ThrottlePolicy) -> Throttle {
+        Throttle {
+            policy,
+            ips: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    pub fn policy(&self) -> ThrottlePolicy {
+        self.policy
+    }
+
+    /// Whether `ip` is blocked now (check at connect and before PASS).
+    pub fn is_blocked(&self, ip: IpAddr) -> bool {
+        self.is_blocked_at(ip, Instant::now())
+    }
+
+    /// Counts a failed login from `ip`. True when this failure started a block, so the caller
+    /// logs the block exactly once. A successful login does not reset the count.
+    pub fn record_failure(&self, ip: IpAddr) -> bool {
+        self.record_failure_at(ip, Instant::now())
+    }
+
+    pub(crate) fn is_blocked_at(&self, ip: IpAddr, now: Instant) -> bool {
+        let ip = canonical(ip);
+        let mut ips = self.lock();
+        let Some(record) = ips.get_mut(&ip) else {
+            return false;
+        };
+        record.forget_old(now, self.policy.window);
+        let blocked = record.is_blocked(now);
+        if record.is_expired() {
+            ips.remove(&ip);
+        }
+        blocked
+    }
+
+    pub(crate) fn record_failure_at(&self, ip: IpAddr, now: Instant) -> bool {
+        let ip = canonical(ip);
+        let mut ips = self.lock();
+        if !ips.contains_key(&ip) && ips.len() >= MAX_TRACKED_IPS {
+            make_room(&mut ips, now, self.policy.window);
+        }
+        let record = ips.entry(ip).or_default();
+        record.forget_old(now, self.policy.window);
+        if record.is_blocked(now) {
+            // Already blocked: the block is not extended, or a client that keeps retrying
+            // would never get back in.
+            return false;
+        }
+        // SECURITY: password guessing; `max_failures` guesses per `window` per IP, then none for
+        // `block`. The queue never holds more than `max_failures` times.
+        record.failures.push_back(now);
+        if record.failures.len() >= self.policy.max_failures.max(1) as usize {
+            record.failures.clear();
+            record.blocked_until = Some(now + self.policy.block);
+            return true;
+        }
+        false
+    }
+
+    /// Number of IPs tracked (for tests and status output).
+    pub fn tracked(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Record>> {
+        // A panic while holding the lock cannot leave a record half-updated in a way that
+        // matters (worst case one failure too many or too few), so poisoning is ignored.
+        self.ips.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for Throttle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Throttle")
+            .field("policy", &self.policy)
+            .field("tracked", &self.tracked())
+            .finish()
+    }
+}
+
+/// SECURITY: the map is bounded (an attacker with many addresses, e.g. IPv6, must not exhaust
+/// memory). Drop everything expired; if still full, drop the least recently active entry.
+fn make_room(ips: &mut HashMap<IpAddr, Record>, now: Instant, window: Duration) {
+    ips.retain(|_, r| {
+        r.forget_old(now, window);
+        !r.is_expired()
+    });
+    if ips.len() < MAX_TRACKED_IPS {
+        return;
+    }
+    let oldest = ips
+        .iter()
+        .min_by_key(|(_, r)| r.last_activity())
+        .map(|(ip, _)| *ip);
+    if let Some(ip) = oldest {
+        ips.remove(&ip);
+    }
+}
+
+/// SECURITY: `::ffff:a.b.c.d` is the IPv4 client a.b.c.d on a dual-stack socket; count it as
+/// one address whichever way it connected.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+
+    const A: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10));
+    const B: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 11));
+
+    fn mins(n: u64) -> Duration {
+        Duration::from_secs(n * 60)
+    }
+
+    #[test]
+    fn five_failures_in_window_block_for_fifteen_minutes() {
+        let t = Throttle::new(ThrottlePolicy::default());
+        let t0 = Instant::now();
+        for i in 0..4 {
+            assert!(!t.record_failure_at(A, t0 + mins(i)));
+            assert!(!t.is_blocked_at(A, t0 + mins(i)));
+        }
+        assert!(
+            t.record_failure_at(A, t0 + mins(9)),
+            "5th failure starts the block"
+        );
+        assert!(t.is_blocked_at(A, t0 + mins(9)));
+        assert!(!t.is_blocked_at(B, t0 + mins(9)), "other IPs unaffected");
+        // Further failures while blocked neither re-announce nor extend the block.
+        assert!(!t.record_failure_at(A, t0 + mins(10)));
+        assert!(t.is_blocked_at(A, t0 + mins(9) + mins(15) - Duration::from_secs(1)));
+        assert!(!t.is_blocked_at(A, t0 + mins(9) + mins(15)));
+        // After the block the count starts afresh.
+        assert!(!t.record_failure_at(A, t0 + mins(25)));
+        assert!(!t.is_blocked_at(A, t0 + mins(25)));
+    }
+
+    #[test]
+    fn failures_outside_the_window_are_forgotten() {
+        let t = Throttle::new(ThrottlePolicy::default());
+        let t0 = Instant::now();
+        for i in 0..4 {
+            assert!(!t.record_failure_at(A, t0 + mins(i)));
+        }
+        // The first failure (t0) is now 10 minutes old: only 4 in the window.
+        assert!(!t.record_failure_at(A, t0 + mins(10)));
+        assert!(!t.is_blocked_at(A, t0 + mins(10)));
+        assert!(t.record_failure_at(A, t0 + mins(10) + Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn expired_entries_are_pruned_and_mapped_ipv4_is_one_address() {
+        let t = Throttle::new(ThrottlePolicy::default());
+        let t0 = Instant::now();
+        t.record_failure_at(A, t0);
+        assert_eq!(t.tracked(), 1);
+        assert!(!t.is_blocked_at(A, t0 + mins(11)));
+        assert_eq!(t.tracked(), 0, "checking an expired entry removes it");
+
+        let mapped = IpAddr::V6(Ipv4Addr::new(192, 168, 1, 10).to_ipv6_mapped());
+        for _ in 0..4 {
+            t.record_failure_at(A, t0);
+        }
+        assert!(t.record_failure_at(mapped, t0));
+        assert!(t.is_blocked_at(A, t0));
+        assert!(!t.is_blocked_at(IpAddr::V6(Ipv6Addr::LOCALHOST), t0));
+    }
+
+    #[test]
+    fn map_stays_bounded() {
+        let policy = ThrottlePolicy::default();
+        let t = Throttle::new(policy);
+        let t0 = Instant::now();
+        for i in 0..(MAX_TRACKED_IPS as u32 + 10) {
+            t.record_failure_at(IpAddr::V4(Ipv4Addr::from(i)), t0 + Duration::from_millis(1));
+        }
+        assert!(t.tracked() <= MAX_TRACKED_IPS);
+        // A blocked IP survives pruning when the newcomer can take an expired slot instead.
+        let late = t0 + mins(11);
+        for _ in 0..5 {
+            t.record_failure_at(A, late);
+        }
+        t.record_failure_at(B, late);
+        assert!(t.is_blocked_at(A, late));
+        assert!(
+            t.tracked() <= 3,
+            "expired entries were dropped: {}",
+            t.tracked()
+        );
+    }
+
+    #[test]
+    fn wall_clock_api_works() {
+        let t = Throttle::new(ThrottlePolicy {
+            max_failures: 2,
+            ..ThrottlePolicy::default()
+        });
+        assert!(!t.record_failure(A));
+        assert!(t.record_failure(A));
+        assert!(t.is_blocked(A));
+        assert!(!t.is_blocked(B));
+        assert_eq!(t.clone().tracked(), 1, "clones share the map");
+    }
+}

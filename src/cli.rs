@@ -1,0 +1,254 @@
+//! The command line: `serve` and `user add|del|ban|unban|passwd|list`. Parsing is clap's;
+//! each subcommand is one function here.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::{AccountState, Accounts, Password, Role};
+use crate::config::{FileConfig, Overrides, Settings};
+use crate::instance::Instance;
+use crate::server::{Server, net};
+use crate::storage::Storage;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferroftp",
+    version,
+    about = "A secure, fast FTP server for the LAN"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the FTP server on an instance directory.
+    Serve(ServeArgs),
+    /// Manage accounts in DIR/data/credentials.txt (works while the server runs).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Instance directory (data/, server_storage/, certs/).
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Address to listen on; repeat for several (default 0.0.0.0:5550).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Vec<String>,
+    /// Passive data ports, e.g. 50000-50100.
+    #[arg(long, value_name = "LO-HI")]
+    pub pasv_ports: Option<String>,
+    /// Address announced in PASV replies (behind NAT).
+    #[arg(long, value_name = "HOST")]
+    pub pasv_address: Option<String>,
+    /// Worker threads = concurrent sessions (default 256).
+    #[arg(long, value_name = "N")]
+    pub max_sessions: Option<usize>,
+    /// Config file (default DIR/ferroftp.toml when present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DirArg {
+    /// Instance directory.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account (prompts for the password twice unless --password-stdin).
+    Add {
+        name: String,
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Delete an account (its files stay).
+    Del {
+        name: String,
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Ban an account: it can no longer log in, open sessions end.
+    Ban {
+        name: String,
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Lift a ban.
+    Unban {
+        name: String,
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Change a password.
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// List accounts.
+    List {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::User(cmd) => user(cmd),
+    }
+}
+
+fn load_file_config(dir: &Path, explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let instance = Instance::new(dir);
+    let path = explicit
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| instance.config_file());
+    Ok(FileConfig::load(&path, explicit.is_some())?)
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let file = load_file_config(&args.dir, args.config.as_deref())?;
+    let flags = Overrides {
+        listen: args.listen,
+        pasv_ports: args.pasv_ports,
+        pasv_address: args.pasv_address,
+        max_sessions: args.max_sessions,
+    };
+    let settings = Settings::build(args.dir.clone(), file, flags)?;
+    let server = Server::bind(settings)?;
+    let mut out = std::io::stdout().lock();
+    for addr in server.local_addrs() {
+        writeln!(out, "listening on {addr}")?;
+    }
+    for addr in server.local_addrs() {
+        if addr.ip().is_unspecified() {
+            for ip in net::lan_addresses()
+                .into_iter()
+                .filter(|ip| ip.is_ipv4() == addr.is_ipv4() || addr.is_ipv6())
+            {
+                let host = if ip.is_ipv6() {
+                    format!("[{ip}]")
+                } else {
+                    ip.to_string()
+                };
+                writeln!(out, "connect to ftp://{host}:{}/", addr.port())?;
+            }
+        }
+    }
+    let root = std::fs::canonicalize(&args.dir).unwrap_or(args.dir);
+    writeln!(out, "instance directory {}", root.display())?;
+    if let Some(password) = &server.created_admin_password {
+        writeln!(
+            out,
+            "created account admin with password {} (shown only this once)",
+            password.expose()
+        )?;
+    }
+    out.flush()?;
+    drop(out);
+    let shutdown = server.shutdown_handle();
+    ctrlc::set_handler(move || shutdown.trigger())
+        .context("cannot install the Ctrl-C/SIGTERM handler")?;
+    server.run()?;
+    Ok(())
+}
+
+fn open_accounts(dir: &Path) -> anyhow::Result<Accounts> {
+    let file = load_file_config(dir, None)?;
+    let cost = file.bcrypt_cost.unwrap_or(10);
+    Ok(Accounts::open(&Instance::new(dir).data_dir(), cost)?)
+}
+
+fn user(cmd: UserCommand) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Add {
+            name,
+            admin,
+            password_stdin,
+            dir,
+        } => {
+            let accounts = open_accounts(&dir.dir)?;
+            let password = read_password(password_stdin)?;
+            let role = if admin { Role::Admin } else { Role::User };
+            let account = accounts.add(&name, &password, role)?;
+            let instance = Instance::new(&dir.dir);
+            std::fs::create_dir_all(instance.storage_dir())
+                .with_context(|| format!("cannot create {}", instance.storage_dir().display()))?;
+            let storage = Storage::open(&instance.storage_dir(), true)
+                .with_context(|| format!("cannot open {}", instance.storage_dir().display()))?;
+            storage.ensure_top_dir(account.name.as_str())?;
+            println!("added {} ({})", account.name, account.role.as_str());
+        }
+        UserCommand::Del { name, dir } => {
+            open_accounts(&dir.dir)?.remove(&name)?;
+            println!("deleted {name} (files kept)");
+        }
+        UserCommand::Ban { name, dir } => {
+            open_accounts(&dir.dir)?.set_state(&name, AccountState::Banned)?;
+            println!("banned {name}");
+        }
+        UserCommand::Unban { name, dir } => {
+            open_accounts(&dir.dir)?.set_state(&name, AccountState::Active)?;
+            println!("unbanned {name}");
+        }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+            dir,
+        } => {
+            let accounts = open_accounts(&dir.dir)?;
+            if accounts.lookup(&name).is_none() {
+                bail!("no such user: {name}");
+            }
+            accounts.set_password(&name, &read_password(password_stdin)?)?;
+            println!("password changed for {name}");
+        }
+        UserCommand::List { dir } => {
+            for a in open_accounts(&dir.dir)?.list() {
+                println!("{} {} {}", a.name, a.role.as_str(), a.state.as_str());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One line from stdin with `--password-stdin`, else a hidden prompt, twice.
+fn read_password(from_stdin: bool) -> anyhow::Result<Password> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from stdin")?;
+        let line = line.trim_end_matches(['\r', '\n']).to_owned();
+        if line.is_empty() {
+            bail!("empty password on stdin");
+        }
+        return Ok(Password::new(line));
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no terminal to prompt for a password; use --password-stdin");
+    }
+    let first = rpassword::prompt_password("Password: ").context("cannot read the password")?;
+    let second = rpassword::prompt_password("Again: ").context("cannot read the password")?;
+    if first != second {
+        bail!("passwords do not match");
+    }
+    Ok(Password::new(first))
+}

@@ -1,0 +1,268 @@
+//! Settings: `ferroftp.toml` (every key optional, unknown keys refused) overlaid by flags.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::auth::ThrottlePolicy;
+use crate::instance::Instance;
+
+/// Default control port (seed 001).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:5550";
+
+/// Everything `serve` needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub instance: Instance,
+    pub listen: Vec<SocketAddr>,
+    pub pasv_ports: Option<RangeInclusive<u16>>,
+    pub pasv_address: Option<IpAddr>,
+    pub max_sessions: usize,
+    pub max_per_ip: usize,
+    pub idle_timeout: Duration,
+    pub login_timeout: Duration,
+    pub data_timeout: Duration,
+    pub bcrypt_cost: u32,
+    pub overwrite: bool,
+    pub fsync_uploads: bool,
+    pub throttle: ThrottlePolicy,
+}
+
+/// `ferroftp.toml`. Keys mirror the long flags; durations are whole seconds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<Vec<String>>,
+    pub pasv_ports: Option<String>,
+    pub pasv_address: Option<String>,
+    pub max_sessions: Option<usize>,
+    pub max_per_ip: Option<usize>,
+    pub idle_timeout: Option<u64>,
+    pub login_timeout: Option<u64>,
+    pub data_timeout: Option<u64>,
+    pub bcrypt_cost: Option<u32>,
+    pub overwrite: Option<bool>,
+    pub fsync_uploads: Option<bool>,
+    pub max_login_failures: Option<u32>,
+    pub login_failure_window: Option<u64>,
+    pub login_block: Option<u64>,
+}
+
+/// The flags of `serve` that override the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Vec<String>,
+    pub pasv_ports: Option<String>,
+    pub pasv_address: Option<String>,
+    pub max_sessions: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error("{key}: {message}")]
+    Value { key: &'static str, message: String },
+}
+
+impl FileConfig {
+    /// Reads `path`; a missing file is an error only when it was named explicitly.
+    pub fn load(path: &Path, explicit: bool) -> Result<FileConfig, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                return Ok(FileConfig::default());
+            }
+            Err(e) => {
+                return Err(ConfigError::File {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        toml::from_str(&text).map_err(|e| ConfigError::File {
+            path: path.display().to_string(),
+            message: e.message().to_owned(),
+        })
+    }
+}
+
+impl Settings {
+    pub fn build(
+        dir: PathBuf,
+        file: FileConfig,
+        flags: Overrides,
+    ) -> Result<Settings, ConfigError> {
+        let listen_specs = if !flags.listen.is_empty() {
+            flags.listen
+        } else {
+            file.listen
+                .unwrap_or_else(|| vec![DEFAULT_LISTEN.to_owned()])
+        };
+        let listen = listen_specs
+            .iter()
+            .map(|s| parse_socket_addr("listen", s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let pasv_ports = flags
+            .pasv_ports
+            .or(file.pasv_ports)
+            .map(|s| parse_port_range(&s))
+            .transpose()?;
+        let pasv_address = flags
+            .pasv_address
+            .or(file.pasv_address)
+            .map(|s| resolve_host(&s))
+            .transpose()?;
+        let max_sessions = flags.max_sessions.or(file.max_sessions).unwrap_or(256);
+        if !(1..=65_536).contains(&max_sessions) {
+            return Err(value("max_sessions", "must be between 1 and 65536"));
+        }
+        let max_per_ip = file.max_per_ip.unwrap_or(32);
+        if max_per_ip == 0 {
+            return Err(value("max_per_ip", "must be at least 1"));
+        }
+        let bcrypt_cost = file.bcrypt_cost.unwrap_or(10);
+        if !(4..=31).contains(&bcrypt_cost) {
+            return Err(value("bcrypt_cost", "must be between 4 and 31"));
+        }
+        let defaults = ThrottlePolicy::default();
+        Ok(Settings {
+            instance: Instance::new(dir),
+            listen,
+            pasv_ports,
+            pasv_address,
+            max_sessions,
+            max_per_ip,
+            idle_timeout: seconds("idle_timeout", file.idle_timeout, 300)?,
+            login_timeout: seconds("login_timeout", file.login_timeout, 60)?,
+            data_timeout: seconds("data_timeout", file.data_timeout, 30)?,
+            bcrypt_cost,
+            overwrite: file.overwrite.unwrap_or(true),
+            fsync_uploads: file.fsync_uploads.unwrap_or(true),
+            throttle: ThrottlePolicy {
+                max_failures: file.max_login_failures.unwrap_or(defaults.max_failures),
+                window: file
+                    .login_failure_window
+                    .map(Duration::from_secs)
+                    .unwrap_or(defaults.window),
+                block: file
+                    .login_block
+                    .map(Duration::from_secs)
+                    .unwrap_or(defaults.block),
+            },
+        })
+    }
+
+    /// Settings for an in-process server on `127.0.0.1:0` in `dir` (tests and benchmarks).
+    pub fn local(dir: impl Into<PathBuf>) -> Settings {
+        let flags = Overrides {
+            listen: vec!["127.0.0.1:0".into()],
+            ..Overrides::default()
+        };
+        let mut s = Settings::build(dir.into(), FileConfig::default(), flags)
+            .unwrap_or_else(|e| unreachable!("built-in defaults are valid: {e}"));
+        s.bcrypt_cost = 4;
+        s
+    }
+}
+
+fn value(key: &'static str, message: &str) -> ConfigError {
+    ConfigError::Value {
+        key,
+        message: message.to_owned(),
+    }
+}
+
+fn seconds(key: &'static str, v: Option<u64>, default: u64) -> Result<Duration, ConfigError> {
+    match v.unwrap_or(default) {
+        0 => Err(value(key, "must be at least 1 second")),
+        s => Ok(Duration::from_secs(s)),
+    }
+}
+
+fn parse_socket_addr(key: &'static str, s: &str) -> Result<SocketAddr, ConfigError> {
+    s.parse().map_err(|_| ConfigError::Value {
+        key,
+        message: format!("{s:?} is not ADDR:PORT (IPv6 as [::]:PORT)"),
+    })
+}
+
+/// `LO-HI`, both at least 1024.
+pub fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, ConfigError> {
+    let bad = || ConfigError::Value {
+        key: "pasv_ports",
+        message: format!("{s:?} is not LO-HI with 1024 <= LO <= HI <= 65535"),
+    };
+    let (lo, hi) = s.split_once('-').ok_or_else(bad)?;
+    let lo: u16 = lo.trim().parse().map_err(|_| bad())?;
+    let hi: u16 = hi.trim().parse().map_err(|_| bad())?;
+    if lo < 1024 || lo > hi {
+        return Err(bad());
+    }
+    Ok(lo..=hi)
+}
+
+/// A host name or address for `--pasv-address`; PASV needs IPv4, so that is preferred.
+fn resolve_host(s: &str) -> Result<IpAddr, ConfigError> {
+    if let Ok(ip) = s.parse() {
+        return Ok(ip);
+    }
+    let addrs: Vec<SocketAddr> = (s, 0)
+        .to_socket_addrs()
+        .map_err(|e| ConfigError::Value {
+            key: "pasv_address",
+            message: format!("cannot resolve {s:?}: {e}"),
+        })?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .map(|a| a.ip())
+        .ok_or_else(|| value("pasv_address", "resolved to no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_an_error() {
+        let err = toml::from_str::<FileConfig>("max_sesions = 3").unwrap_err();
+        assert!(err.message().contains("max_sesions"), "{}", err.message());
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let file: FileConfig =
+            toml::from_str("max_sessions = 3\npasv_ports = \"50000-50010\"\nidle_timeout = 7")
+                .unwrap();
+        let flags = Overrides {
+            max_sessions: Some(9),
+            ..Overrides::default()
+        };
+        let s = Settings::build(".".into(), file, flags).unwrap();
+        assert_eq!(s.max_sessions, 9);
+        assert_eq!(s.pasv_ports, Some(50000..=50010));
+        assert_eq!(s.idle_timeout, Duration::from_secs(7));
+        assert_eq!(
+            s.listen,
+            vec!["0.0.0.0:5550".parse::<SocketAddr>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn bad_values() {
+        assert!(parse_port_range("100-200").is_err());
+        assert!(parse_port_range("3000-2000").is_err());
+        assert!(parse_port_range("x").is_err());
+        let flags = Overrides {
+            listen: vec!["nope".into()],
+            ..Overrides::default()
+        };
+        assert!(Settings::build(".".into(), FileConfig::default(), flags).is_err());
+    }
+}

@@ -1,0 +1,19 @@
+//! ferroftp: an FTP/FTPS server for the LAN, in one binary. The map:
+//!
+//! - [`cli`]: the command line (`serve`, `user …`) — the front door.
+//! - [`config`]: `ferroftp.toml` overlaid by flags → `Settings`.
+//! - [`instance`]: the paths under `--dir` (data/, server_storage/, certs/).
+//! - [`limits`]: every named limit and timeout.
+//! - [`server`]: acceptor, bounded worker pool, sessions and their commands.
+//! - [`protocol`]: the wire format only (commands, replies, addresses, listings, ASCII).
+//! - [`auth`]: accounts in `data/credentials.txt`, passwords, brute-force throttle.
+//! - [`storage`]: the only code that resolves paths and touches `server_storage/`.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod instance;
+pub mod limits;
+pub mod protocol;
+pub mod server;
+pub mod storage;

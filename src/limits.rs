@@ -1,0 +1,41 @@
+//! Named limits and timeouts. Each says what the peer sees when it is hit.
+
+use std::time::Duration;
+
+/// Longest control line accepted, CRLF included. Longer lines answer `500` and the session goes on.
+pub const MAX_COMMAND_LINE: usize = 4096;
+
+/// Longest single path component (a file name), as on Linux. Longer: `550`.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// Longest path argument. Longer: `550`.
+pub const MAX_PATH_BYTES: usize = 4096;
+
+/// How often a blocked control read wakes up to check idle time, shutdown and account changes.
+pub const CONTROL_POLL: Duration = Duration::from_secs(1);
+
+/// How long the acceptor waits to write a `421` refusal to a peer that does not read.
+pub const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Stack of each worker thread: the session loop keeps no large buffers on the stack, so a
+/// small explicit stack keeps 256 idle sessions cheap.
+pub const WORKER_STACK_SIZE: usize = 256 * 1024;
+
+/// Buffer for uploads (STOR/APPE) and for ASCII-mode or protected downloads.
+pub const TRANSFER_BUFFER: usize = 256 * 1024;
+
+/// Bytes handed to sendfile per call on plain RETR; between calls the control connection is
+/// checked for ABOR and the shutdown deadline.
+pub const SENDFILE_CHUNK: u64 = 8 * 1024 * 1024;
+
+/// A stalled data peer (no progress for this long) ends the transfer with `426`.
+pub const DATA_STALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// On Ctrl-C/SIGTERM, running transfers get this long to finish before every session gets `421`.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How many entries one listing will produce at most (LIST/NLST/MLSD); the rest are cut.
+pub const MAX_LISTING_ENTRIES: usize = 100_000;
+
+/// Attempts to find a free passive port in `--pasv-ports` before answering `425`.
+pub const PASV_BIND_ATTEMPTS: usize = 64;

@@ -1,0 +1,157 @@
+//! FTP replies: a code and one or more lines, written in RFC 959's single- and multi-line forms.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// One reply. Text lines never contain CR or LF (they are replaced when the reply is built).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    lines: Vec<Cow<'static, str>>,
+}
+
+impl Reply {
+    pub fn new(code: u16, text: impl Into<Cow<'static, str>>) -> Reply {
+        Reply {
+            code,
+            lines: vec![sanitize(text.into())],
+        }
+    }
+
+    /// A multi-line reply: the first line, body lines (each sent with a leading space, so a
+    /// body line can never look like a reply code), and the last line.
+    pub fn multi(
+        code: u16,
+        first: impl Into<Cow<'static, str>>,
+        body: Vec<String>,
+        last: impl Into<Cow<'static, str>>,
+    ) -> Reply {
+        let mut lines = Vec::with_capacity(body.len() + 2);
+        lines.push(sanitize(first.into()));
+        lines.extend(body.into_iter().map(|l| sanitize(Cow::Owned(l))));
+        lines.push(sanitize(last.into()));
+        Reply { code, lines }
+    }
+
+    /// `257 "<path>" <text>` with embedded quotes doubled (RFC 959 appendix II).
+    pub fn path_created(path: &str, text: &str) -> Reply {
+        Reply::new(
+            codes::PATH_CREATED,
+            format!("\"{}\" {text}", path.replace('"', "\"\"")),
+        )
+    }
+
+    pub fn is_positive_completion(&self) -> bool {
+        (200..300).contains(&self.code)
+    }
+
+    /// Serialises the reply, CRLF after every line.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let mut s = String::new();
+        let last = self.lines.len() - 1;
+        for (i, line) in self.lines.iter().enumerate() {
+            if last == 0 {
+                let _ = write!(s, "{} {}\r\n", self.code, line);
+            } else if i == 0 {
+                let _ = write!(s, "{}-{}\r\n", self.code, line);
+            } else if i == last {
+                let _ = write!(s, "{} {}\r\n", self.code, line);
+            } else {
+                let _ = write!(s, " {}\r\n", line);
+            }
+        }
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    pub fn text(&self) -> String {
+        self.lines.join("\n")
+    }
+}
+
+fn sanitize(text: Cow<'static, str>) -> Cow<'static, str> {
+    // SECURITY: a file name with CR/LF echoed in a reply must not inject a forged reply line.
+    if text.contains(['\r', '\n']) {
+        Cow::Owned(text.replace(['\r', '\n'], " "))
+    } else {
+        text
+    }
+}
+
+/// Reply codes named by use (RFC 959 section 4.2, RFC 2228, 2428, 3659).
+pub mod codes {
+    pub const RESTART_MARKER: u16 = 110;
+    pub const OPENING_DATA: u16 = 150;
+    pub const OK: u16 = 200;
+    pub const SUPERFLUOUS: u16 = 202;
+    pub const SYSTEM_STATUS: u16 = 211;
+    pub const DIRECTORY_STATUS: u16 = 212;
+    pub const FILE_STATUS: u16 = 213;
+    pub const HELP: u16 = 214;
+    pub const SYSTEM_TYPE: u16 = 215;
+    pub const READY: u16 = 220;
+    pub const CLOSING: u16 = 221;
+    pub const NO_TRANSFER: u16 = 225;
+    pub const TRANSFER_COMPLETE: u16 = 226;
+    pub const PASSIVE: u16 = 227;
+    pub const EXTENDED_PASSIVE: u16 = 229;
+    pub const LOGGED_IN: u16 = 230;
+    pub const FILE_ACTION_OK: u16 = 250;
+    pub const PATH_CREATED: u16 = 257;
+    pub const NEED_PASSWORD: u16 = 331;
+    pub const PENDING: u16 = 350;
+    pub const UNAVAILABLE: u16 = 421;
+    pub const CANT_OPEN_DATA: u16 = 425;
+    pub const TRANSFER_ABORTED: u16 = 426;
+    pub const FILE_BUSY: u16 = 450;
+    pub const LOCAL_ERROR: u16 = 451;
+    pub const INSUFFICIENT_STORAGE: u16 = 452;
+    pub const SYNTAX_ERROR: u16 = 500;
+    pub const PARAMETER_ERROR: u16 = 501;
+    pub const NOT_IMPLEMENTED: u16 = 502;
+    pub const BAD_SEQUENCE: u16 = 503;
+    pub const PARAMETER_NOT_IMPLEMENTED: u16 = 504;
+    pub const NOT_LOGGED_IN: u16 = 530;
+    pub const UNAVAILABLE_FILE: u16 = 550;
+    pub const EXCEEDED_STORAGE: u16 = 552;
+    pub const NAME_NOT_ALLOWED: u16 = 553;
+    pub const BAD_NETWORK_PROTOCOL: u16 = 522;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(r: &Reply) -> String {
+        let mut v = Vec::new();
+        r.encode(&mut v);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn single_line() {
+        assert_eq!(bytes(&Reply::new(200, "OK")), "200 OK\r\n");
+    }
+
+    #[test]
+    fn multi_line_rfc_form() {
+        let r = Reply::multi(
+            211,
+            "Features:",
+            vec!["SIZE".into(), "211 fake".into()],
+            "End",
+        );
+        assert_eq!(
+            bytes(&r),
+            "211-Features:\r\n SIZE\r\n 211 fake\r\n211 End\r\n"
+        );
+    }
+
+    #[test]
+    fn quotes_doubled_and_crlf_removed() {
+        assert_eq!(
+            bytes(&Reply::path_created("/a\"b", "created")),
+            "257 \"/a\"\"b\" created\r\n"
+        );
+        assert_eq!(bytes(&Reply::new(550, "x\r\n200 y")), "550 x  200 y\r\n");
+    }
+}

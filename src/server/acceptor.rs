@@ -1,0 +1,76 @@
+//! The accept loop of one listener: admission (IP block, per-IP and total limits) and hand-off
+//! to the pool. Refusals are written without blocking: a peer that never reads cannot stall it.
+
+use std::io::{self, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+
+use crate::server::Shared;
+use crate::server::net;
+use crate::server::pool::Job;
+
+/// How long the acceptor waits for a free worker when the count says one is free (a worker
+/// finishing its previous session is a few microseconds from its next `recv`).
+const HANDOFF_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the acceptor wakes to check for shutdown.
+const ACCEPT_POLL: Duration = Duration::from_millis(250);
+
+pub fn run(listener: TcpListener, shared: &Arc<Shared>, jobs: &Sender<Job>) {
+    while !shared.shutdown.is_triggered() {
+        match net::wait_readable(listener.as_fd(), ACCEPT_POLL) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                log::error!("accept poll failed: {e}");
+                std::thread::sleep(ACCEPT_POLL);
+                continue;
+            }
+        }
+        loop {
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    if let Err(e) = stream.set_nonblocking(false) {
+                        log::warn!("dropping connection from {peer}: {e}");
+                        continue;
+                    }
+                    hand_off(stream, shared, jobs);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    log::error!("accept failed: {e}");
+                    std::thread::sleep(ACCEPT_POLL);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn hand_off(stream: TcpStream, shared: &Arc<Shared>, jobs: &Sender<Job>) {
+    let Ok(peer) = stream.peer_addr() else { return };
+    match shared.admit(peer.ip()) {
+        Ok(permit) => {
+            if let Err(e) = jobs.send_timeout(Job { stream, permit }, HANDOFF_TIMEOUT) {
+                log::warn!("no worker took the connection from {peer}");
+                let job = e.into_inner();
+                refuse(&job.stream, "421 Too many connections.\r\n");
+            }
+        }
+        Err(reply) => {
+            log::info!("refused {peer}: {}", reply.trim_end());
+            refuse(&stream, reply);
+        }
+    }
+}
+
+fn refuse(stream: &TcpStream, reply: &str) {
+    let _ = stream.set_nonblocking(true);
+    let _ = (&*stream).write(reply.as_bytes());
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}

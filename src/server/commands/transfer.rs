@@ -1,0 +1,449 @@
+//! RETR, STOR, STOU, APPE and the data-transfer loops they share with the listings. ABOR is
+//! noticed between chunks: the control connection is polled while data flows.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::TcpStream;
+use std::os::fd::AsFd;
+use std::time::Instant;
+
+use crate::limits::{DATA_STALL_TIMEOUT, SENDFILE_CHUNK, TRANSFER_BUFFER};
+use crate::protocol::ascii::{FromNetwork, ToNetwork};
+use crate::protocol::{Command, Reply, TransferType, codes};
+use crate::server::control::Incoming;
+use crate::server::data::{self, DataError};
+use crate::server::net;
+use crate::server::session::{Session, SessionError};
+use crate::server::xferlog::{Direction, Entry};
+use crate::storage::{self, Resolved, Upload, UploadMode};
+
+/// How a transfer ended.
+enum Outcome {
+    Complete(u64),
+    /// The client sent ABOR: answer 426 for the transfer, then 226 for the ABOR.
+    Aborted(u64),
+    Failed(u64, Reply),
+    /// The control connection closed mid-transfer: the session ends.
+    ControlLost(u64),
+}
+
+impl Outcome {
+    fn bytes(&self) -> u64 {
+        match self {
+            Outcome::Complete(n)
+            | Outcome::Aborted(n)
+            | Outcome::Failed(n, _)
+            | Outcome::ControlLost(n) => *n,
+        }
+    }
+}
+
+/// What a look at the control connection during a transfer found.
+enum ControlCheck {
+    Nothing,
+    Abort,
+    Closed,
+}
+
+fn aborted_reply() -> Reply {
+    Reply::new(
+        codes::TRANSFER_ABORTED,
+        "Connection closed; transfer aborted.",
+    )
+}
+
+impl Session<'_> {
+    pub(super) fn retr(&mut self, path: &str) -> Result<Reply, SessionError> {
+        let target = self.resolve(path)?;
+        let (file, len) = self.shared.storage.open_read(&target)?;
+        let offset = std::mem::take(&mut self.restart_at);
+        if offset > len {
+            return Err(storage::Error::BadOffset.into());
+        }
+        let mode = self.mode_name();
+        let mut stream = self.open_data(&format!(
+            "Opening {mode} mode data connection for {} ({len} bytes).",
+            target.virt
+        ))?;
+        let started = Instant::now();
+        let outcome = match self.transfer_type {
+            TransferType::Image => self.send_file(&mut stream, &file, offset),
+            TransferType::Ascii => self.send_file_ascii(&mut stream, &file, offset),
+        };
+        drop(stream);
+        self.log_transfer(&target, Direction::Outgoing, started, &outcome);
+        self.finish(outcome)
+    }
+
+    /// STOR (and APPE when `append`).
+    pub(super) fn stor(&mut self, path: &str, append: bool) -> Result<Reply, SessionError> {
+        let target = self.resolve(path)?;
+        let offset = std::mem::take(&mut self.restart_at);
+        let mode = match (append, offset) {
+            (true, _) => UploadMode::Append,
+            (false, 0) => UploadMode::Replace,
+            (false, n) => UploadMode::Resume(n),
+        };
+        if mode == UploadMode::Replace
+            && !self.shared.settings.overwrite
+            && self.shared.storage.exists(&target)
+        {
+            return Ok(Reply::new(
+                codes::NAME_NOT_ALLOWED,
+                "Could not create file: it exists.",
+            ));
+        }
+        let upload = self.shared.storage.begin_upload(&target, mode)?;
+        let opening = format!(
+            "Opening {} mode data connection for {}.",
+            self.mode_name(),
+            target.virt
+        );
+        self.receive_upload(target, upload, &opening, "Transfer complete.")
+    }
+
+    /// STOU: store under a name that does not exist yet (RFC 1123 4.1.2.9).
+    pub(super) fn stou(&mut self, base: Option<&str>) -> Result<Reply, SessionError> {
+        const MAX_TRIES: usize = 1000;
+        self.restart_at = 0;
+        let base = base.unwrap_or("ferroftp.upload");
+        let mut target = None;
+        for i in 0..MAX_TRIES {
+            let name = if i == 0 {
+                base.to_owned()
+            } else {
+                format!("{base}.{i}")
+            };
+            let candidate = self.resolve(&name)?;
+            if !self.shared.storage.exists(&candidate) {
+                target = Some(candidate);
+                break;
+            }
+        }
+        let target = target.ok_or(storage::Error::AlreadyExists)?;
+        let upload = self
+            .shared
+            .storage
+            .begin_upload(&target, UploadMode::Replace)?;
+        let name = target.virt.file_name().unwrap_or_default().to_owned();
+        self.receive_upload(
+            target,
+            upload,
+            &format!("FILE: {name}"),
+            &format!("Transfer complete (unique file name: {name})."),
+        )
+    }
+
+    fn receive_upload(
+        &mut self,
+        target: Resolved,
+        mut upload: Upload,
+        opening: &str,
+        done: &str,
+    ) -> Result<Reply, SessionError> {
+        let mut stream = self.open_data(opening)?;
+        let started = Instant::now();
+        let mut outcome = self.receive(&mut stream, &mut upload);
+        drop(stream);
+        if let Outcome::Complete(n) = outcome {
+            outcome = match upload.commit() {
+                Ok(()) => Outcome::Complete(n),
+                Err(e) => {
+                    log::error!("upload of {} failed at commit: {e}", target.virt);
+                    Outcome::Failed(n, e.reply())
+                }
+            };
+        } else {
+            drop(upload);
+        }
+        self.log_transfer(&target, Direction::Incoming, started, &outcome);
+        match outcome {
+            Outcome::Complete(_) => Ok(Reply::new(codes::TRANSFER_COMPLETE, done.to_owned())),
+            other => self.finish(other),
+        }
+    }
+
+    /// Sends a listing body over a data connection.
+    pub(super) fn send_listing(&mut self, body: &[u8]) -> Result<Reply, SessionError> {
+        let mut stream = self.open_data("Here comes the directory listing.")?;
+        match stream.write_all(body) {
+            Ok(()) => Ok(Reply::new(codes::TRANSFER_COMPLETE, "Directory send OK.")),
+            Err(e) => {
+                log::debug!("listing to {} failed: {e}", self.control.peer);
+                Ok(aborted_reply())
+            }
+        }
+    }
+
+    /// Sends `150 <opening>` and opens the data connection; `425` (without 150) when the
+    /// client set none up.
+    fn open_data(&mut self, opening: &str) -> Result<TcpStream, SessionError> {
+        let plan = std::mem::take(&mut self.data_plan);
+        if matches!(plan, crate::server::data::DataPlan::None) {
+            return Err(SessionError::Reply(Reply::new(
+                codes::CANT_OPEN_DATA,
+                "Use PORT or PASV first.",
+            )));
+        }
+        self.control
+            .send(&Reply::new(codes::OPENING_DATA, opening.to_owned()))?;
+        let timeout = self.shared.settings.data_timeout;
+        match data::establish(
+            plan,
+            self.control.peer.ip(),
+            self.control.local.ip(),
+            timeout,
+        ) {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                log::info!("data connection for {} failed: {e}", self.control.peer);
+                let text = match e {
+                    DataError::Timeout => "Data connection not opened in time.",
+                    _ => "Failed to establish connection.",
+                };
+                Err(SessionError::Reply(Reply::new(codes::CANT_OPEN_DATA, text)))
+            }
+        }
+    }
+
+    fn finish(&mut self, outcome: Outcome) -> Result<Reply, SessionError> {
+        match outcome {
+            Outcome::Complete(_) => Ok(Reply::new(codes::TRANSFER_COMPLETE, "Transfer complete.")),
+            Outcome::Aborted(_) => {
+                self.control.send(&aborted_reply())?;
+                Ok(Reply::new(codes::TRANSFER_COMPLETE, "ABOR successful."))
+            }
+            Outcome::Failed(_, reply) => Ok(reply),
+            Outcome::ControlLost(_) => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "control connection closed during transfer",
+            )
+            .into()),
+        }
+    }
+
+    /// Plain download: the kernel copies file → socket (sendfile via `io::copy`), in chunks
+    /// so ABOR and shutdown are noticed between them.
+    fn send_file(&mut self, stream: &mut TcpStream, mut file: &File, offset: u64) -> Outcome {
+        let mut sent = 0u64;
+        if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+            return Outcome::Failed(0, storage::Error::from(e).reply());
+        }
+        loop {
+            let n = match io::copy(&mut file.take(SENDFILE_CHUNK), stream) {
+                Ok(n) => n,
+                Err(e) => return self.data_failure(sent, &e),
+            };
+            sent += n;
+            if n < SENDFILE_CHUNK {
+                return Outcome::Complete(sent);
+            }
+            if let Some(stop) = self.interruption(sent) {
+                return stop;
+            }
+        }
+    }
+
+    fn send_file_ascii(&mut self, stream: &mut TcpStream, mut file: &File, offset: u64) -> Outcome {
+        if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+            return Outcome::Failed(0, storage::Error::from(e).reply());
+        }
+        let mut buf = vec![0u8; TRANSFER_BUFFER];
+        let mut out = Vec::new();
+        let mut conv = ToNetwork::default();
+        let mut sent = 0u64;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => return Outcome::Complete(sent),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Outcome::Failed(sent, storage::Error::from(e).reply()),
+            };
+            conv.convert(&buf[..n], &mut out);
+            if let Err(e) = stream.write_all(&out) {
+                return self.data_failure(sent, &e);
+            }
+            sent += out.len() as u64;
+            if let Some(stop) = self.interruption(sent) {
+                return stop;
+            }
+        }
+    }
+
+    /// Upload loop: waits on data and control together so ABOR is seen even while the
+    /// client sends nothing.
+    fn receive(&mut self, stream: &mut TcpStream, upload: &mut Upload) -> Outcome {
+        let mut buf = vec![0u8; TRANSFER_BUFFER];
+        let ascii = self.transfer_type == TransferType::Ascii;
+        let mut conv = FromNetwork::default();
+        let mut converted = Vec::new();
+        let mut received = 0u64;
+        loop {
+            let (data_ready, control_ready) = if self.pending.is_some() {
+                (
+                    net::wait_readable(stream.as_fd(), DATA_STALL_TIMEOUT).unwrap_or(true),
+                    false,
+                )
+            } else {
+                net::wait_either(stream.as_fd(), self.control.fd(), DATA_STALL_TIMEOUT)
+                    .unwrap_or((true, false))
+            };
+            if control_ready {
+                match self.check_control() {
+                    ControlCheck::Abort => return Outcome::Aborted(received),
+                    ControlCheck::Closed => return Outcome::ControlLost(received),
+                    ControlCheck::Nothing => {}
+                }
+            }
+            if !data_ready {
+                if control_ready {
+                    continue;
+                }
+                return Outcome::Failed(
+                    received,
+                    Reply::new(
+                        codes::TRANSFER_ABORTED,
+                        "Data connection stalled; transfer aborted.",
+                    ),
+                );
+            }
+            let n = match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.data_failure(received, &e),
+            };
+            received += n as u64;
+            let chunk = if ascii {
+                conv.convert(&buf[..n], &mut converted);
+                &converted[..]
+            } else {
+                &buf[..n]
+            };
+            if let Err(e) = upload.file().write_all(chunk) {
+                return Outcome::Failed(received, storage::Error::from(e).reply());
+            }
+            if self.shared.shutdown.grace_expired() {
+                return Outcome::Failed(
+                    received,
+                    Reply::new(
+                        codes::TRANSFER_ABORTED,
+                        "Server shutting down; transfer aborted.",
+                    ),
+                );
+            }
+        }
+        if ascii {
+            conv.finish(&mut converted);
+            if let Err(e) = upload.file().write_all(&converted) {
+                return Outcome::Failed(received, storage::Error::from(e).reply());
+            }
+        }
+        // SECURITY/robustness: a client killed mid-upload closes both connections; its data
+        // EOF must not publish a truncated file.
+        if self.control.peer_closed() {
+            return Outcome::ControlLost(received);
+        }
+        Outcome::Complete(received)
+    }
+
+    /// Between download chunks: ABOR, a vanished client, or the shutdown deadline.
+    fn interruption(&mut self, sent: u64) -> Option<Outcome> {
+        if self.pending.is_none() && self.control.input_pending() {
+            match self.check_control() {
+                ControlCheck::Abort => return Some(Outcome::Aborted(sent)),
+                ControlCheck::Closed => return Some(Outcome::ControlLost(sent)),
+                ControlCheck::Nothing => {}
+            }
+        }
+        if self.shared.shutdown.grace_expired() {
+            return Some(Outcome::Failed(
+                sent,
+                Reply::new(
+                    codes::TRANSFER_ABORTED,
+                    "Server shutting down; transfer aborted.",
+                ),
+            ));
+        }
+        None
+    }
+
+    /// Reads the command that arrived during a transfer: ABOR aborts, anything else waits.
+    fn check_control(&mut self) -> ControlCheck {
+        let mut line = Vec::new();
+        match self.control.read_line(&mut line) {
+            Ok(Incoming::Line) => {
+                if Command::parse(&line) == Ok(Command::Abor) {
+                    ControlCheck::Abort
+                } else {
+                    self.pending = Some(line);
+                    ControlCheck::Nothing
+                }
+            }
+            Ok(Incoming::Closed) | Err(_) => ControlCheck::Closed,
+            Ok(Incoming::TooLong | Incoming::Idle) => ControlCheck::Nothing,
+        }
+    }
+
+    fn data_failure(&self, bytes: u64, e: &io::Error) -> Outcome {
+        log::info!(
+            "data connection of {} failed after {bytes} bytes: {e}",
+            self.control.peer
+        );
+        if matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ) {
+            return Outcome::Failed(
+                bytes,
+                Reply::new(
+                    codes::TRANSFER_ABORTED,
+                    "Data connection stalled; transfer aborted.",
+                ),
+            );
+        }
+        Outcome::Failed(bytes, aborted_reply())
+    }
+
+    fn mode_name(&self) -> &'static str {
+        match self.transfer_type {
+            TransferType::Ascii => "ASCII",
+            TransferType::Image => "BINARY",
+        }
+    }
+
+    fn log_transfer(
+        &self,
+        target: &Resolved,
+        direction: Direction,
+        started: Instant,
+        outcome: &Outcome,
+    ) {
+        let user = self.user_name().unwrap_or("-");
+        let complete = matches!(outcome, Outcome::Complete(_));
+        let verb = if direction == Direction::Incoming {
+            "upload"
+        } else {
+            "download"
+        };
+        let elapsed = started.elapsed();
+        log::info!(
+            "{verb} {} user={user} ip={} bytes={} secs={:.3} {}",
+            target.virt,
+            self.control.peer.ip(),
+            outcome.bytes(),
+            elapsed.as_secs_f64(),
+            if complete { "ok" } else { "incomplete" }
+        );
+        self.shared.xferlog.record(&Entry {
+            duration: elapsed,
+            remote: self.control.peer.ip(),
+            bytes: outcome.bytes(),
+            path: target.virt.as_str(),
+            ascii: self.transfer_type == TransferType::Ascii,
+            direction,
+            user,
+            complete,
+        });
+    }
+}

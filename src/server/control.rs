@@ -1,0 +1,134 @@
+//! The control connection: bounded line reads that wake up every `CONTROL_POLL` so the session
+//! can check its timers, and reply writes.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use crate::limits::{CONTROL_POLL, MAX_COMMAND_LINE};
+use crate::protocol::Reply;
+use crate::server::net;
+
+/// What one read attempt produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming {
+    /// A full line is in the caller's buffer (CR/LF removed).
+    Line,
+    /// A line over `MAX_COMMAND_LINE` was read and thrown away.
+    TooLong,
+    /// Nothing complete arrived within `CONTROL_POLL`.
+    Idle,
+    /// The peer closed the connection.
+    Closed,
+}
+
+/// Replies to a client that reads nothing must not block a worker forever.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct ControlStream {
+    stream: TcpStream,
+    buf: Box<[u8]>,
+    len: usize,
+    discarding: bool,
+    out: Vec<u8>,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+}
+
+impl ControlStream {
+    pub fn new(stream: TcpStream) -> io::Result<ControlStream> {
+        net::tune_control(&stream)?;
+        stream.set_read_timeout(Some(CONTROL_POLL))?;
+        stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        let peer = stream.peer_addr()?;
+        let local = stream.local_addr()?;
+        Ok(ControlStream {
+            stream,
+            buf: vec![0u8; MAX_COMMAND_LINE].into_boxed_slice(),
+            len: 0,
+            discarding: false,
+            out: Vec::with_capacity(256),
+            peer,
+            local,
+        })
+    }
+
+    /// Reads until a full line is in `line`, the line proves too long, `CONTROL_POLL` passes,
+    /// or the peer closes. Partial input is kept for the next call.
+    pub fn read_line(&mut self, line: &mut Vec<u8>) -> io::Result<Incoming> {
+        line.clear();
+        loop {
+            if let Some(pos) = self.buf[..self.len].iter().position(|&b| b == b'\n') {
+                let discarded = std::mem::take(&mut self.discarding);
+                if !discarded {
+                    let end = if pos > 0 && self.buf[pos - 1] == b'\r' {
+                        pos - 1
+                    } else {
+                        pos
+                    };
+                    line.extend_from_slice(&self.buf[..end]);
+                }
+                self.buf.copy_within(pos + 1..self.len, 0);
+                self.len -= pos + 1;
+                return Ok(if discarded {
+                    Incoming::TooLong
+                } else {
+                    Incoming::Line
+                });
+            }
+            if self.len == self.buf.len() {
+                // SECURITY: an endless line must not grow memory; drop it and answer 500 at its end.
+                self.discarding = true;
+                self.len = 0;
+            }
+            match self.stream.read(&mut self.buf[self.len..]) {
+                Ok(0) => return Ok(Incoming::Closed),
+                Ok(n) => self.len += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(Incoming::Idle);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// True if a command is waiting (buffered or on the socket) — used to spot ABOR mid-transfer.
+    pub fn input_pending(&self) -> bool {
+        self.len > 0 || net::wait_readable(self.stream.as_fd(), Duration::ZERO).unwrap_or(false)
+    }
+
+    /// True if the peer has closed its side (EOF waiting, nothing buffered). A data-connection
+    /// EOF alone cannot tell a finished upload from a client that died mid-way; this can.
+    pub fn peer_closed(&self) -> bool {
+        if self.len > 0 || !net::wait_readable(self.stream.as_fd(), Duration::ZERO).unwrap_or(false)
+        {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        matches!(self.stream.peek(&mut probe), Ok(0))
+            || matches!(self.stream.peek(&mut probe), Err(e) if e.kind() == io::ErrorKind::ConnectionReset)
+    }
+
+    pub fn send(&mut self, reply: &Reply) -> io::Result<()> {
+        self.out.clear();
+        reply.encode(&mut self.out);
+        self.stream.write_all(&self.out)?;
+        log::trace!(
+            "{} <- {}",
+            self.peer,
+            String::from_utf8_lossy(&self.out).trim_end()
+        );
+        Ok(())
+    }
+
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+}

@@ -1,0 +1,170 @@
+//! Data connections: passive listeners in `--pasv-ports`, active connects for PORT/EPRT, and
+//! the peer-address checks that stop FTP bounce and data-connection theft.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::ops::RangeInclusive;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Socket, Type};
+
+use crate::limits::{DATA_STALL_TIMEOUT, PASV_BIND_ATTEMPTS};
+use crate::protocol::address::canonical;
+use crate::server::net;
+
+/// How the next transfer's data connection will be made.
+#[derive(Debug, Default)]
+pub enum DataPlan {
+    #[default]
+    None,
+    Passive(TcpListener),
+    Active(SocketAddr),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("no PORT or PASV given")]
+    NoPlan,
+    #[error("data connection not opened in time")]
+    Timeout,
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// Binds a passive listener on the control connection's local address, on a port from
+/// `range` when one is configured.
+pub fn listen_passive(
+    local_ip: IpAddr,
+    range: Option<&RangeInclusive<u16>>,
+) -> io::Result<TcpListener> {
+    let listener = match range {
+        None => TcpListener::bind((local_ip, 0))?,
+        Some(range) => bind_in_range(local_ip, range)?,
+    };
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+fn bind_in_range(ip: IpAddr, range: &RangeInclusive<u16>) -> io::Result<TcpListener> {
+    let (lo, hi) = (*range.start(), *range.end());
+    let span = u32::from(hi - lo) + 1;
+    let mut seed = [0u8; 4];
+    getrandom::fill(&mut seed).map_err(|e| io::Error::other(e.to_string()))?;
+    let start = u32::from_le_bytes(seed) % span;
+    let attempts = span.min(PASV_BIND_ATTEMPTS as u32);
+    for i in 0..attempts {
+        let port = lo + ((start + i) % span) as u16;
+        match TcpListener::bind((ip, port)) {
+            Ok(l) => return Ok(l),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        "no free port in the passive range",
+    ))
+}
+
+/// Opens the data connection for one transfer.
+pub fn establish(
+    plan: DataPlan,
+    control_peer: IpAddr,
+    local_ip: IpAddr,
+    timeout: Duration,
+) -> Result<TcpStream, DataError> {
+    let stream = match plan {
+        DataPlan::None => return Err(DataError::NoPlan),
+        DataPlan::Passive(listener) => accept_from(&listener, control_peer, timeout)?,
+        DataPlan::Active(addr) => connect_to(addr, local_ip, timeout)?,
+    };
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(DATA_STALL_TIMEOUT))?;
+    stream.set_write_timeout(Some(DATA_STALL_TIMEOUT))?;
+    Ok(stream)
+}
+
+fn accept_from(
+    listener: &TcpListener,
+    control_peer: IpAddr,
+    timeout: Duration,
+) -> Result<TcpStream, DataError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || !net::wait_readable(listener.as_fd(), left)? {
+            return Err(DataError::Timeout);
+        }
+        match listener.accept() {
+            Ok((stream, from)) => {
+                // SECURITY: only the control peer may take the data connection (no theft).
+                if canonical(from.ip()) == canonical(control_peer) {
+                    return Ok(stream);
+                }
+                log::warn!("refused data connection from {from}: control peer is {control_peer}");
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn connect_to(
+    addr: SocketAddr,
+    local_ip: IpAddr,
+    timeout: Duration,
+) -> Result<TcpStream, DataError> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    // Connect from the address the client reached us on, so firewalls see one host.
+    if Domain::for_address(SocketAddr::new(local_ip, 0)) == Domain::for_address(addr) {
+        socket.bind(&SocketAddr::new(local_ip, 0).into())?;
+    }
+    socket.connect_timeout(&addr.into(), timeout).map_err(|e| {
+        if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock {
+            DataError::Timeout
+        } else {
+            DataError::Io(e)
+        }
+    })?;
+    Ok(socket.into())
+}
+
+/// SECURITY: PORT/EPRT may only point back at the control peer, on an unprivileged port, or
+/// the server becomes a port scanner / bounce relay (RFC 2577).
+pub fn active_target_allowed(target: SocketAddr, control_peer: IpAddr) -> bool {
+    canonical(target.ip()) == canonical(control_peer) && target.port() >= 1024
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounce_rules() {
+        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(active_target_allowed(
+            "127.0.0.1:2000".parse().unwrap(),
+            peer
+        ));
+        assert!(!active_target_allowed(
+            "127.0.0.1:25".parse().unwrap(),
+            peer
+        ));
+        assert!(!active_target_allowed(
+            "127.0.0.2:2000".parse().unwrap(),
+            peer
+        ));
+        assert!(active_target_allowed(
+            "[::ffff:127.0.0.1]:2000".parse().unwrap(),
+            peer
+        ));
+    }
+
+    #[test]
+    fn passive_range_is_respected() {
+        let l = listen_passive("127.0.0.1".parse().unwrap(), Some(&(40000..=40100))).unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert!((40000..=40100).contains(&port));
+    }
+}

@@ -1,0 +1,262 @@
+//! One client's session: state, the command loop (read line → parse → gates → dispatch →
+//! reply) and the timers that end it. The verbs themselves live in `commands/`.
+
+use std::io;
+use std::net::TcpStream;
+use std::time::Instant;
+
+use crate::auth::Account;
+use crate::protocol::listing::FactSet;
+use crate::protocol::{Command, ParseError, Reply, TransferType, codes};
+use crate::server::Shared;
+use crate::server::commands;
+use crate::server::control::{ControlStream, Incoming};
+use crate::server::data::DataPlan;
+use crate::storage::{self, Grants, Resolved, VirtualPath};
+
+/// Where the session is in the login dialogue.
+#[derive(Debug)]
+pub enum Login {
+    Fresh,
+    UserGiven(String),
+    LoggedIn(Account),
+}
+
+/// Failures of a handler. Storage errors become replies; I/O errors on the control
+/// connection end the session.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Storage(#[from] storage::Error),
+    #[error("control connection: {0}")]
+    Control(#[from] io::Error),
+    /// Send this reply and go on (a failure already answered in protocol terms).
+    #[error("{}", .0.text())]
+    Reply(Reply),
+    /// Send this reply, then close the connection.
+    #[error("closing: {}", .0.text())]
+    Close(Reply),
+}
+
+pub struct Session<'a> {
+    pub(super) shared: &'a Shared,
+    pub(super) control: ControlStream,
+    pub(super) login: Login,
+    pub(super) grants: Grants,
+    pub(super) cwd: VirtualPath,
+    pub(super) transfer_type: TransferType,
+    pub(super) data_plan: DataPlan,
+    pub(super) restart_at: u64,
+    pub(super) rename_from: Option<Resolved>,
+    pub(super) epsv_all: bool,
+    pub(super) mlst_facts: FactSet,
+    /// A command that arrived during a transfer and waits its turn.
+    pub(super) pending: Option<Vec<u8>>,
+    line: Vec<u8>,
+    connected_at: Instant,
+    last_command: Instant,
+    accounts_generation: u64,
+}
+
+/// Runs one session to its end. Errors are logged here, once.
+pub fn run(shared: &Shared, stream: TcpStream) {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".into());
+    log::info!("connect from {peer}");
+    let mut session = match ControlStream::new(stream) {
+        Ok(control) => Session::new(shared, control),
+        Err(e) => {
+            log::info!("disconnect {peer}: {e}");
+            return;
+        }
+    };
+    let result = session.serve();
+    let user = session.user_name().unwrap_or("-").to_owned();
+    match result {
+        Ok(()) => log::info!("disconnect {peer} user={user}"),
+        Err(e) => log::info!("disconnect {peer} user={user}: {e}"),
+    }
+}
+
+impl<'a> Session<'a> {
+    fn new(shared: &'a Shared, control: ControlStream) -> Session<'a> {
+        let now = Instant::now();
+        Session {
+            shared,
+            control,
+            login: Login::Fresh,
+            grants: Grants::user(Vec::new()),
+            cwd: VirtualPath::root(),
+            transfer_type: TransferType::Ascii,
+            data_plan: DataPlan::None,
+            restart_at: 0,
+            rename_from: None,
+            epsv_all: false,
+            mlst_facts: FactSet::default(),
+            pending: None,
+            line: Vec::with_capacity(128),
+            connected_at: now,
+            last_command: now,
+            accounts_generation: shared.accounts.generation(),
+        }
+    }
+
+    pub(super) fn user_name(&self) -> Option<&str> {
+        match &self.login {
+            Login::LoggedIn(a) => Some(a.name.as_str()),
+            _ => None,
+        }
+    }
+
+    pub(super) fn account(&self) -> Option<&Account> {
+        match &self.login {
+            Login::LoggedIn(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    fn serve(&mut self) -> io::Result<()> {
+        self.control
+            .send(&Reply::new(codes::READY, "ferroftp ready."))?;
+        loop {
+            if !self.next_line()? {
+                return Ok(());
+            }
+            let line = std::mem::take(&mut self.line);
+            let keep_going = self.handle_line(&line);
+            self.line = line;
+            if !keep_going? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Fills `self.line` with the next command; false when the session should end.
+    fn next_line(&mut self) -> io::Result<bool> {
+        if let Some(p) = self.pending.take() {
+            self.line = p;
+            return Ok(true);
+        }
+        loop {
+            match self.control.read_line(&mut self.line)? {
+                Incoming::Line => return Ok(true),
+                Incoming::Closed => return Ok(false),
+                Incoming::TooLong => {
+                    self.control
+                        .send(&Reply::new(codes::SYNTAX_ERROR, "Command line too long."))?;
+                }
+                Incoming::Idle => {
+                    if let Some(reply) = self.expiry() {
+                        self.control.send(&reply)?;
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A reason to end an idle session now: shutdown, timeouts, or the account going away.
+    fn expiry(&mut self) -> Option<Reply> {
+        let settings = &self.shared.settings;
+        if self.shared.shutdown.is_triggered() {
+            return Some(Reply::new(codes::UNAVAILABLE, "Server shutting down."));
+        }
+        if self.account().is_none() && self.connected_at.elapsed() >= settings.login_timeout {
+            return Some(Reply::new(codes::UNAVAILABLE, "Login timeout."));
+        }
+        if self.last_command.elapsed() >= settings.idle_timeout {
+            return Some(Reply::new(codes::UNAVAILABLE, "Timeout."));
+        }
+        self.account_revoked()
+    }
+
+    /// `421` if this session's account was banned or deleted since it logged in.
+    pub(super) fn account_revoked(&mut self) -> Option<Reply> {
+        let generation = self.shared.accounts.generation();
+        if generation == self.accounts_generation {
+            return None;
+        }
+        self.accounts_generation = generation;
+        let name = self.user_name()?.to_owned();
+        match self.shared.accounts.lookup(&name) {
+            Some(a) if a.is_active() => {
+                self.login = Login::LoggedIn(a);
+                None
+            }
+            _ => {
+                log::info!("ending session of {name}: account banned or deleted");
+                Some(Reply::new(codes::UNAVAILABLE, "Account disabled."))
+            }
+        }
+    }
+
+    /// Handles one line; Ok(false) ends the session.
+    fn handle_line(&mut self, line: &[u8]) -> io::Result<bool> {
+        self.last_command = Instant::now();
+        if let Some(reply) = self.expiry_on_command() {
+            self.control.send(&reply)?;
+            return Ok(false);
+        }
+        let command = match Command::parse(line) {
+            Ok(c) => c,
+            Err(e) => {
+                self.control.send(&parse_error_reply(&e))?;
+                return Ok(true);
+            }
+        };
+        log::debug!("{} -> {}", self.control.peer, command.verb());
+        let quit = command == Command::Quit;
+        if self.account().is_none() && !commands::allowed_before_login(&command) {
+            self.control.send(&Reply::new(
+                codes::NOT_LOGGED_IN,
+                "Please login with USER and PASS.",
+            ))?;
+            return Ok(true);
+        }
+        match self.dispatch(command) {
+            Ok(reply) => self.control.send(&reply)?,
+            Err(SessionError::Storage(e)) => {
+                if let storage::Error::Refused(why) = e {
+                    log::warn!(
+                        "refused path from {} user={}: {why}",
+                        self.control.peer,
+                        self.user_name().unwrap_or("-")
+                    );
+                }
+                self.control.send(&e.reply())?;
+            }
+            Err(SessionError::Reply(reply)) => self.control.send(&reply)?,
+            Err(SessionError::Close(reply)) => {
+                self.control.send(&reply)?;
+                return Ok(false);
+            }
+            Err(SessionError::Control(e)) => return Err(e),
+        }
+        Ok(!quit)
+    }
+
+    fn expiry_on_command(&mut self) -> Option<Reply> {
+        if self.shared.shutdown.is_triggered() {
+            return Some(Reply::new(codes::UNAVAILABLE, "Server shutting down."));
+        }
+        self.account_revoked()
+    }
+
+    /// Resolves a client path for this session.
+    pub(super) fn resolve(&self, arg: &str) -> Result<Resolved, storage::Error> {
+        self.shared.storage.resolve(&self.grants, &self.cwd, arg)
+    }
+}
+
+fn parse_error_reply(e: &ParseError) -> Reply {
+    let code = match e {
+        ParseError::Empty => codes::SYNTAX_ERROR,
+        ParseError::NotUtf8 | ParseError::MissingArgument(_) | ParseError::BadArgument => {
+            codes::PARAMETER_ERROR
+        }
+        ParseError::UnsupportedParameter => codes::PARAMETER_NOT_IMPLEMENTED,
+    };
+    Reply::new(code, e.to_string())
+}

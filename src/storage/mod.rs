@@ -1,0 +1,405 @@
+//! Storage: the only module that turns client paths into real paths and touches
+//! `server_storage/`. Every path goes through `Storage::resolve`, which keeps it inside the jail.
+
+pub mod access;
+pub mod path;
+pub mod upload;
+
+use std::fs::{self, File, Metadata};
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+pub use access::{Access, Grants, PUBLIC_DIR};
+pub use path::VirtualPath;
+pub use upload::{Upload, UploadMode};
+
+use crate::limits::MAX_LISTING_ENTRIES;
+use crate::protocol::listing::{EntryFacts, EntryKind};
+use crate::protocol::{Reply, codes};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no such file or directory")]
+    NotFound,
+    #[error("permission denied")]
+    PermissionDenied,
+    /// A path that tries to leave the jail or is malformed; logged by the session.
+    #[error("path refused: {0}")]
+    Refused(&'static str),
+    #[error("file exists")]
+    AlreadyExists,
+    #[error("directory not empty")]
+    NotEmpty,
+    #[error("is a directory")]
+    IsDirectory,
+    #[error("not a plain file")]
+    NotAFile,
+    #[error("not a directory")]
+    NotADirectory,
+    #[error("restart offset beyond end of file")]
+    BadOffset,
+    #[error("no space left on device")]
+    NoSpace,
+    #[error("{0}")]
+    Io(io::Error),
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        use io::ErrorKind as K;
+        match e.kind() {
+            K::NotFound => Error::NotFound,
+            K::PermissionDenied => Error::PermissionDenied,
+            K::AlreadyExists => Error::AlreadyExists,
+            K::DirectoryNotEmpty => Error::NotEmpty,
+            K::IsADirectory => Error::IsDirectory,
+            K::NotADirectory => Error::NotADirectory,
+            K::StorageFull | K::QuotaExceeded | K::FileTooLarge => Error::NoSpace,
+            _ => Error::Io(e),
+        }
+    }
+}
+
+impl Error {
+    /// The one place storage failures become reply codes.
+    pub fn reply(&self) -> Reply {
+        match self {
+            Error::NotFound | Error::Refused(_) => {
+                Reply::new(codes::UNAVAILABLE_FILE, "No such file or directory.")
+            }
+            Error::PermissionDenied => Reply::new(codes::UNAVAILABLE_FILE, "Permission denied."),
+            Error::AlreadyExists => Reply::new(codes::UNAVAILABLE_FILE, "File exists."),
+            Error::NotEmpty => Reply::new(codes::UNAVAILABLE_FILE, "Directory not empty."),
+            Error::IsDirectory | Error::NotAFile => {
+                Reply::new(codes::UNAVAILABLE_FILE, "Not a plain file.")
+            }
+            Error::NotADirectory => Reply::new(codes::UNAVAILABLE_FILE, "Not a directory."),
+            Error::BadOffset => Reply::new(554, "Invalid REST parameter."),
+            Error::NoSpace => {
+                Reply::new(codes::INSUFFICIENT_STORAGE, "Insufficient storage space.")
+            }
+            Error::Io(_) => Reply::new(codes::LOCAL_ERROR, "Local error in processing."),
+        }
+    }
+}
+
+/// A path the jail accepted: its place in the namespace, its real path, and the session's
+/// access to it.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub virt: VirtualPath,
+    real: PathBuf,
+    pub access: Access,
+}
+
+impl Resolved {
+    fn need_write(&self) -> Result<(), Error> {
+        match self.access {
+            Access::ReadWrite => Ok(()),
+            Access::ReadOnly => Err(Error::PermissionDenied),
+        }
+    }
+}
+
+/// The storage root and upload policy.
+#[derive(Debug)]
+pub struct Storage {
+    root: PathBuf,
+    fsync_uploads: bool,
+}
+
+impl Storage {
+    /// Opens (creating) `root` and its `Public/`; stale upload temp files older than now are
+    /// swept in the background.
+    pub fn open(root: &Path, fsync_uploads: bool) -> io::Result<Storage> {
+        fs::create_dir_all(root.join(PUBLIC_DIR))?;
+        let root = root.canonicalize()?;
+        let sweep_root = root.clone();
+        let started = SystemTime::now();
+        std::thread::Builder::new()
+            .name("ferroftp-sweep".into())
+            .spawn(move || sweep_stale_temps(&sweep_root, started))?;
+        Ok(Storage {
+            root,
+            fsync_uploads,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Creates a top-level directory (a user's home) if it is missing.
+    pub fn ensure_top_dir(&self, name: &str) -> Result<(), Error> {
+        let virt = VirtualPath::root().join(name)?;
+        if !virt.is_top_level() {
+            return Err(Error::Refused("not a top-level name"));
+        }
+        match fs::create_dir(self.root.join(name)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Resolves a client path against `cwd` for a session with `grants`. Ungranted top-level
+    /// directories are reported as absent.
+    pub fn resolve(
+        &self,
+        grants: &Grants,
+        cwd: &VirtualPath,
+        arg: &str,
+    ) -> Result<Resolved, Error> {
+        let virt = cwd.join(arg)?;
+        self.resolve_virtual(grants, virt)
+    }
+
+    pub fn resolve_virtual(&self, grants: &Grants, virt: VirtualPath) -> Result<Resolved, Error> {
+        let access = grants.access(&virt).ok_or(Error::NotFound)?;
+        let mut real = self.root.clone();
+        for c in virt.components() {
+            real.push(c);
+        }
+        self.confine(&real)?;
+        Ok(Resolved { virt, real, access })
+    }
+
+    /// SECURITY: symlinks placed on disk must not lead out of the jail. The deepest existing
+    /// ancestor of `real` (itself included) must canonicalise inside the root, and a dangling
+    /// symlink is refused (creating through it would write wherever it points).
+    fn confine(&self, real: &Path) -> Result<(), Error> {
+        let mut probe = real;
+        loop {
+            match fs::symlink_metadata(probe) {
+                Ok(_) => {
+                    let canon = probe
+                        .canonicalize()
+                        .map_err(|_| Error::Refused("dangling symlink"))?;
+                    if canon.starts_with(&self.root) {
+                        return Ok(());
+                    }
+                    return Err(Error::Refused("symlink out of the storage root"));
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    probe = probe
+                        .parent()
+                        .ok_or(Error::Refused("no existing ancestor"))?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    pub fn metadata(&self, r: &Resolved) -> Result<Metadata, Error> {
+        Ok(fs::metadata(&r.real)?)
+    }
+
+    /// Facts for one entry, as seen by this session.
+    pub fn facts(&self, r: &Resolved, meta: &Metadata) -> EntryFacts {
+        let name = r.virt.file_name().unwrap_or("/").to_owned();
+        entry_facts(
+            name,
+            meta,
+            r.access,
+            r.virt.is_top_level() || r.virt.is_root(),
+        )
+    }
+
+    /// Lists a directory (or the synthetic root) sorted by name. Dot files only with `all`.
+    pub fn list(
+        &self,
+        grants: &Grants,
+        dir: &Resolved,
+        all: bool,
+    ) -> Result<Vec<EntryFacts>, Error> {
+        let meta = self.metadata(dir)?;
+        if !meta.is_dir() {
+            return Ok(vec![self.facts(dir, &meta)]);
+        }
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir.real)? {
+            if out.len() >= MAX_LISTING_ENTRIES {
+                log::warn!(
+                    "listing of {} cut at {MAX_LISTING_ENTRIES} entries",
+                    dir.virt
+                );
+                break;
+            }
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if name.starts_with(path::RESERVED_PREFIX) || (!all && name.starts_with('.')) {
+                continue;
+            }
+            let (access, top) = if dir.virt.is_root() {
+                match grants.top_level(&name) {
+                    Some(a) => (a, true),
+                    None => continue,
+                }
+            } else {
+                (dir.access, false)
+            };
+            let real = entry.path();
+            if self.confine(&real).is_err() {
+                continue;
+            }
+            let Ok(meta) = fs::metadata(&real) else {
+                continue;
+            };
+            if top && !meta.is_dir() {
+                continue;
+            }
+            out.push(entry_facts(name, &meta, access, top));
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Opens a plain file for download; returns it with its length.
+    pub fn open_read(&self, r: &Resolved) -> Result<(File, u64), Error> {
+        let file = File::open(&r.real)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(Error::NotAFile);
+        }
+        Ok((file, meta.len()))
+    }
+
+    pub fn begin_upload(&self, r: &Resolved, mode: UploadMode) -> Result<Upload, Error> {
+        r.need_write()?;
+        if r.virt.is_root() || r.virt.is_top_level() {
+            return Err(Error::PermissionDenied);
+        }
+        Upload::begin(r.real.clone(), mode, self.fsync_uploads)
+    }
+
+    pub fn exists(&self, r: &Resolved) -> bool {
+        fs::symlink_metadata(&r.real).is_ok()
+    }
+
+    pub fn make_dir(&self, grants: &Grants, r: &Resolved) -> Result<(), Error> {
+        r.need_write()?;
+        if r.virt.is_root() || (r.virt.is_top_level() && !grants.is_admin()) {
+            return Err(Error::PermissionDenied);
+        }
+        fs::create_dir(&r.real)?;
+        Ok(())
+    }
+
+    pub fn remove_dir(&self, grants: &Grants, r: &Resolved) -> Result<(), Error> {
+        r.need_write()?;
+        if r.virt.is_root() || (r.virt.is_top_level() && !grants.is_admin()) {
+            return Err(Error::PermissionDenied);
+        }
+        if !fs::symlink_metadata(&r.real)?.is_dir() {
+            return Err(Error::NotADirectory);
+        }
+        fs::remove_dir(&r.real)?;
+        Ok(())
+    }
+
+    pub fn remove_file(&self, r: &Resolved) -> Result<(), Error> {
+        r.need_write()?;
+        if fs::symlink_metadata(&r.real)?.is_dir() {
+            return Err(Error::IsDirectory);
+        }
+        fs::remove_file(&r.real)?;
+        Ok(())
+    }
+
+    /// Renames within the jail; an existing target is refused rather than silently replaced.
+    pub fn rename(&self, grants: &Grants, from: &Resolved, to: &Resolved) -> Result<(), Error> {
+        from.need_write()?;
+        to.need_write()?;
+        for r in [from, to] {
+            if r.virt.is_root() || (r.virt.is_top_level() && !grants.is_admin()) {
+                return Err(Error::PermissionDenied);
+            }
+        }
+        fs::symlink_metadata(&from.real)?;
+        if fs::symlink_metadata(&to.real).is_ok() {
+            return Err(Error::AlreadyExists);
+        }
+        // SECURITY: a directory moved into itself would vanish from the namespace.
+        if to
+            .virt
+            .as_str()
+            .starts_with(&format!("{}/", from.virt.as_str()))
+        {
+            return Err(Error::Refused("directory moved into itself"));
+        }
+        fs::rename(&from.real, &to.real)?;
+        Ok(())
+    }
+
+    pub fn set_modified(&self, r: &Resolved, when: SystemTime) -> Result<(), Error> {
+        r.need_write()?;
+        let file = File::open(&r.real)?;
+        file.set_modified(when)?;
+        Ok(())
+    }
+}
+
+fn entry_facts(name: String, meta: &Metadata, access: Access, top_level: bool) -> EntryFacts {
+    let writable = access == Access::ReadWrite;
+    let (kind, perm) = if meta.is_dir() {
+        let perm = match (writable, top_level) {
+            (true, false) => "cdeflmp",
+            (true, true) => "celmp",
+            (false, _) => "el",
+        };
+        (EntryKind::Dir, perm)
+    } else {
+        (EntryKind::File, if writable { "adfrw" } else { "r" })
+    };
+    EntryFacts {
+        name,
+        kind,
+        size: if meta.is_dir() { 4096 } else { meta.len() },
+        modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        owner: None,
+        public: true,
+        perm: perm.to_owned(),
+        unique: (meta.dev(), meta.ino()),
+    }
+}
+
+/// Removes upload temp files left by a crash (only ones older than this start).
+fn sweep_stale_temps(root: &Path, started: SystemTime) {
+    const MAX_DEPTH: usize = 64;
+    const MAX_VISITS: usize = 2_000_000;
+    let mut stack = vec![(root.to_path_buf(), 0usize)];
+    let (mut visits, mut removed) = (0usize, 0usize);
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            visits += 1;
+            if visits > MAX_VISITS {
+                log::warn!("stale upload sweep stopped after {MAX_VISITS} entries");
+                return;
+            }
+            let Ok(ft) = entry.file_type() else { continue };
+            let name = entry.file_name();
+            if ft.is_dir() && depth < MAX_DEPTH {
+                stack.push((entry.path(), depth + 1));
+            } else if ft.is_file()
+                && name.to_string_lossy().starts_with(upload::TEMP_PREFIX)
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|m| m < started)
+                && fs::remove_file(entry.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    if removed > 0 {
+        log::info!("removed {removed} stale upload temp file(s)");
+    }
+}

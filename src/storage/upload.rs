@@ -1,0 +1,175 @@
+//! Uploads that never leave a half file under the final name: a fresh STOR writes a hidden temp
+//! file beside the target and renames it into place on success; REST/APPE resumes write in place.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::storage::Error;
+use crate::storage::path::RESERVED_PREFIX;
+
+/// How the upload meets an existing file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadMode {
+    /// STOR: the new file replaces any old one only once it is complete.
+    Replace,
+    /// REST n + STOR: keep the first n bytes, write from there (in place).
+    Resume(u64),
+    /// APPE: write at the end (in place).
+    Append,
+}
+
+/// An upload in progress. Dropping it without `commit` removes the temp file.
+#[derive(Debug)]
+pub struct Upload {
+    file: File,
+    temp: Option<PathBuf>,
+    target: PathBuf,
+    fsync: bool,
+    committed: bool,
+}
+
+/// Prefix of upload temp files; the storage sweeps stale ones on start.
+pub const TEMP_PREFIX: &str = ".ferroftp-upload.";
+
+impl Upload {
+    pub(super) fn begin(target: PathBuf, mode: UploadMode, fsync: bool) -> Result<Upload, Error> {
+        match fs::metadata(&target) {
+            Ok(m) if m.is_dir() => return Err(Error::IsDirectory),
+            _ => {}
+        }
+        let (file, temp) = match mode {
+            UploadMode::Replace => {
+                let dir = target.parent().ok_or(Error::NotFound)?;
+                let (file, temp) = create_temp(dir)?;
+                (file, Some(temp))
+            }
+            UploadMode::Resume(offset) => {
+                let mut file = OpenOptions::new()
+                    .write(true)
+                    .create(offset == 0)
+                    .mode(0o644)
+                    .open(&target)?;
+                let len = file.metadata()?.len();
+                if offset > len {
+                    return Err(Error::BadOffset);
+                }
+                file.set_len(offset)?;
+                file.seek(SeekFrom::Start(offset))?;
+                (file, None)
+            }
+            UploadMode::Append => (
+                OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .mode(0o644)
+                    .open(&target)?,
+                None,
+            ),
+        };
+        Ok(Upload {
+            file,
+            temp,
+            target,
+            fsync,
+            committed: false,
+        })
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// Makes the upload durable (when fsync is on) and visible under its final name.
+    pub fn commit(mut self) -> Result<(), Error> {
+        if self.fsync {
+            self.file.sync_all()?;
+        }
+        if let Some(temp) = &self.temp {
+            fs::rename(temp, &self.target)?;
+        }
+        self.committed = true;
+        if self.fsync
+            && let Some(dir) = self.target.parent()
+        {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if !self.committed
+            && let Some(temp) = &self.temp
+            && let Err(e) = fs::remove_file(temp)
+        {
+            log::warn!("could not remove upload temp file {}: {e}", temp.display());
+        }
+    }
+}
+
+fn create_temp(dir: &Path) -> Result<(File, PathBuf), Error> {
+    debug_assert!(TEMP_PREFIX.starts_with(RESERVED_PREFIX));
+    for _ in 0..8 {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+        let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let path = dir.join(format!("{TEMP_PREFIX}{name}"));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+        {
+            Ok(f) => return Ok((f, path)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::Io(std::io::Error::other(
+        "could not pick a temp file name",
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn dropped_upload_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("f");
+        let mut up = Upload::begin(target.clone(), UploadMode::Replace, false).unwrap();
+        up.file().write_all(b"partial").unwrap();
+        drop(up);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn commit_replaces_and_resume_truncates_at_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("f");
+        fs::write(&target, b"old content").unwrap();
+        let mut up = Upload::begin(target.clone(), UploadMode::Replace, true).unwrap();
+        up.file().write_all(b"new").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"old content");
+        up.commit().unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+        let mut up = Upload::begin(target.clone(), UploadMode::Resume(2), true).unwrap();
+        up.file().write_all(b"XY").unwrap();
+        up.commit().unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"neXY");
+        assert!(matches!(
+            Upload::begin(target.clone(), UploadMode::Resume(99), true),
+            Err(Error::BadOffset)
+        ));
+        let mut up = Upload::begin(target.clone(), UploadMode::Append, false).unwrap();
+        up.file().write_all(b"!").unwrap();
+        up.commit().unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"neXY!");
+    }
+}

@@ -1,0 +1,258 @@
+//! Test support: an in-process ferroftp on 127.0.0.1:0 in a temp instance, a raw control
+//! client that shows exact reply bytes, and helpers for the external clients.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use ferroftp::auth::{Accounts, Password, Role};
+use ferroftp::config::Settings;
+use ferroftp::server::{Server, Shared, Shutdown};
+use sha2::{Digest, Sha256};
+
+pub const ADMIN: (&str, &str) = ("admin", "admin-pw");
+pub const ALICE: (&str, &str) = ("alice", "alice-pw");
+pub const BOB: (&str, &str) = ("bob", "bob-pw");
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub shared: Arc<Shared>,
+    shutdown: Shutdown,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// A server with `admin`, `alice` and `bob` (passwords in the constants above).
+    pub fn start() -> TestServer {
+        TestServer::start_with(|_| {})
+    }
+
+    pub fn start_with(configure: impl FnOnce(&mut Settings)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings::local(dir.path());
+        configure(&mut settings);
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        let accounts = Accounts::open(&dir.path().join("data"), 4).unwrap();
+        accounts
+            .add(ADMIN.0, &Password::new(ADMIN.1.into()), Role::Admin)
+            .unwrap();
+        accounts
+            .add(ALICE.0, &Password::new(ALICE.1.into()), Role::User)
+            .unwrap();
+        accounts
+            .add(BOB.0, &Password::new(BOB.1.into()), Role::User)
+            .unwrap();
+        let server = Server::bind(settings).expect("server binds");
+        let addr = server.local_addrs()[0];
+        let shutdown = server.shutdown_handle();
+        let shared = server.shared();
+        let handle = std::thread::spawn(move || server.run().expect("server runs"));
+        TestServer {
+            addr,
+            dir,
+            shared,
+            shutdown,
+            handle: Some(handle),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Real path of `rel` under server_storage/.
+    pub fn storage(&self, rel: &str) -> PathBuf {
+        self.dir.path().join("server_storage").join(rel)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn url(&self, user: (&str, &str)) -> String {
+        format!("ftp://{}:{}@127.0.0.1:{}", user.0, user.1, self.port())
+    }
+
+    /// A raw control connection that has read the greeting.
+    pub fn raw(&self) -> Raw {
+        let mut raw = Raw::connect(self.addr);
+        let greeting = raw.reply();
+        assert!(greeting.starts_with("220 "), "greeting: {greeting}");
+        raw
+    }
+
+    /// A raw control connection logged in as `user`.
+    pub fn login(&self, user: (&str, &str)) -> Raw {
+        let mut raw = self.raw();
+        assert!(raw.cmd(&format!("USER {}", user.0)).starts_with("331 "));
+        let r = raw.cmd(&format!("PASS {}", user.1));
+        assert_eq!(r, "230 Login successful.\r\n");
+        raw
+    }
+
+    /// A suppaftp client logged in as `user`, binary type.
+    pub fn ftp(&self, user: (&str, &str)) -> suppaftp::FtpStream {
+        let mut ftp = suppaftp::FtpStream::connect(self.addr).expect("connect");
+        ftp.login(user.0, user.1).expect("login");
+        ftp.transfer_type(suppaftp::types::FileType::Binary)
+            .expect("TYPE I");
+        ftp
+    }
+
+    pub fn stop(&mut self) {
+        self.shutdown.trigger();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A control connection that returns replies as the exact bytes received.
+pub struct Raw {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Raw {
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        Raw {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        }
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.send_bytes(format!("{line}\r\n").as_bytes());
+    }
+
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("send");
+    }
+
+    /// One whole reply (multi-line replies included), CRLFs kept.
+    pub fn reply(&mut self) -> String {
+        let mut out = String::new();
+        let mut first = String::new();
+        self.reader.read_line(&mut first).expect("read reply");
+        out.push_str(&first);
+        if first.len() >= 4 && first.as_bytes()[3] == b'-' {
+            let code = &first[..3];
+            loop {
+                let mut line = String::new();
+                if self.reader.read_line(&mut line).expect("read reply") == 0 {
+                    break;
+                }
+                out.push_str(&line);
+                if line.starts_with(code) && line.as_bytes().get(3) == Some(&b' ') {
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    pub fn cmd(&mut self, line: &str) -> String {
+        self.send(line);
+        self.reply()
+    }
+
+    /// Opens a passive data connection (EPSV) and returns it.
+    pub fn epsv(&mut self) -> TcpStream {
+        let r = self.cmd("EPSV");
+        assert!(r.starts_with("229 "), "EPSV: {r}");
+        let port: u16 = r
+            .split("|||")
+            .nth(1)
+            .and_then(|s| s.split('|').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        let addr = self.writer.peer_addr().unwrap();
+        let s = TcpStream::connect((addr.ip(), port)).expect("data connect");
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s
+    }
+
+    /// `verb` over a fresh EPSV connection, reading everything: (150 line, data, final reply).
+    pub fn download(&mut self, verb: &str) -> (String, Vec<u8>, String) {
+        let mut data = self.epsv();
+        let opening = self.cmd(verb);
+        if !opening.starts_with("150") {
+            return (opening, Vec::new(), String::new());
+        }
+        let mut buf = Vec::new();
+        data.read_to_end(&mut buf).expect("read data");
+        (opening, buf, self.reply())
+    }
+
+    /// `verb` (STOR/APPE/STOU) sending `body`: (150 line, final reply).
+    pub fn upload(&mut self, verb: &str, body: &[u8]) -> (String, String) {
+        let mut data = self.epsv();
+        let opening = self.cmd(verb);
+        if !opening.starts_with("150") {
+            return (opening, String::new());
+        }
+        data.write_all(body).expect("write data");
+        drop(data);
+        (opening, self.reply())
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        &self.writer
+    }
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub fn sha256_file(path: &Path) -> String {
+    sha256(&std::fs::read(path).expect("read file"))
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures are reproducible.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Runs an external command, failing the test with its output if it does not succeed.
+pub fn run_ok(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run {cmd:?}: {e} (the README test command installs it)")
+    });
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
