@@ -11,7 +11,7 @@ use crate::auth::{AccountState, Accounts, Password, Role};
 use crate::config::{FileConfig, Overrides, Settings};
 use crate::instance::Instance;
 use crate::server::{Server, net};
-use crate::storage::Storage;
+use crate::storage;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -50,6 +50,12 @@ pub struct ServeArgs {
     /// Worker threads = concurrent sessions (default 256).
     #[arg(long, value_name = "N")]
     pub max_sessions: Option<usize>,
+    /// Let visitors create an account with SIGNUP before logging in.
+    #[arg(long)]
+    pub allow_signup: bool,
+    /// Allow anonymous (user `anonymous` or `ftp`) read-only access to Public/.
+    #[arg(long)]
+    pub anonymous: bool,
     /// Config file (default DIR/ferroftp.toml when present).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -129,6 +135,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         pasv_ports: args.pasv_ports,
         pasv_address: args.pasv_address,
         max_sessions: args.max_sessions,
+        allow_signup: args.allow_signup,
+        anonymous: args.anonymous,
     };
     let settings = Settings::build(args.dir.clone(), file, flags)?;
     let server = Server::bind(settings)?;
@@ -187,12 +195,14 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
             let password = read_password(password_stdin)?;
             let role = if admin { Role::Admin } else { Role::User };
             let account = accounts.add(&name, &password, role)?;
-            let instance = Instance::new(&dir.dir);
-            std::fs::create_dir_all(instance.storage_dir())
-                .with_context(|| format!("cannot create {}", instance.storage_dir().display()))?;
-            let storage = Storage::open(&instance.storage_dir(), true)
-                .with_context(|| format!("cannot open {}", instance.storage_dir().display()))?;
-            storage.ensure_top_dir(account.name.as_str())?;
+            let storage_dir = Instance::new(&dir.dir).storage_dir();
+            storage::create_home_dir(&storage_dir, account.name.as_str()).with_context(|| {
+                format!(
+                    "cannot create the home of {} in {}",
+                    account.name,
+                    storage_dir.display()
+                )
+            })?;
             println!("added {} ({})", account.name, account.role.as_str());
         }
         UserCommand::Del { name, dir } => {

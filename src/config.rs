@@ -29,6 +29,10 @@ pub struct Settings {
     pub overwrite: bool,
     pub fsync_uploads: bool,
     pub throttle: ThrottlePolicy,
+    /// `SIGNUP name password` before login creates an account.
+    pub allow_signup: bool,
+    /// `anonymous`/`ftp` log in read-only to `Public/`.
+    pub anonymous: bool,
 }
 
 /// `ferroftp.toml`. Keys mirror the long flags; durations are whole seconds.
@@ -49,6 +53,8 @@ pub struct FileConfig {
     pub max_login_failures: Option<u32>,
     pub login_failure_window: Option<u64>,
     pub login_block: Option<u64>,
+    pub allow_signup: Option<bool>,
+    pub anonymous: Option<bool>,
 }
 
 /// The flags of `serve` that override the file.
@@ -58,6 +64,8 @@ pub struct Overrides {
     pub pasv_ports: Option<String>,
     pub pasv_address: Option<String>,
     pub max_sessions: Option<usize>,
+    pub allow_signup: bool,
+    pub anonymous: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +161,8 @@ impl Settings {
                     .map(Duration::from_secs)
                     .unwrap_or(defaults.block),
             },
+            allow_signup: flags.allow_signup || file.allow_signup.unwrap_or(false),
+            anonymous: flags.anonymous || file.anonymous.unwrap_or(false),
         })
     }
 

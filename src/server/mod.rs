@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 
 pub use shutdown::Shutdown;
 
-use crate::auth::{self, Accounts, Throttle};
+use crate::auth::{self, Accounts, Directories, Throttle, ThrottlePolicy};
 use crate::config::Settings;
-use crate::limits::SHUTDOWN_GRACE;
+use crate::limits::{SHUTDOWN_GRACE, SIGNUPS_PER_HOUR};
 use crate::protocol::address::canonical;
 use crate::storage::Storage;
 use xferlog::XferLog;
@@ -47,6 +47,9 @@ fn setup(what: impl Into<String>) -> impl FnOnce(io::Error) -> ServerError {
 pub struct Shared {
     pub settings: Settings,
     pub accounts: Accounts,
+    pub directories: Directories,
+    /// SIGNUP rate limit: at most `SIGNUPS_PER_HOUR` per IP.
+    pub signups: Throttle,
     pub storage: Storage,
     pub throttle: Throttle,
     pub xferlog: XferLog,
@@ -124,10 +127,15 @@ impl Server {
         instance.prepare().map_err(setup("instance directory"))?;
         let accounts = Accounts::open(&instance.data_dir(), settings.bcrypt_cost)?;
         let created_admin_password = auth::ensure_admin(&accounts)?;
-        let storage = Storage::open(&instance.storage_dir(), settings.fsync_uploads)
-            .map_err(setup("server_storage"))?;
+        let directories = Directories::open(&instance.data_dir())?;
+        let storage = Storage::open(
+            &instance.storage_dir(),
+            &instance.metadata_journal(),
+            settings.fsync_uploads,
+        )
+        .map_err(setup("server_storage"))?;
         for account in accounts.list() {
-            if let Err(e) = storage.ensure_top_dir(account.name.as_str()) {
+            if let Err(e) = storage.ensure_home(account.name.as_str()) {
                 log::warn!("cannot create home of {}: {e}", account.name);
             }
         }
@@ -143,8 +151,14 @@ impl Server {
         }
         let shared = Arc::new(Shared {
             throttle: Throttle::new(settings.throttle),
+            signups: Throttle::new(ThrottlePolicy {
+                max_failures: SIGNUPS_PER_HOUR,
+                window: Duration::from_secs(3600),
+                block: Duration::from_secs(3600),
+            }),
             settings,
             accounts,
+            directories,
             storage,
             xferlog,
             shutdown: Shutdown::new(),
@@ -181,8 +195,8 @@ impl Server {
             let shared = Arc::clone(&shared);
             Arc::new(move |job: Job| session::run(&shared, job.stream))
         };
-        let (pool, jobs) =
-            pool::Pool::start(shared.settings.max_sessions, handler).map_err(setup("worker pool"))?;
+        let (pool, jobs) = pool::Pool::start(shared.settings.max_sessions, handler)
+            .map_err(setup("worker pool"))?;
         let mut acceptors = Vec::new();
         for listener in self.listeners {
             let shared = Arc::clone(&shared);
@@ -201,6 +215,7 @@ impl Server {
                 .spawn(move || {
                     while !shared.shutdown.wait_timeout(Duration::from_secs(1)) {
                         shared.accounts.reload_if_changed();
+                        shared.directories.reload_if_changed();
                     }
                 })
                 .map_err(setup("accounts watcher"))?

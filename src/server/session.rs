@@ -6,13 +6,14 @@ use std::net::TcpStream;
 use std::time::Instant;
 
 use crate::auth::Account;
+use crate::auth::DirAccess;
 use crate::protocol::listing::FactSet;
 use crate::protocol::{Command, ParseError, Reply, TransferType, codes};
 use crate::server::Shared;
 use crate::server::commands;
 use crate::server::control::{ControlStream, Incoming};
 use crate::server::data::DataPlan;
-use crate::storage::{self, Grants, Resolved, VirtualPath};
+use crate::storage::{self, Access, Grants, Resolved, VirtualPath};
 
 /// Where the session is in the login dialogue.
 #[derive(Debug)]
@@ -20,7 +21,12 @@ pub enum Login {
     Fresh,
     UserGiven(String),
     LoggedIn(Account),
+    /// `anonymous`/`ftp` with `--anonymous`: read-only `Public/`.
+    Anonymous,
 }
+
+/// The name anonymous sessions act under (never a real account: names are refused).
+pub const ANONYMOUS: &str = "anonymous";
 
 /// Failures of a handler. Storage errors become replies; I/O errors on the control
 /// connection end the session.
@@ -50,12 +56,15 @@ pub struct Session<'a> {
     pub(super) rename_from: Option<Resolved>,
     pub(super) epsv_all: bool,
     pub(super) mlst_facts: FactSet,
+    /// `SITE VISIBILITY public|private` without a path: the default for this session's uploads.
+    pub(super) upload_public: Option<bool>,
     /// A command that arrived during a transfer and waits its turn.
     pub(super) pending: Option<Vec<u8>>,
     line: Vec<u8>,
     connected_at: Instant,
     last_command: Instant,
     accounts_generation: u64,
+    directories_generation: u64,
 }
 
 /// Runs one session to its end. Errors are logged here, once.
@@ -87,7 +96,7 @@ impl<'a> Session<'a> {
             shared,
             control,
             login: Login::Fresh,
-            grants: Grants::user(Vec::new()),
+            grants: Grants::nobody(),
             cwd: VirtualPath::root(),
             transfer_type: TransferType::Ascii,
             data_plan: DataPlan::None,
@@ -95,19 +104,48 @@ impl<'a> Session<'a> {
             rename_from: None,
             epsv_all: false,
             mlst_facts: FactSet::default(),
+            upload_public: None,
             pending: None,
             line: Vec::with_capacity(128),
             connected_at: now,
             last_command: now,
             accounts_generation: shared.accounts.generation(),
+            directories_generation: shared.directories.generation(),
         }
     }
 
     pub(super) fn user_name(&self) -> Option<&str> {
         match &self.login {
             Login::LoggedIn(a) => Some(a.name.as_str()),
+            Login::Anonymous => Some(ANONYMOUS),
             _ => None,
         }
+    }
+
+    pub(super) fn is_logged_in(&self) -> bool {
+        matches!(self.login, Login::LoggedIn(_) | Login::Anonymous)
+    }
+
+    /// What a logged-in account sees: admins everything; users their directories.txt line.
+    pub(super) fn grants_for(&self, account: &Account) -> Grants {
+        let name = account.name.as_str();
+        if account.is_admin() {
+            return Grants::admin(name);
+        }
+        let dirs = self
+            .shared
+            .directories
+            .grants_for(name)
+            .into_iter()
+            .map(|g| {
+                let access = match g.access {
+                    DirAccess::ReadOnly => Access::ReadOnly,
+                    DirAccess::ReadWrite => Access::ReadWrite,
+                };
+                (g.dir, access)
+            })
+            .collect();
+        Grants::user(name, dirs)
     }
 
     pub(super) fn account(&self) -> Option<&Account> {
@@ -163,7 +201,7 @@ impl<'a> Session<'a> {
         if self.shared.shutdown.is_triggered() {
             return Some(Reply::new(codes::UNAVAILABLE, "Server shutting down."));
         }
-        if self.account().is_none() && self.connected_at.elapsed() >= settings.login_timeout {
+        if !self.is_logged_in() && self.connected_at.elapsed() >= settings.login_timeout {
             return Some(Reply::new(codes::UNAVAILABLE, "Login timeout."));
         }
         if self.last_command.elapsed() >= settings.idle_timeout {
@@ -172,16 +210,20 @@ impl<'a> Session<'a> {
         self.account_revoked()
     }
 
-    /// `421` if this session's account was banned or deleted since it logged in.
+    /// `421` if this session's account was banned or deleted since it logged in; picks up
+    /// changed roles and directory grants on the way. Two atomic loads when nothing changed.
     pub(super) fn account_revoked(&mut self) -> Option<Reply> {
         let generation = self.shared.accounts.generation();
-        if generation == self.accounts_generation {
+        let dir_generation = self.shared.directories.generation();
+        if generation == self.accounts_generation && dir_generation == self.directories_generation {
             return None;
         }
         self.accounts_generation = generation;
-        let name = self.user_name()?.to_owned();
+        self.directories_generation = dir_generation;
+        let name = self.account()?.name.as_str().to_owned();
         match self.shared.accounts.lookup(&name) {
             Some(a) if a.is_active() => {
+                self.grants = self.grants_for(&a);
                 self.login = Login::LoggedIn(a);
                 None
             }
@@ -208,7 +250,7 @@ impl<'a> Session<'a> {
         };
         log::debug!("{} -> {}", self.control.peer, command.verb());
         let quit = command == Command::Quit;
-        if self.account().is_none() && !commands::allowed_before_login(&command) {
+        if !self.is_logged_in() && !commands::allowed_before_login(&command) {
             self.control.send(&Reply::new(
                 codes::NOT_LOGGED_IN,
                 "Please login with USER and PASS.",

@@ -9,7 +9,7 @@
 //! | transfer.rs     | RETR STOR STOU APPE ABOR                           |
 //! | listing.rs      | LIST NLST MLSD MLST                                |
 //! | files.rs        | DELE MKD RMD RNFR RNTO SIZE MDTM MFMT              |
-//! | site.rs         | SITE                                               |
+//! | site.rs         | SITE, ADDUSER DELUSER BAN UNBAN SIGNUP VISIBILITY   |
 
 mod files;
 mod info;
@@ -20,7 +20,7 @@ mod parameters;
 mod site;
 mod transfer;
 
-use crate::protocol::{Command, Reply, codes};
+use crate::protocol::{Command, Reply, SiteCommand, codes};
 use crate::server::session::{Session, SessionError};
 
 /// Commands a client may send before logging in.
@@ -39,6 +39,7 @@ pub fn allowed_before_login(command: &Command) -> bool {
             | Command::Help(_)
             | Command::Stat(None)
             | Command::Abor
+            | Command::Site(SiteCommand::Signup { .. } | SiteCommand::Help)
             | Command::Unknown(_)
     )
 }
@@ -90,7 +91,7 @@ impl Session<'_> {
             Command::Size(path) => self.size(&path),
             Command::Mdtm(path) => self.mdtm(&path),
             Command::Mfmt { modify, path } => self.mfmt(&modify, &path),
-            Command::Site(arg) => Ok(self.site(&arg)),
+            Command::Site(sub) => self.site(sub),
             Command::Syst => Ok(Reply::new(codes::SYSTEM_TYPE, "UNIX Type: L8")),
             Command::Feat => Ok(self.feat()),
             Command::Opts(arg) => Ok(self.opts(&arg)),

@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::time::Instant;
 
-use crate::limits::{DATA_STALL_TIMEOUT, SENDFILE_CHUNK, TRANSFER_BUFFER};
+use crate::limits::{CONTROL_POLL, DATA_STALL_TIMEOUT, SENDFILE_CHUNK, TRANSFER_BUFFER};
 use crate::protocol::ascii::{FromNetwork, ToNetwork};
 use crate::protocol::{Command, Reply, TransferType, codes};
 use crate::server::control::Incoming;
@@ -25,6 +25,8 @@ enum Outcome {
     Failed(u64, Reply),
     /// The control connection closed mid-transfer: the session ends.
     ControlLost(u64),
+    /// The account was banned or deleted mid-transfer: 426, then this reply, then close.
+    Revoked(u64, Reply),
 }
 
 impl Outcome {
@@ -33,7 +35,8 @@ impl Outcome {
             Outcome::Complete(n)
             | Outcome::Aborted(n)
             | Outcome::Failed(n, _)
-            | Outcome::ControlLost(n) => *n,
+            | Outcome::ControlLost(n)
+            | Outcome::Revoked(n, _) => *n,
         }
     }
 }
@@ -43,6 +46,13 @@ enum ControlCheck {
     Nothing,
     Abort,
     Closed,
+}
+
+fn stalled_reply() -> Reply {
+    Reply::new(
+        codes::TRANSFER_ABORTED,
+        "Data connection stalled; transfer aborted.",
+    )
 }
 
 fn aborted_reply() -> Reply {
@@ -93,7 +103,11 @@ impl Session<'_> {
                 "Could not create file: it exists.",
             ));
         }
-        let upload = self.shared.storage.begin_upload(&target, mode)?;
+        let public = self.new_entry_public(&target);
+        let upload = self
+            .shared
+            .storage
+            .begin_upload(&self.grants, &target, mode, public)?;
         let opening = format!(
             "Opening {} mode data connection for {}.",
             self.mode_name(),
@@ -121,10 +135,11 @@ impl Session<'_> {
             }
         }
         let target = target.ok_or(storage::Error::AlreadyExists)?;
-        let upload = self
-            .shared
-            .storage
-            .begin_upload(&target, UploadMode::Replace)?;
+        let public = self.new_entry_public(&target);
+        let upload =
+            self.shared
+                .storage
+                .begin_upload(&self.grants, &target, UploadMode::Replace, public)?;
         let name = target.virt.file_name().unwrap_or_default().to_owned();
         self.receive_upload(
             target,
@@ -146,7 +161,7 @@ impl Session<'_> {
         let mut outcome = self.receive(&mut stream, &mut upload);
         drop(stream);
         if let Outcome::Complete(n) = outcome {
-            outcome = match upload.commit() {
+            outcome = match self.shared.storage.finish_upload(upload) {
                 Ok(()) => Outcome::Complete(n),
                 Err(e) => {
                     log::error!("upload of {} failed at commit: {e}", target.virt);
@@ -214,6 +229,10 @@ impl Session<'_> {
                 Ok(Reply::new(codes::TRANSFER_COMPLETE, "ABOR successful."))
             }
             Outcome::Failed(_, reply) => Ok(reply),
+            Outcome::Revoked(_, reply) => {
+                self.control.send(&aborted_reply())?;
+                Err(SessionError::Close(reply))
+            }
             Outcome::ControlLost(_) => Err(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
                 "control connection closed during transfer",
@@ -270,22 +289,21 @@ impl Session<'_> {
         }
     }
 
-    /// Upload loop: waits on data and control together so ABOR is seen even while the
-    /// client sends nothing.
+    /// Upload loop: waits on data and control together (waking every `CONTROL_POLL`) so ABOR,
+    /// a ban or the shutdown deadline are seen even while the client sends nothing.
     fn receive(&mut self, stream: &mut TcpStream, upload: &mut Upload) -> Outcome {
         let mut buf = vec![0u8; TRANSFER_BUFFER];
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut conv = FromNetwork::default();
         let mut converted = Vec::new();
         let mut received = 0u64;
+        let mut last_progress = Instant::now();
         loop {
             let (data_ready, control_ready) = if self.pending.is_some() {
-                (
-                    net::wait_readable(stream.as_fd(), DATA_STALL_TIMEOUT).unwrap_or(true),
-                    false,
-                )
+                let ready = net::wait_readable(stream.as_fd(), CONTROL_POLL).unwrap_or(true);
+                (ready, false)
             } else {
-                net::wait_either(stream.as_fd(), self.control.fd(), DATA_STALL_TIMEOUT)
+                net::wait_either(stream.as_fd(), self.control.fd(), CONTROL_POLL)
                     .unwrap_or((true, false))
             };
             if control_ready {
@@ -295,17 +313,14 @@ impl Session<'_> {
                     ControlCheck::Nothing => {}
                 }
             }
+            if let Some(stop) = self.stop_reason(received) {
+                return stop;
+            }
             if !data_ready {
-                if control_ready {
-                    continue;
+                if last_progress.elapsed() >= DATA_STALL_TIMEOUT {
+                    return Outcome::Failed(received, stalled_reply());
                 }
-                return Outcome::Failed(
-                    received,
-                    Reply::new(
-                        codes::TRANSFER_ABORTED,
-                        "Data connection stalled; transfer aborted.",
-                    ),
-                );
+                continue;
             }
             let n = match stream.read(&mut buf) {
                 Ok(0) => break,
@@ -313,6 +328,7 @@ impl Session<'_> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return self.data_failure(received, &e),
             };
+            last_progress = Instant::now();
             received += n as u64;
             let chunk = if ascii {
                 conv.convert(&buf[..n], &mut converted);
@@ -323,15 +339,6 @@ impl Session<'_> {
             if let Err(e) = upload.file().write_all(chunk) {
                 return Outcome::Failed(received, storage::Error::from(e).reply());
             }
-            if self.shared.shutdown.grace_expired() {
-                return Outcome::Failed(
-                    received,
-                    Reply::new(
-                        codes::TRANSFER_ABORTED,
-                        "Server shutting down; transfer aborted.",
-                    ),
-                );
-            }
         }
         if ascii {
             conv.finish(&mut converted);
@@ -339,15 +346,15 @@ impl Session<'_> {
                 return Outcome::Failed(received, storage::Error::from(e).reply());
             }
         }
-        // SECURITY/robustness: a client killed mid-upload closes both connections; its data
-        // EOF must not publish a truncated file.
+        // A client killed mid-upload closes both connections; its data EOF must not publish
+        // a truncated file.
         if self.control.peer_closed() {
             return Outcome::ControlLost(received);
         }
         Outcome::Complete(received)
     }
 
-    /// Between download chunks: ABOR, a vanished client, or the shutdown deadline.
+    /// Between download chunks: ABOR, a vanished client, a ban, or the shutdown deadline.
     fn interruption(&mut self, sent: u64) -> Option<Outcome> {
         if self.pending.is_none() && self.control.input_pending() {
             match self.check_control() {
@@ -356,14 +363,20 @@ impl Session<'_> {
                 ControlCheck::Nothing => {}
             }
         }
+        self.stop_reason(sent)
+    }
+
+    /// Reasons a transfer must stop that do not come from the client.
+    fn stop_reason(&mut self, bytes: u64) -> Option<Outcome> {
+        if let Some(reply) = self.account_revoked() {
+            return Some(Outcome::Revoked(bytes, reply));
+        }
         if self.shared.shutdown.grace_expired() {
-            return Some(Outcome::Failed(
-                sent,
-                Reply::new(
-                    codes::TRANSFER_ABORTED,
-                    "Server shutting down; transfer aborted.",
-                ),
-            ));
+            let reply = Reply::new(
+                codes::TRANSFER_ABORTED,
+                "Server shutting down; transfer aborted.",
+            );
+            return Some(Outcome::Failed(bytes, reply));
         }
         None
     }
