@@ -56,6 +56,12 @@ pub struct ServeArgs {
     /// Allow anonymous (user `anonymous` or `ftp`) read-only access to Public/.
     #[arg(long)]
     pub anonymous: bool,
+    /// Implicit FTPS listener (TLS from the first byte, like port 990); repeatable.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub implicit_tls_listen: Vec<String>,
+    /// Refuse logins before AUTH TLS and transfers without PROT P.
+    #[arg(long)]
+    pub require_tls: bool,
     /// Config file (default DIR/ferroftp.toml when present).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -137,12 +143,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_sessions: args.max_sessions,
         allow_signup: args.allow_signup,
         anonymous: args.anonymous,
+        implicit_tls_listen: args.implicit_tls_listen,
+        require_tls: args.require_tls,
     };
     let settings = Settings::build(args.dir.clone(), file, flags)?;
     let server = Server::bind(settings)?;
     let mut out = std::io::stdout().lock();
     for addr in server.local_addrs() {
         writeln!(out, "listening on {addr}")?;
+    }
+    for addr in server.implicit_tls_addrs() {
+        writeln!(out, "listening on {addr} (implicit TLS)")?;
     }
     for addr in server.local_addrs() {
         if addr.ip().is_unspecified() {
@@ -159,6 +170,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     }
+    writeln!(
+        out,
+        "TLS certificate SHA-256 fingerprint {}",
+        server.tls_fingerprint()
+    )?;
     let root = std::fs::canonicalize(&args.dir).unwrap_or(args.dir);
     writeln!(out, "instance directory {}", root.display())?;
     if let Some(password) = &server.created_admin_password {

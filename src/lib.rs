@@ -8,6 +8,7 @@
 //! - [`protocol`]: the wire format only (commands, replies, addresses, listings, ASCII).
 //! - [`auth`]: accounts in `data/credentials.txt`, passwords, brute-force throttle.
 //! - [`storage`]: the only code that resolves paths and touches `server_storage/`.
+//! - [`tls`]: the certificate (loaded or generated) and per-session rustls configs.
 
 pub mod auth;
 pub mod cli;
@@ -17,3 +18,4 @@ pub mod limits;
 pub mod protocol;
 pub mod server;
 pub mod storage;
+pub mod tls;

@@ -92,6 +92,11 @@ pub enum Command {
         modify: String,
         path: String,
     },
+    // RFC 2228 / 4217
+    Auth(String),
+    Pbsz(String),
+    Prot(char),
+    Ccc,
     /// A verb we do not know; kept for the `500` reply text.
     Unknown(String),
 }
@@ -186,6 +191,10 @@ impl Command {
             "MDTM" => Command::Mdtm(path("MDTM")?),
             "MLST" => Command::Mlst(arg.map(str::to_owned)),
             "MLSD" => Command::Mlsd(arg.map(str::to_owned)),
+            "AUTH" => Command::Auth(path("AUTH")?.trim().to_ascii_uppercase()),
+            "PBSZ" => Command::Pbsz(path("PBSZ")?.trim().to_owned()),
+            "PROT" => Command::Prot(single_letter(arg)?),
+            "CCC" => Command::Ccc,
             "MFMT" => parse_mfmt(arg.ok_or(ParseError::MissingArgument("MFMT"))?)?,
             _ => Command::Unknown(verb),
         })
@@ -235,6 +244,10 @@ impl Command {
             Command::Mlst(_) => "MLST",
             Command::Mlsd(_) => "MLSD",
             Command::Mfmt { .. } => "MFMT",
+            Command::Auth(_) => "AUTH",
+            Command::Pbsz(_) => "PBSZ",
+            Command::Prot(_) => "PROT",
+            Command::Ccc => "CCC",
             Command::Unknown(v) => v,
         }
     }

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::auth::Account;
 use crate::auth::DirAccess;
+use crate::limits::TLS_HANDSHAKE_TIMEOUT;
 use crate::protocol::listing::FactSet;
 use crate::protocol::{Command, ParseError, Reply, TransferType, codes};
 use crate::server::Shared;
@@ -14,6 +15,7 @@ use crate::server::commands;
 use crate::server::control::{ControlStream, Incoming};
 use crate::server::data::DataPlan;
 use crate::storage::{self, Access, Grants, Resolved, VirtualPath};
+use crate::tls::SessionConfigs;
 
 /// Where the session is in the login dialogue.
 #[derive(Debug)]
@@ -36,6 +38,9 @@ pub enum SessionError {
     Storage(#[from] storage::Error),
     #[error("control connection: {0}")]
     Control(#[from] io::Error),
+    /// The handler already sent its replies (AUTH: 234 before the handshake).
+    #[error("answered")]
+    Answered,
     /// Send this reply and go on (a failure already answered in protocol terms).
     #[error("{}", .0.text())]
     Reply(Reply),
@@ -60,6 +65,11 @@ pub struct Session<'a> {
     pub(super) upload_public: Option<bool>,
     /// A command that arrived during a transfer and waits its turn.
     pub(super) pending: Option<Vec<u8>>,
+    /// This control connection's TLS configs, once it speaks TLS.
+    pub(super) tls: Option<SessionConfigs>,
+    pub(super) pbsz_set: bool,
+    /// PROT P: data connections are TLS too.
+    pub(super) protect_data: bool,
     line: Vec<u8>,
     connected_at: Instant,
     last_command: Instant,
@@ -68,7 +78,7 @@ pub struct Session<'a> {
 }
 
 /// Runs one session to its end. Errors are logged here, once.
-pub fn run(shared: &Shared, stream: TcpStream) {
+pub fn run(shared: &Shared, stream: TcpStream, implicit_tls: bool) {
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
@@ -81,7 +91,12 @@ pub fn run(shared: &Shared, stream: TcpStream) {
             return;
         }
     };
-    let result = session.serve();
+    let result = if implicit_tls {
+        session.start_implicit_tls()
+    } else {
+        Ok(())
+    }
+    .and_then(|()| session.serve());
     let user = session.user_name().unwrap_or("-").to_owned();
     match result {
         Ok(()) => log::info!("disconnect {peer} user={user}"),
@@ -97,6 +112,9 @@ impl<'a> Session<'a> {
             control,
             login: Login::Fresh,
             grants: Grants::nobody(),
+            tls: None,
+            pbsz_set: false,
+            protect_data: false,
             cwd: VirtualPath::root(),
             transfer_type: TransferType::Ascii,
             data_plan: DataPlan::None,
@@ -153,6 +171,18 @@ impl<'a> Session<'a> {
             Login::LoggedIn(a) => Some(a),
             _ => None,
         }
+    }
+
+    /// Implicit FTPS: TLS before the greeting, data protected by default.
+    fn start_implicit_tls(&mut self) -> io::Result<()> {
+        let configs = self.shared.identity.session_configs();
+        let deadline = Instant::now() + TLS_HANDSHAKE_TIMEOUT;
+        self.control
+            .upgrade_tls(configs.control.clone(), deadline)?;
+        self.tls = Some(configs);
+        self.pbsz_set = true;
+        self.protect_data = true;
+        Ok(())
     }
 
     fn serve(&mut self) -> io::Result<()> {
@@ -250,6 +280,17 @@ impl<'a> Session<'a> {
         };
         log::debug!("{} -> {}", self.control.peer, command.verb());
         let quit = command == Command::Quit;
+        // SECURITY: with --require-tls no credentials cross the wire in clear text.
+        if self.shared.settings.require_tls
+            && !self.control.is_tls()
+            && matches!(command, Command::User(_) | Command::Pass(_))
+        {
+            self.control.send(&Reply::new(
+                codes::NOT_LOGGED_IN,
+                "TLS required: use AUTH TLS first.",
+            ))?;
+            return Ok(true);
+        }
         if !self.is_logged_in() && !commands::allowed_before_login(&command) {
             self.control.send(&Reply::new(
                 codes::NOT_LOGGED_IN,
@@ -275,6 +316,7 @@ impl<'a> Session<'a> {
                 return Ok(false);
             }
             Err(SessionError::Control(e)) => return Err(e),
+            Err(SessionError::Answered) => {}
         }
         Ok(!quit)
     }

@@ -9,6 +9,7 @@
 //! | transfer.rs     | RETR STOR STOU APPE ABOR                           |
 //! | listing.rs      | LIST NLST MLSD MLST                                |
 //! | files.rs        | DELE MKD RMD RNFR RNTO SIZE MDTM MFMT              |
+//! | security.rs     | AUTH PBSZ PROT CCC                                 |
 //! | site.rs         | SITE, ADDUSER DELUSER BAN UNBAN SIGNUP VISIBILITY   |
 
 mod files;
@@ -17,6 +18,7 @@ mod listing;
 mod login;
 mod navigation;
 mod parameters;
+mod security;
 mod site;
 mod transfer;
 
@@ -39,6 +41,9 @@ pub fn allowed_before_login(command: &Command) -> bool {
             | Command::Help(_)
             | Command::Stat(None)
             | Command::Abor
+            | Command::Auth(_)
+            | Command::Pbsz(_)
+            | Command::Prot(_)
             | Command::Site(SiteCommand::Signup { .. } | SiteCommand::Help)
             | Command::Unknown(_)
     )
@@ -92,6 +97,10 @@ impl Session<'_> {
             Command::Mdtm(path) => self.mdtm(&path),
             Command::Mfmt { modify, path } => self.mfmt(&modify, &path),
             Command::Site(sub) => self.site(sub),
+            Command::Auth(mechanism) => self.auth(&mechanism),
+            Command::Pbsz(_) => Ok(self.pbsz()),
+            Command::Prot(level) => Ok(self.prot(level)),
+            Command::Ccc => Ok(self.ccc()),
             Command::Syst => Ok(Reply::new(codes::SYSTEM_TYPE, "UNIX Type: L8")),
             Command::Feat => Ok(self.feat()),
             Command::Opts(arg) => Ok(self.opts(&arg)),
@@ -133,7 +142,8 @@ const VERBS: &[&str] = &[
     "USER", "PASS", "ACCT", "REIN", "QUIT", "SYST", "FEAT", "OPTS", "HELP", "STAT", "NOOP", "PWD",
     "XPWD", "CWD", "XCWD", "CDUP", "XCUP", "TYPE", "MODE", "STRU", "PASV", "EPSV", "PORT", "EPRT",
     "REST", "ALLO", "RETR", "STOR", "STOU", "APPE", "ABOR", "LIST", "NLST", "MLSD", "MLST", "DELE",
-    "MKD", "XMKD", "RMD", "XRMD", "RNFR", "RNTO", "SIZE", "MDTM", "MFMT", "SITE",
+    "MKD", "XMKD", "RMD", "XRMD", "RNFR", "RNTO", "SIZE", "MDTM", "MFMT", "SITE", "AUTH", "PBSZ",
+    "PROT", "CCC",
 ];
 
 fn help(arg: Option<&str>) -> Reply {

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::TcpStream;
-use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::limits::{CONTROL_POLL, DATA_STALL_TIMEOUT, SENDFILE_CHUNK, TRANSFER_BUFFER};
@@ -14,6 +14,7 @@ use crate::server::control::Incoming;
 use crate::server::data::{self, DataError};
 use crate::server::net;
 use crate::server::session::{Session, SessionError};
+use crate::server::stream::Stream;
 use crate::server::xferlog::{Direction, Entry};
 use crate::storage::{self, Resolved, Upload, UploadMode};
 
@@ -80,7 +81,7 @@ impl Session<'_> {
             TransferType::Image => self.send_file(&mut stream, &file, offset),
             TransferType::Ascii => self.send_file_ascii(&mut stream, &file, offset),
         };
-        drop(stream);
+        stream.finish();
         self.log_transfer(&target, Direction::Outgoing, started, &outcome);
         self.finish(outcome)
     }
@@ -159,7 +160,8 @@ impl Session<'_> {
         let mut stream = self.open_data(opening)?;
         let started = Instant::now();
         let mut outcome = self.receive(&mut stream, &mut upload);
-        drop(stream);
+        // Answer the client's close_notify with ours: Python's ssl unwrap() waits for it.
+        stream.finish();
         if let Outcome::Complete(n) = outcome {
             outcome = match self.shared.storage.finish_upload(upload) {
                 Ok(()) => Outcome::Complete(n),
@@ -182,7 +184,10 @@ impl Session<'_> {
     pub(super) fn send_listing(&mut self, body: &[u8]) -> Result<Reply, SessionError> {
         let mut stream = self.open_data("Here comes the directory listing.")?;
         match stream.write_all(body) {
-            Ok(()) => Ok(Reply::new(codes::TRANSFER_COMPLETE, "Directory send OK.")),
+            Ok(()) => {
+                stream.finish();
+                Ok(Reply::new(codes::TRANSFER_COMPLETE, "Directory send OK."))
+            }
             Err(e) => {
                 log::debug!("listing to {} failed: {e}", self.control.peer);
                 Ok(aborted_reply())
@@ -190,9 +195,15 @@ impl Session<'_> {
         }
     }
 
-    /// Sends `150 <opening>` and opens the data connection; `425` (without 150) when the
-    /// client set none up.
-    fn open_data(&mut self, opening: &str) -> Result<TcpStream, SessionError> {
+    /// Sends `150 <opening>` and opens the data connection (TLS under PROT P, resuming this
+    /// control connection's session); `425` (without 150) when the client set none up.
+    fn open_data(&mut self, opening: &str) -> Result<Stream, SessionError> {
+        if self.shared.settings.require_tls && !self.protect_data {
+            return Err(SessionError::Reply(Reply::new(
+                521,
+                "Data connections must be protected: use PROT P.",
+            )));
+        }
         let plan = std::mem::take(&mut self.data_plan);
         if matches!(plan, crate::server::data::DataPlan::None) {
             return Err(SessionError::Reply(Reply::new(
@@ -203,22 +214,63 @@ impl Session<'_> {
         self.control
             .send(&Reply::new(codes::OPENING_DATA, opening.to_owned()))?;
         let timeout = self.shared.settings.data_timeout;
-        match data::establish(
+        let tcp = match data::establish(
             plan,
             self.control.peer.ip(),
             self.control.local.ip(),
             timeout,
         ) {
-            Ok(s) => Ok(s),
+            Ok(s) => s,
             Err(e) => {
                 log::info!("data connection for {} failed: {e}", self.control.peer);
                 let text = match e {
                     DataError::Timeout => "Data connection not opened in time.",
                     _ => "Failed to establish connection.",
                 };
-                Err(SessionError::Reply(Reply::new(codes::CANT_OPEN_DATA, text)))
+                return Err(SessionError::Reply(Reply::new(codes::CANT_OPEN_DATA, text)));
             }
+        };
+        match (&self.tls, self.protect_data) {
+            (Some(configs), true) => {
+                let config = configs.data.clone();
+                self.protect(tcp, config).map_err(SessionError::Reply)
+            }
+            _ => Ok(Stream::Plain(tcp)),
         }
+    }
+
+    /// TLS on a data connection. SECURITY: unless `tls_session_reuse = false`, the handshake
+    /// must resume this control connection's session (the data config shares only this
+    /// session's cache), so a stranger who races to the passive port cannot take the data.
+    fn protect(&self, tcp: TcpStream, config: Arc<rustls::ServerConfig>) -> Result<Stream, Reply> {
+        let failed = |e: std::io::Error| {
+            log::info!(
+                "TLS on the data connection of {} failed: {e}",
+                self.control.peer
+            );
+            Reply::new(
+                codes::CANT_OPEN_DATA,
+                "TLS handshake on the data connection failed.",
+            )
+        };
+        tcp.set_read_timeout(Some(CONTROL_POLL)).map_err(failed)?;
+        let deadline = Instant::now() + self.shared.settings.data_timeout;
+        let stream = Stream::accept_tls(tcp, config, deadline).map_err(failed)?;
+        stream
+            .tcp()
+            .set_read_timeout(Some(DATA_STALL_TIMEOUT))
+            .map_err(failed)?;
+        if self.shared.settings.tls_session_reuse && !stream.resumed() {
+            log::warn!(
+                "{}: data connection did not resume the control TLS session; refused",
+                self.control.peer
+            );
+            return Err(Reply::new(
+                codes::BAD_NETWORK_PROTOCOL,
+                "TLS session of the data connection must resume the control connection's session.",
+            ));
+        }
+        Ok(stream)
     }
 
     fn finish(&mut self, outcome: Outcome) -> Result<Reply, SessionError> {
@@ -241,15 +293,18 @@ impl Session<'_> {
         }
     }
 
-    /// Plain download: the kernel copies file → socket (sendfile via `io::copy`), in chunks
-    /// so ABOR and shutdown are noticed between them.
-    fn send_file(&mut self, stream: &mut TcpStream, mut file: &File, offset: u64) -> Outcome {
-        let mut sent = 0u64;
+    /// Binary download. Plain TCP: the kernel copies file → socket (sendfile via `io::copy`),
+    /// in chunks so ABOR and shutdown are noticed between them. TLS: large buffered writes.
+    fn send_file(&mut self, stream: &mut Stream, mut file: &File, offset: u64) -> Outcome {
         if let Err(e) = file.seek(SeekFrom::Start(offset)) {
             return Outcome::Failed(0, storage::Error::from(e).reply());
         }
+        let Stream::Plain(tcp) = stream else {
+            return self.copy_buffered(stream, file, None);
+        };
+        let mut sent = 0u64;
         loop {
-            let n = match io::copy(&mut file.take(SENDFILE_CHUNK), stream) {
+            let n = match io::copy(&mut file.take(SENDFILE_CHUNK), tcp) {
                 Ok(n) => n,
                 Err(e) => return self.data_failure(sent, &e),
             };
@@ -263,13 +318,22 @@ impl Session<'_> {
         }
     }
 
-    fn send_file_ascii(&mut self, stream: &mut TcpStream, mut file: &File, offset: u64) -> Outcome {
+    fn send_file_ascii(&mut self, stream: &mut Stream, mut file: &File, offset: u64) -> Outcome {
         if let Err(e) = file.seek(SeekFrom::Start(offset)) {
             return Outcome::Failed(0, storage::Error::from(e).reply());
         }
+        self.copy_buffered(stream, file, Some(ToNetwork::default()))
+    }
+
+    /// File → stream through one `TRANSFER_BUFFER`, converting line ends when asked.
+    fn copy_buffered(
+        &mut self,
+        stream: &mut Stream,
+        mut file: &File,
+        mut ascii: Option<ToNetwork>,
+    ) -> Outcome {
         let mut buf = vec![0u8; TRANSFER_BUFFER];
-        let mut out = Vec::new();
-        let mut conv = ToNetwork::default();
+        let mut converted = Vec::new();
         let mut sent = 0u64;
         loop {
             let n = match file.read(&mut buf) {
@@ -278,11 +342,17 @@ impl Session<'_> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Outcome::Failed(sent, storage::Error::from(e).reply()),
             };
-            conv.convert(&buf[..n], &mut out);
-            if let Err(e) = stream.write_all(&out) {
+            let chunk = match &mut ascii {
+                Some(conv) => {
+                    conv.convert(&buf[..n], &mut converted);
+                    &converted[..]
+                }
+                None => &buf[..n],
+            };
+            if let Err(e) = stream.write_all(chunk) {
                 return self.data_failure(sent, &e);
             }
-            sent += out.len() as u64;
+            sent += chunk.len() as u64;
             if let Some(stop) = self.interruption(sent) {
                 return stop;
             }
@@ -291,7 +361,7 @@ impl Session<'_> {
 
     /// Upload loop: waits on data and control together (waking every `CONTROL_POLL`) so ABOR,
     /// a ban or the shutdown deadline are seen even while the client sends nothing.
-    fn receive(&mut self, stream: &mut TcpStream, upload: &mut Upload) -> Outcome {
+    fn receive(&mut self, stream: &mut Stream, upload: &mut Upload) -> Outcome {
         let mut buf = vec![0u8; TRANSFER_BUFFER];
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut conv = FromNetwork::default();
@@ -299,11 +369,13 @@ impl Session<'_> {
         let mut received = 0u64;
         let mut last_progress = Instant::now();
         loop {
-            let (data_ready, control_ready) = if self.pending.is_some() {
-                let ready = net::wait_readable(stream.as_fd(), CONTROL_POLL).unwrap_or(true);
+            let (data_ready, control_ready) = if stream.plaintext_pending() {
+                (true, false)
+            } else if self.pending.is_some() {
+                let ready = net::wait_readable(stream.fd(), CONTROL_POLL).unwrap_or(true);
                 (ready, false)
             } else {
-                net::wait_either(stream.as_fd(), self.control.fd(), CONTROL_POLL)
+                net::wait_either(stream.fd(), self.control.fd(), CONTROL_POLL)
                     .unwrap_or((true, false))
             };
             if control_ready {
@@ -326,6 +398,16 @@ impl Session<'_> {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && stream.is_tls() => {
+                    log::warn!(
+                        "{}: protected upload ended without TLS close_notify after {received} bytes (possibly truncated)",
+                        self.control.peer
+                    );
+                    if self.shared.settings.tls_strict_eof {
+                        return Outcome::Failed(received, aborted_reply());
+                    }
+                    break;
+                }
                 Err(e) => return self.data_failure(received, &e),
             };
             last_progress = Instant::now();

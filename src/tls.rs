@@ -1,0 +1,213 @@
+//! The TLS identity and rustls configurations: load `certs/cert.pem` + `certs/key.pem`, or
+//! generate a self-signed pair on first start; the SHA-256 fingerprint users compare with
+//! what their client shows; per-session control/data `ServerConfig`s that bind data-channel
+//! resumption to the control connection.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ServerSessionMemoryCache, StoresServerSessions};
+use sha2::{Digest, Sha256};
+
+/// Sessions remembered per control connection (its data connections resume from here).
+const SESSIONS_PER_CONTROL: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    File { path: PathBuf, source: io::Error },
+    #[error("{}: {what}", path.display())]
+    Pem { path: PathBuf, what: String },
+    #[error("certificate and key do not form a usable TLS identity: {0}")]
+    Identity(rustls::Error),
+    #[error("cannot generate a self-signed certificate: {0}")]
+    Generate(rcgen::Error),
+}
+
+/// The server's certificate chain and key, ready to build per-session configs from.
+#[derive(Clone)]
+pub struct Identity {
+    base: Arc<ServerConfig>,
+    fingerprint: String,
+    pub generated: bool,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A control connection's pair of configs: the data one shares the control one's session
+/// cache (so only this control connection's sessions resume) and sends no TLS 1.3 tickets
+/// (clients close data connections with a ticket unread, and the kernel then resets uploads).
+#[derive(Clone)]
+pub struct SessionConfigs {
+    pub control: Arc<ServerConfig>,
+    pub data: Arc<ServerConfig>,
+}
+
+impl Identity {
+    /// Loads `dir/cert.pem` and `dir/key.pem`; when both are absent, generates a self-signed
+    /// certificate for `names` (host names and addresses) and writes them (key mode 0600).
+    pub fn load_or_generate(dir: &Path, names: Vec<String>) -> Result<Identity, Error> {
+        let cert_path = dir.join("cert.pem");
+        let key_path = dir.join("key.pem");
+        let generated = !cert_path.exists() && !key_path.exists();
+        if generated {
+            generate(&cert_path, &key_path, names)?;
+        }
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
+            .map_err(|e| pem_error(&cert_path, e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| pem_error(&cert_path, e))?;
+        let first = certs.first().ok_or_else(|| Error::Pem {
+            path: cert_path.clone(),
+            what: "no certificate found".into(),
+        })?;
+        let fingerprint = fingerprint(first);
+        let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| pem_error(&key_path, e))?;
+        let base = ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(Error::Identity)?;
+        Ok(Identity {
+            base: Arc::new(base),
+            fingerprint,
+            generated,
+        })
+    }
+
+    /// `AA:BB:...` SHA-256 of the leaf certificate, as FileZilla shows it.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Fresh configs for one control connection.
+    pub fn session_configs(&self) -> SessionConfigs {
+        let cache: Arc<dyn StoresServerSessions> = Arc::new(ReusableSessions(
+            ServerSessionMemoryCache::new(SESSIONS_PER_CONTROL),
+        ));
+        let mut control = (*self.base).clone();
+        control.session_storage = cache.clone();
+        let mut data = control.clone();
+        data.send_tls13_tickets = 0;
+        SessionConfigs {
+            control: Arc::new(control),
+            data: Arc::new(data),
+        }
+    }
+}
+
+/// One control connection's session cache, whose TLS 1.3 sessions may be resumed more than
+/// once. rustls treats a TLS 1.3 ticket as single-use (`take`), but FTP clients (lftp/GnuTLS,
+/// FileZilla) resume every data connection from the one session the control connection got,
+/// and data connections get no fresh tickets. SECURITY: reuse is confined to this control
+/// connection's own cache, and 0-RTT is off, so reuse allows no replay of application data.
+#[derive(Debug)]
+struct ReusableSessions(Arc<dyn StoresServerSessions>);
+
+impl StoresServerSessions for ReusableSessions {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        self.0.put(key, value)
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.0.get(key)
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.0.get(key)
+    }
+
+    fn can_cache(&self) -> bool {
+        self.0.can_cache()
+    }
+}
+
+fn pem_error(path: &Path, e: rustls::pki_types::pem::Error) -> Error {
+    match e {
+        rustls::pki_types::pem::Error::Io(source) => Error::File {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => Error::Pem {
+            path: path.to_path_buf(),
+            what: other.to_string(),
+        },
+    }
+}
+
+fn generate(cert_path: &Path, key_path: &Path, names: Vec<String>) -> Result<(), Error> {
+    let key = rcgen::generate_simple_self_signed(names).map_err(Error::Generate)?;
+    write_file(cert_path, key.cert.pem().as_bytes(), 0o644)?;
+    write_file(key_path, key.signing_key.serialize_pem().as_bytes(), 0o600)
+}
+
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    let err = |source| Error::File {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(err)?;
+    f.write_all(bytes).map_err(err)?;
+    f.sync_all().map_err(err)
+}
+
+pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
+    let digest = Sha256::digest(cert.as_ref());
+    digest
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generates_then_loads_the_same_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Identity::load_or_generate(dir.path(), vec!["localhost".into()]).unwrap();
+        assert!(first.generated);
+        let mode = fs::metadata(dir.path().join("key.pem"))
+            .unwrap()
+            .permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+        let again = Identity::load_or_generate(dir.path(), vec!["localhost".into()]).unwrap();
+        assert!(!again.generated);
+        assert_eq!(first.fingerprint(), again.fingerprint());
+        assert_eq!(first.fingerprint().len(), 32 * 3 - 1);
+        let configs = again.session_configs();
+        assert_eq!(configs.data.send_tls13_tickets, 0);
+    }
+
+    #[test]
+    fn broken_pem_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("cert.pem"), "not a pem").unwrap();
+        fs::write(dir.path().join("key.pem"), "not a pem").unwrap();
+        let err = Identity::load_or_generate(dir.path(), vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cert.pem"), "{err}");
+    }
+}
