@@ -68,6 +68,8 @@ pub struct Session<'a> {
     /// This control connection's TLS configs, once it speaks TLS.
     pub(super) tls: Option<SessionConfigs>,
     pub(super) pbsz_set: bool,
+    /// The last transfer ended with 426; a following ABOR answers 226.
+    pub(super) transfer_failed: bool,
     /// PROT P: data connections are TLS too.
     pub(super) protect_data: bool,
     line: Vec<u8>,
@@ -114,6 +116,7 @@ impl<'a> Session<'a> {
             grants: Grants::nobody(),
             tls: None,
             pbsz_set: false,
+            transfer_failed: false,
             protect_data: false,
             cwd: VirtualPath::root(),
             transfer_type: TransferType::Ascii,
@@ -298,7 +301,10 @@ impl<'a> Session<'a> {
             ))?;
             return Ok(true);
         }
-        match self.dispatch(command) {
+        let result = self.dispatch(command);
+        // The idle clock runs from the end of a command: a long transfer is not idleness.
+        self.last_command = Instant::now();
+        match result {
             Ok(reply) => self.control.send(&reply)?,
             Err(SessionError::Storage(e)) => {
                 if let storage::Error::Refused(why) = e {

@@ -62,6 +62,9 @@ impl Session<'_> {
         if !matches!(command, Command::Rnto(_)) && !matches!(command, Command::Rnfr(_)) {
             self.rename_from = None;
         }
+        // An ABOR right after a transfer that failed with 426 (the client aborted and closed
+        // the data connection first) completes that abort: 226, RFC 959 case 1.
+        let abort_completes = std::mem::take(&mut self.transfer_failed);
         match command {
             Command::User(name) => self.user(name),
             Command::Pass(password) => self.pass(&password),
@@ -83,6 +86,9 @@ impl Session<'_> {
             Command::Stor(path) => self.stor(&path, false),
             Command::Appe(path) => self.stor(&path, true),
             Command::Stou(base) => self.stou(base.as_deref()),
+            Command::Abor if abort_completes => {
+                Ok(Reply::new(codes::TRANSFER_COMPLETE, "ABOR successful."))
+            }
             Command::Abor => Ok(Reply::new(codes::NO_TRANSFER, "No transfer to abort.")),
             Command::List(arg) => self.list(arg.as_deref()),
             Command::Nlst(arg) => self.nlst(arg.as_deref()),

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::TcpStream;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -190,6 +191,7 @@ impl Session<'_> {
             }
             Err(e) => {
                 log::debug!("listing to {} failed: {e}", self.control.peer);
+                self.transfer_failed = true;
                 Ok(aborted_reply())
             }
         }
@@ -280,7 +282,10 @@ impl Session<'_> {
                 self.control.send(&aborted_reply())?;
                 Ok(Reply::new(codes::TRANSFER_COMPLETE, "ABOR successful."))
             }
-            Outcome::Failed(_, reply) => Ok(reply),
+            Outcome::Failed(_, reply) => {
+                self.transfer_failed = reply.code == codes::TRANSFER_ABORTED;
+                Ok(reply)
+            }
             Outcome::Revoked(_, reply) => {
                 self.control.send(&aborted_reply())?;
                 Err(SessionError::Close(reply))
@@ -293,27 +298,62 @@ impl Session<'_> {
         }
     }
 
-    /// Binary download. Plain TCP: the kernel copies file → socket (sendfile via `io::copy`),
-    /// in chunks so ABOR and shutdown are noticed between them. TLS: large buffered writes.
+    /// Binary download. Plain TCP: sendfile(2) on a non-blocking socket, polling the control
+    /// connection between calls, so ABOR is answered even while the client reads nothing.
+    /// TLS: large buffered writes.
     fn send_file(&mut self, stream: &mut Stream, mut file: &File, offset: u64) -> Outcome {
-        if let Err(e) = file.seek(SeekFrom::Start(offset)) {
-            return Outcome::Failed(0, storage::Error::from(e).reply());
-        }
         let Stream::Plain(tcp) = stream else {
+            if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+                return Outcome::Failed(0, storage::Error::from(e).reply());
+            }
             return self.copy_buffered(stream, file, None);
         };
-        let mut sent = 0u64;
+        if let Err(e) = tcp.set_nonblocking(true) {
+            return self.data_failure(0, &e);
+        }
+        let outcome = self.sendfile_loop(tcp, file, offset);
+        let _ = tcp.set_nonblocking(false);
+        outcome
+    }
+
+    fn sendfile_loop(&mut self, tcp: &TcpStream, file: &File, offset: u64) -> Outcome {
+        let mut position = offset;
+        let mut last_progress = Instant::now();
         loop {
-            let n = match io::copy(&mut file.take(SENDFILE_CHUNK), tcp) {
-                Ok(n) => n,
-                Err(e) => return self.data_failure(sent, &e),
+            let control = if self.pending.is_none() {
+                Some(self.control.fd())
+            } else {
+                None
             };
-            sent += n;
-            if n < SENDFILE_CHUNK {
-                return Outcome::Complete(sent);
+            let (writable, control_ready) =
+                net::wait_data(tcp.as_fd(), libc::POLLOUT, control, CONTROL_POLL)
+                    .unwrap_or((true, false));
+            let sent = position - offset;
+            if control_ready || (self.pending.is_none() && self.control.has_buffered_input()) {
+                match self.check_control() {
+                    ControlCheck::Abort => return Outcome::Aborted(sent),
+                    ControlCheck::Closed => return Outcome::ControlLost(sent),
+                    ControlCheck::Nothing => {}
+                }
             }
-            if let Some(stop) = self.interruption(sent) {
+            if let Some(stop) = self.stop_reason(sent) {
                 return stop;
+            }
+            if !writable {
+                if last_progress.elapsed() >= DATA_STALL_TIMEOUT {
+                    return Outcome::Failed(sent, stalled_reply());
+                }
+                continue;
+            }
+            match net::sendfile(tcp.as_fd(), file.as_fd(), &mut position, SENDFILE_CHUNK) {
+                Ok(0) => return Outcome::Complete(position - offset),
+                Ok(_) => last_progress = Instant::now(),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return self.data_failure(position - offset, &e),
             }
         }
     }
