@@ -3,7 +3,7 @@
 //! appears or changes outside `server_storage/`.
 
 use std::os::unix::fs::symlink;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::support::{ADMIN, ALICE, Raw, TestServer, dir_names, sha256_file, tree};
 
@@ -22,7 +22,9 @@ fn corpus() -> Vec<(Kind, String)> {
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .map(|l| {
-            let (kind, path) = l.split_once(' ').unwrap_or_else(|| panic!("bad line {l:?}"));
+            let (kind, path) = l
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("bad line {l:?}"));
             let kind = match kind {
                 "read" => Kind::Read,
                 "all" => Kind::All,
@@ -35,6 +37,10 @@ fn corpus() -> Vec<(Kind, String)> {
     assert!(entries.len() >= 60, "corpus too small: {}", entries.len());
     entries
 }
+
+/// What must not change outside server_storage/: the rest of the instance, the canary
+/// directory, and the sha256 of /etc/passwd.
+type Outside = (Vec<(PathBuf, u64)>, Vec<(PathBuf, u64)>, String);
 
 /// The disk around the server: symlinks in alice's home, a canary directory outside the
 /// instance, a file in bob's home.
@@ -61,7 +67,7 @@ impl Fixture {
     }
 
     /// Everything outside server_storage/ (xferlog aside), the canary, and /etc/passwd.
-    fn outside(&self) -> (Vec<(std::path::PathBuf, u64)>, Vec<(std::path::PathBuf, u64)>, String) {
+    fn outside(&self) -> Outside {
         let instance: Vec<_> = tree(self.server.root(), &["server_storage"])
             .into_iter()
             .filter(|(p, _)| p != Path::new("data/xferlog"))
@@ -83,9 +89,17 @@ fn check_reads(raw: &mut Raw, path: &str, expected: &str) {
         assert!(data.is_empty(), "{verb} {path:?} sent data");
     }
     for verb in ["SIZE", "MDTM", "CWD", "MLST", "STAT"] {
-        assert_eq!(raw.cmd(&format!("{verb} {path}")), expected, "{verb} {path:?}");
+        assert_eq!(
+            raw.cmd(&format!("{verb} {path}")),
+            expected,
+            "{verb} {path:?}"
+        );
     }
-    assert_eq!(raw.cmd("PWD"), "257 \"/alice\" is the current directory.\r\n", "after {path:?}");
+    assert_eq!(
+        raw.cmd("PWD"),
+        "257 \"/alice\" is the current directory.\r\n",
+        "after {path:?}"
+    );
 }
 
 /// Commands that write. Each must answer exactly `expected` and change nothing.
@@ -95,7 +109,11 @@ fn check_writes(raw: &mut Raw, path: &str, expected: &str) {
         assert_eq!(opening, expected, "{verb} {path:?}");
     }
     for verb in ["MKD", "RMD", "DELE", "RNFR"] {
-        assert_eq!(raw.cmd(&format!("{verb} {path}")), expected, "{verb} {path:?}");
+        assert_eq!(
+            raw.cmd(&format!("{verb} {path}")),
+            expected,
+            "{verb} {path:?}"
+        );
     }
     assert_eq!(
         raw.cmd(&format!("MFMT 20000101000000 {path}")),
@@ -124,7 +142,11 @@ fn traversal_corpus_is_refused() {
         }
         assert_eq!(fx.home_names(), home_before, "after {path:?}");
     }
-    assert_eq!(fx.outside(), before, "something changed outside server_storage/");
+    assert_eq!(
+        fx.outside(),
+        before,
+        "something changed outside server_storage/"
+    );
     assert_eq!(dir_names(&fx.server.storage("bob")), ["secret.txt"]);
     assert_eq!(
         std::fs::read(fx.server.storage("alice/victim.txt")).unwrap(),
@@ -216,7 +238,11 @@ fn admin_is_jailed_too() {
             assert_eq!(opening, ABSENT, "admin {verb} {path:?}");
         }
         for verb in ["MKD", "RMD", "DELE", "RNFR"] {
-            assert_eq!(raw.cmd(&format!("{verb} {path}")), ABSENT, "admin {verb} {path:?}");
+            assert_eq!(
+                raw.cmd(&format!("{verb} {path}")),
+                ABSENT,
+                "admin {verb} {path:?}"
+            );
         }
     }
     // The root itself is listable for admins and `..` from the root is refused.
@@ -232,7 +258,11 @@ fn check_reads_as(raw: &mut Raw, path: &str, cwd: &str) {
         assert_eq!(opening, ABSENT, "{verb} {path:?}");
     }
     for verb in ["SIZE", "MDTM", "CWD", "MLST"] {
-        assert_eq!(raw.cmd(&format!("{verb} {path}")), ABSENT, "{verb} {path:?}");
+        assert_eq!(
+            raw.cmd(&format!("{verb} {path}")),
+            ABSENT,
+            "{verb} {path:?}"
+        );
     }
     assert_eq!(
         raw.cmd("PWD"),
@@ -269,15 +299,18 @@ fn nul_bytes_in_paths_are_refused() {
         assert_eq!(raw.reply(), ABSENT, "STOR {path:?}");
         let _ = std::io::Write::write_all(&mut data, b"pwned");
     }
-    assert_eq!(fx.home_names(), [
-        "dangling_link",
-        "etc_link",
-        "out_file_link",
-        "out_link",
-        "passwd_link",
-        "up_link",
-        "victim.txt"
-    ]);
+    assert_eq!(
+        fx.home_names(),
+        [
+            "dangling_link",
+            "etc_link",
+            "out_file_link",
+            "out_link",
+            "passwd_link",
+            "up_link",
+            "victim.txt"
+        ]
+    );
     assert_eq!(
         std::fs::read(fx.server.storage("alice/victim.txt")).unwrap(),
         b"victim"

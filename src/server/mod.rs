@@ -181,8 +181,8 @@ impl Server {
             let shared = Arc::clone(&shared);
             Arc::new(move |job: Job| session::run(&shared, job.stream))
         };
-        let (pool, jobs) =
-            pool::Pool::start(shared.settings.max_sessions, handler).map_err(setup("worker pool"))?;
+        let (pool, jobs) = pool::Pool::start(shared.settings.max_sessions, handler)
+            .map_err(setup("worker pool"))?;
         let mut acceptors = Vec::new();
         for listener in self.listeners {
             let shared = Arc::clone(&shared);

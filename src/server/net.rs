@@ -68,7 +68,11 @@ const LISTEN_BACKLOG: i32 = 1024;
 /// A non-blocking control listener. IPv6 listeners are IPv6-only so `0.0.0.0:P` and `[::]:P`
 /// can both be given; SO_REUSEADDR lets a restarted server bind over old TIME_WAIT sockets.
 pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
     socket.set_reuse_address(true)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;

@@ -295,7 +295,11 @@ impl Raw {
     /// `verb` over EPSV; the data as text (listings).
     pub fn listing(&mut self, verb: &str) -> (String, String, String) {
         let (opening, data, done) = self.download(verb);
-        (opening, String::from_utf8(data).expect("UTF-8 listing"), done)
+        (
+            opening,
+            String::from_utf8(data).expect("UTF-8 listing"),
+            done,
+        )
     }
 }
 
@@ -363,7 +367,10 @@ pub fn dir_names(dir: &Path) -> Vec<String> {
 }
 
 /// Accepts one connection on `listener` within `timeout` (panics otherwise).
-pub fn accept_within(listener: &std::net::TcpListener, timeout: Duration) -> (TcpStream, SocketAddr) {
+pub fn accept_within(
+    listener: &std::net::TcpListener,
+    timeout: Duration,
+) -> (TcpStream, SocketAddr) {
     listener.set_nonblocking(true).unwrap();
     let deadline = std::time::Instant::now() + timeout;
     loop {
