@@ -256,3 +256,138 @@ pub fn run_ok(cmd: &mut std::process::Command) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+// ---- helpers for protocol/transfer/jail/login tests (t1) ----
+
+impl Raw {
+    /// Changes how long `reply` waits before failing the test.
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.writer.set_read_timeout(Some(timeout)).unwrap();
+    }
+
+    /// A reply, or `None` if the wait ran out or the connection ended first.
+    pub fn try_reply(&mut self) -> Option<String> {
+        let mut first = String::new();
+        match self.reader.read_line(&mut first) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(first),
+        }
+    }
+
+    /// True once the server closed the connection (EOF, or a reset) within the read timeout.
+    pub fn at_eof(&mut self) -> bool {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => rest.is_empty(),
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+
+    /// `PASV`, connecting to the announced address: (the 227 line, data connection).
+    pub fn pasv(&mut self) -> (String, TcpStream) {
+        let r = self.cmd("PASV");
+        let port = pasv_port(&r);
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("data connect");
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        (r, s)
+    }
+
+    /// `verb` over EPSV; the data as text (listings).
+    pub fn listing(&mut self, verb: &str) -> (String, String, String) {
+        let (opening, data, done) = self.download(verb);
+        (
+            opening,
+            String::from_utf8(data).expect("UTF-8 listing"),
+            done,
+        )
+    }
+}
+
+/// The port of a `227 Entering Passive Mode (h1,h2,h3,h4,p1,p2).` reply.
+pub fn pasv_port(reply: &str) -> u16 {
+    assert!(reply.starts_with("227 "), "PASV: {reply}");
+    let inner = reply
+        .split('(')
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .expect("227 has (...)");
+    let n: Vec<u16> = inner.split(',').map(|x| x.parse().unwrap()).collect();
+    assert_eq!(n.len(), 6, "PASV: {reply}");
+    n[4] * 256 + n[5]
+}
+
+/// Polls `cond` every 20 ms until it holds or `timeout` passes; true if it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every path under `root` (relative, sorted) with its size; symlinks are listed, not followed.
+/// `skip` names top-level entries to leave out.
+pub fn tree(root: &Path, skip: &[&str]) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let rel = path.strip_prefix(root).unwrap().to_path_buf();
+            if dir == root && skip.iter().any(|s| rel == Path::new(s)) {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path);
+            }
+            out.push((rel, if meta.is_file() { meta.len() } else { 0 }));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Names in `dir` (sorted), dot files included.
+pub fn dir_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Accepts one connection on `listener` within `timeout` (panics otherwise).
+pub fn accept_within(
+    listener: &std::net::TcpListener,
+    timeout: Duration,
+) -> (TcpStream, SocketAddr) {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match listener.accept() {
+            Ok((s, from)) => {
+                s.set_nonblocking(false).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                return (s, from);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no connection within {timeout:?}"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
