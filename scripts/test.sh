@@ -17,8 +17,15 @@ if ((${#missing[@]} > 0)); then
         sudo=(sudo -n)
     fi
     export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -qq </dev/null >/dev/null
-    "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+    log=$(mktemp)
+    if ! { "${sudo[@]}" apt-get update -qq &&
+        "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
+        </dev/null >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "cannot install ${missing[*]}" >&2
+        exit 1
+    fi
+    rm -f "$log"
 fi
 
 status=0
