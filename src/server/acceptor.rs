@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use crate::server::Shared;
 use crate::server::net;
-use crate::server::pool::Job;
+use crate::server::{Job, Shared};
 
 /// How long the acceptor waits for a free worker when the count says one is free (a worker
 /// finishing its previous session is a few microseconds from its next `recv`).

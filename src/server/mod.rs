@@ -103,6 +103,12 @@ impl Drop for Permit {
     }
 }
 
+/// One accepted connection with its admission permit (released when the job is dropped).
+pub struct Job {
+    pub stream: std::net::TcpStream,
+    pub permit: Permit,
+}
+
 /// A bound, ready server.
 pub struct Server {
     listeners: Vec<TcpListener>,
@@ -129,11 +135,10 @@ impl Server {
             .map_err(setup(instance.xferlog().display().to_string()))?;
         let mut listeners = Vec::new();
         for addr in &settings.listen {
-            let l = TcpListener::bind(addr).map_err(|source| ServerError::Listen {
+            let l = net::listen(*addr).map_err(|source| ServerError::Listen {
                 addr: *addr,
                 source,
             })?;
-            l.set_nonblocking(true).map_err(setup("listener"))?;
             listeners.push(l);
         }
         let shared = Arc::new(Shared {
@@ -172,7 +177,12 @@ impl Server {
     /// transfers get `SHUTDOWN_GRACE`, and the call returns when every session has ended.
     pub fn run(self) -> Result<(), ServerError> {
         let shared = self.shared;
-        let (pool, jobs) = pool::Pool::start(Arc::clone(&shared)).map_err(setup("worker pool"))?;
+        let handler: Arc<dyn Fn(Job) + Send + Sync> = {
+            let shared = Arc::clone(&shared);
+            Arc::new(move |job: Job| session::run(&shared, job.stream))
+        };
+        let (pool, jobs) =
+            pool::Pool::start(shared.settings.max_sessions, handler).map_err(setup("worker pool"))?;
         let mut acceptors = Vec::new();
         for listener in self.listeners {
             let shared = Arc::clone(&shared);

@@ -2,8 +2,8 @@
 //! and the machine's LAN addresses for the start-up banner.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 /// Waits until `fd` is readable (or has hung up) or `timeout` passes; true when readable.
@@ -62,8 +62,21 @@ pub fn tune_control(stream: &TcpStream) -> io::Result<()> {
     sock.set_keepalive(true)
 }
 
-pub fn fd_of(s: &impl AsFd) -> BorrowedFd<'_> {
-    s.as_fd()
+/// Backlog of each control listener: bursts of connects queue here while the acceptor admits.
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// A non-blocking control listener. IPv6 listeners are IPv6-only so `0.0.0.0:P` and `[::]:P`
+/// can both be given; SO_REUSEADDR lets a restarted server bind over old TIME_WAIT sockets.
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 /// Non-loopback addresses of this machine's up interfaces, for the "connect to" banner.
