@@ -793,7 +793,7 @@ mod serve {
         let curl = |args: &[&str]| {
             run_with_timeout(
                 Command::new("curl")
-                    .args(["-sS", "--connect-timeout", "5", "--max-time", "30"])
+                    .args(["-q", "-sS", "--connect-timeout", "5", "--max-time", "30"])
                     .args(args),
                 60,
             )

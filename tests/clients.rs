@@ -55,7 +55,7 @@ mod curl {
     fn curl(args: &[&str]) -> Ran {
         run_with_timeout(
             Command::new("curl")
-                .args(["-sS", "--connect-timeout", "5", "--max-time", "30"])
+                .args(["-q", "-sS", "--connect-timeout", "5", "--max-time", "30"])
                 .args(args),
             CLIENT_TIMEOUT,
         )
