@@ -1,5 +1,7 @@
 //! The one integration-test crate: every test drives a real ferroftp over real sockets.
 
+mod cli;
+mod clients;
 mod support;
 
 mod jail;

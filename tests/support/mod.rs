@@ -389,5 +389,93 @@ pub fn accept_within(
             }
             Err(e) => panic!("accept: {e}"),
         }
+
+/// What an external command did within its time limit.
+#[derive(Debug)]
+pub struct Ran {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+
+    /// Panics with the whole output unless the command succeeded.
+    pub fn ok(self, what: &str) -> Ran {
+        assert!(
+            self.success(),
+            "{what} failed: {}\nstdout: {}\nstderr: {}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Runs `cmd` with stdin closed; a command still running after `secs` is killed and the
+/// test fails with what it printed, so a hung client never hangs the test run.
+pub fn run_with_timeout(cmd: &mut std::process::Command, secs: u64) -> Ran {
+    run_with_input(cmd, None, secs)
+}
+
+/// As [`run_with_timeout`], writing `input` (if any) to the command's stdin, then closing it.
+pub fn run_with_input(cmd: &mut std::process::Command, input: Option<&[u8]>, secs: u64) -> Ran {
+    use std::process::Stdio;
+    use std::time::Instant;
+
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| {
+        panic!("cannot run {cmd:?}: {e} (the README test command installs it)")
+    });
+    if let Some(input) = input {
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let input = input.to_vec();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+    }
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} still running after {secs} s, killed\nstdout: {}\nstderr: {}",
+                out.join().unwrap_or_default(),
+                err.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Ran {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
     }
 }
