@@ -389,6 +389,8 @@ pub fn accept_within(
             }
             Err(e) => panic!("accept: {e}"),
         }
+    }
+}
 
 /// What an external command did within its time limit.
 #[derive(Debug)]
