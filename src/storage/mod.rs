@@ -361,7 +361,10 @@ impl Storage {
         if r.is_root_or_top() {
             return Err(Error::PermissionDenied);
         }
-        let record = if self.exists(r) {
+        let record = if let Ok(existing) = fs::metadata(&r.real) {
+            if existing.is_dir() {
+                return Err(Error::NotAFile);
+            }
             r.need_modify(grants)?;
             None
         } else {
@@ -374,6 +377,12 @@ impl Storage {
             ))
         };
         Upload::begin(r.real.clone(), mode, self.fsync_uploads, record)
+    }
+
+    /// Records `path`'s owner and visibility directly (for tools that place files on disk).
+    pub fn record_ownership(&self, path: &VirtualPath, meta: Meta) -> Result<(), Error> {
+        self.meta.set(path.as_str(), meta)?;
+        Ok(())
     }
 
     /// Publishes a finished upload: its ownership record is journaled first, then the file
@@ -409,10 +418,10 @@ impl Storage {
         if r.virt.is_root() || (r.virt.is_top_level() && !grants.is_admin()) {
             return Err(Error::PermissionDenied);
         }
-        r.need_modify(grants)?;
         if !fs::symlink_metadata(&r.real)?.is_dir() {
             return Err(Error::NotADirectory);
         }
+        r.need_modify(grants)?;
         fs::remove_dir(&r.real)?;
         self.meta.remove(r.virt.as_str())?;
         Ok(())
@@ -436,9 +445,9 @@ impl Storage {
                 return Err(Error::PermissionDenied);
             }
         }
+        fs::symlink_metadata(&from.real)?;
         from.need_modify(grants)?;
         to.need_write()?;
-        fs::symlink_metadata(&from.real)?;
         if fs::symlink_metadata(&to.real).is_ok() {
             return Err(Error::AlreadyExists);
         }
@@ -461,8 +470,8 @@ impl Storage {
         if r.is_root_or_top() {
             return Err(Error::PermissionDenied);
         }
-        r.need_modify(grants)?;
         fs::symlink_metadata(&r.real)?;
+        r.need_modify(grants)?;
         let owner = r
             .meta
             .as_ref()
@@ -477,8 +486,8 @@ impl Storage {
         r: &Resolved,
         when: SystemTime,
     ) -> Result<(), Error> {
-        r.need_modify(grants)?;
         let file = File::open(&r.real)?;
+        r.need_modify(grants)?;
         file.set_modified(when)?;
         Ok(())
     }

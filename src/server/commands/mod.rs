@@ -44,7 +44,7 @@ pub fn allowed_before_login(command: &Command) -> bool {
             | Command::Auth(_)
             | Command::Pbsz(_)
             | Command::Prot(_)
-            | Command::Site(SiteCommand::Signup { .. } | SiteCommand::Help)
+            | Command::Site(SiteCommand::Signup { .. })
             | Command::Unknown(_)
     )
 }
