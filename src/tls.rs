@@ -24,8 +24,11 @@ pub enum Error {
     File { path: PathBuf, source: io::Error },
     #[error("{}: {what}", path.display())]
     Pem { path: PathBuf, what: String },
-    #[error("certificate and key do not form a usable TLS identity: {0}")]
-    Identity(rustls::Error),
+    #[error("{}: certificate and key do not form a usable TLS identity: {source}", path.display())]
+    Identity {
+        path: PathBuf,
+        source: rustls::Error,
+    },
     #[error("cannot generate a self-signed certificate: {0}")]
     Generate(rcgen::Error),
 }
@@ -46,14 +49,23 @@ impl std::fmt::Debug for Identity {
     }
 }
 
-/// A control connection's pair of configs: the data one shares the control one's session
-/// cache (so only this control connection's sessions resume) and sends no TLS 1.3 tickets
-/// (clients close data connections with a ticket unread, and the kernel then resets uploads).
+/// A control connection's configs. The data ones share the control one's session cache (so
+/// only this control connection's sessions resume). Upload connections send no TLS 1.3
+/// tickets: clients close them with a ticket unread, and the kernel then resets the upload.
+/// TLS 1.3 clients such as rustls spend each ticket once, so the control connection hands
+/// out as many as a client keeps, and download connections (which the client reads to the
+/// end anyway) hand out replacements.
 #[derive(Clone)]
 pub struct SessionConfigs {
     pub control: Arc<ServerConfig>,
-    pub data: Arc<ServerConfig>,
+    pub upload: Arc<ServerConfig>,
+    pub download: Arc<ServerConfig>,
 }
+
+/// Tickets on the control connection: rustls clients keep at most 8 per server.
+const CONTROL_TICKETS: usize = 8;
+/// Tickets on a download connection: one to replace the one spent, one to spare.
+const DOWNLOAD_TICKETS: usize = 2;
 
 impl Identity {
     /// Loads `dir/cert.pem` and `dir/key.pem`; when both are absent, generates a self-signed
@@ -78,7 +90,10 @@ impl Identity {
         let base = ServerConfig::builder()
             .with_no_client_auth()
             .with_single_cert(certs, key)
-            .map_err(Error::Identity)?;
+            .map_err(|source| Error::Identity {
+                path: cert_path.clone(),
+                source,
+            })?;
         Ok(Identity {
             base: Arc::new(base),
             fingerprint,
@@ -97,12 +112,16 @@ impl Identity {
             ServerSessionMemoryCache::new(SESSIONS_PER_CONTROL),
         ));
         let mut control = (*self.base).clone();
-        control.session_storage = cache.clone();
-        let mut data = control.clone();
-        data.send_tls13_tickets = 0;
+        control.session_storage = cache;
+        let mut upload = control.clone();
+        upload.send_tls13_tickets = 0;
+        let mut download = control.clone();
+        download.send_tls13_tickets = DOWNLOAD_TICKETS;
+        control.send_tls13_tickets = CONTROL_TICKETS;
         SessionConfigs {
             control: Arc::new(control),
-            data: Arc::new(data),
+            upload: Arc::new(upload),
+            download: Arc::new(download),
         }
     }
 }
@@ -197,7 +216,8 @@ mod tests {
         assert_eq!(first.fingerprint(), again.fingerprint());
         assert_eq!(first.fingerprint().len(), 32 * 3 - 1);
         let configs = again.session_configs();
-        assert_eq!(configs.data.send_tls13_tickets, 0);
+        assert_eq!(configs.upload.send_tls13_tickets, 0);
+        assert_eq!(configs.control.send_tls13_tickets, CONTROL_TICKETS);
     }
 
     #[test]
