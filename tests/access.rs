@@ -473,6 +473,37 @@ fn ownership_follows_renames_and_survives_a_restart() {
 
     server.restart();
     check_after_renames(&server);
+    // lftp, as bob, mirrors alice's home after the restart: only what is public to him.
+    let local = tempfile::tempdir().unwrap();
+    let script = format!(
+        "set cmd:fail-exit true; set net:max-retries 1; set net:timeout 10; \
+         set ftp:ssl-allow false; open -u {},{} -p {} 127.0.0.1; \
+         mirror /alice mirror; bye",
+        BOB.0,
+        BOB.1,
+        server.port()
+    );
+    run_with_timeout(
+        Command::new("lftp")
+            .arg("-c")
+            .arg(script)
+            .current_dir(local.path())
+            .env("HOME", local.path()),
+        60,
+    )
+    .ok("lftp mirror as bob");
+    let mirrored: Vec<_> = crate::support::tree(&local.path().join("mirror"), &[])
+        .into_iter()
+        .map(|(p, size)| (p.to_string_lossy().into_owned(), size))
+        .collect();
+    assert_eq!(
+        mirrored,
+        [
+            ("moved".to_owned(), 0),
+            ("moved/pub.txt".to_owned(), 7),
+            ("moved/sub".to_owned(), 0)
+        ]
+    );
     // The restarted server compacted the journal; every line is one JSON record.
     let journal = std::fs::read_to_string(server.root().join("data/metadata.jsonl")).unwrap();
     for line in journal.lines() {
