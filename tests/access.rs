@@ -811,6 +811,7 @@ fn admin_commands_bare_and_as_site() {
     ] {
         assert!(help.contains(word), "SITE HELP lacks {word}: {help}");
     }
+    assert_eq!(admin.cmd("HELP SITE"), help);
 
     // ADDUSER, bare and as SITE: the account logs in and gets a home.
     assert_eq!(

@@ -9,7 +9,9 @@ use std::time::{Duration, SystemTime};
 use suppaftp::FtpError;
 use suppaftp::types::{FileType, FormatControl};
 
-use crate::support::{ADMIN, ALICE, Raw, TestServer, accept_within, pasv_port, place, place_dir};
+use crate::support::{
+    ADMIN, ALICE, Raw, TestServer, accept_within, dir_names, pasv_port, place, place_dir,
+};
 
 /// 2020-01-02 03:04:05 UTC: old enough that `ls -l` shows the year.
 const FIXED_MTIME: u64 = 1_577_934_245;
@@ -911,15 +913,34 @@ fn utf8_file_names_round_trip() {
     );
 }
 
-/// A file name with CR/LF must not forge a reply line (reply text is sanitised).
+/// A file name with CR/LF (or any control character) must not forge a reply or log line:
+/// such names are refused as paths (550), nothing is created, and the session goes on.
 #[test]
 fn crlf_in_names_cannot_inject_replies() {
     let server = TestServer::start();
     let mut raw = server.login(ALICE);
-    raw.send_bytes(b"MKD a\rb\r\n");
-    assert_eq!(raw.reply(), "257 \"/alice/a b\" created.\r\n");
-    assert!(server.storage("alice/a\rb").is_dir());
+    raw.cmd("TYPE I");
+    for line in [
+        &b"MKD a\rb\r\n"[..],
+        b"MKD tab\there\r\n",
+        b"RNFR x\x1b[2Jy\r\n",
+    ] {
+        raw.send_bytes(line);
+        assert_eq!(
+            raw.reply(),
+            "550 No such file or directory.\r\n",
+            "{line:?}"
+        );
+    }
+    // A name that merely looks like a reply is an ordinary name.
+    assert_eq!(
+        raw.cmd("MKD 257 forged"),
+        "257 \"/alice/257 forged\" created.\r\n"
+    );
+    let (opening, _) = raw.upload("STOR evil\rname", b"x");
+    assert_eq!(opening, "550 No such file or directory.\r\n");
     assert_eq!(raw.cmd("NOOP"), "200 NOOP ok.\r\n");
+    assert_eq!(dir_names(&server.storage("alice")), ["257 forged"]);
 }
 
 /// SPEC (LIST, Access model): the owner column shows the uploader, and a new upload outside

@@ -80,6 +80,7 @@ impl TestServer {
         self.stop();
         let server = Server::bind(self.settings.clone()).expect("server binds again");
         self.addr = server.local_addrs()[0];
+        self.implicit_addr = server.implicit_tls_addrs().first().copied();
         self.shutdown = server.shutdown_handle();
         self.shared = server.shared();
         self.handle = Some(std::thread::spawn(move || {
