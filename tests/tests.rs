@@ -8,3 +8,5 @@ mod jail;
 mod login;
 mod protocol;
 mod transfer;
+
+mod access;

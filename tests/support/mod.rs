@@ -13,6 +13,7 @@ use std::time::Duration;
 use ferroftp::auth::{Accounts, Password, Role};
 use ferroftp::config::Settings;
 use ferroftp::server::{Server, Shared, Shutdown};
+use ferroftp::storage::{Meta, VirtualPath};
 use sha2::{Digest, Sha256};
 
 pub const ADMIN: (&str, &str) = ("admin", "admin-pw");
@@ -25,6 +26,7 @@ pub struct TestServer {
     pub implicit_addr: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
     pub shared: Arc<Shared>,
+    settings: Settings,
     shutdown: Shutdown,
     handle: Option<JoinHandle<()>>,
 }
@@ -50,7 +52,12 @@ impl TestServer {
         accounts
             .add(BOB.0, &Password::new(BOB.1.into()), Role::User)
             .unwrap();
-        let server = Server::bind(settings).expect("server binds");
+        drop(accounts);
+        let server = Server::bind(settings.clone()).expect("server binds");
+        TestServer::running(dir, settings, server)
+    }
+
+    fn running(dir: tempfile::TempDir, settings: Settings, server: Server) -> TestServer {
         let addr = server.local_addrs()[0];
         let implicit_addr = server.implicit_tls_addrs().first().copied();
         let shutdown = server.shutdown_handle();
@@ -61,9 +68,29 @@ impl TestServer {
             implicit_addr,
             dir,
             shared,
+            settings,
             shutdown,
             handle: Some(handle),
         }
+    }
+
+    /// Stops this server and starts a new `Server` on the same instance directory and
+    /// settings (a new port: use `addr`/`port()` afterwards). Everything on disk is kept.
+    pub fn restart(&mut self) {
+        self.stop();
+        let server = Server::bind(self.settings.clone()).expect("server binds again");
+        self.addr = server.local_addrs()[0];
+        self.implicit_addr = server.implicit_tls_addrs().first().copied();
+        self.shutdown = server.shutdown_handle();
+        self.shared = server.shared();
+        self.handle = Some(std::thread::spawn(move || {
+            server.run().expect("server runs")
+        }));
+    }
+
+    /// The settings this server was started with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub fn root(&self) -> &Path {
@@ -220,6 +247,35 @@ impl Raw {
     pub fn stream(&self) -> &TcpStream {
         &self.writer
     }
+}
+
+/// Places `rel` (relative to server_storage/, e.g. `alice/f.txt`) on disk with `body` and
+/// records its owner and visibility, as if `owner` had uploaded it over FTP.
+pub fn place(server: &TestServer, rel: &str, body: &[u8], owner: &str, public: bool) {
+    std::fs::write(server.storage(rel), body).unwrap();
+    own(server, rel, owner, public);
+}
+
+/// Creates directory `rel` under server_storage/ and records its owner and visibility.
+pub fn place_dir(server: &TestServer, rel: &str, owner: &str, public: bool) {
+    std::fs::create_dir(server.storage(rel)).unwrap();
+    own(server, rel, owner, public);
+}
+
+/// Records the owner and visibility of `rel` (which must exist under server_storage/).
+pub fn own(server: &TestServer, rel: &str, owner: &str, public: bool) {
+    let path = VirtualPath::root().join(&format!("/{rel}")).unwrap();
+    server
+        .shared
+        .storage
+        .record_ownership(
+            &path,
+            Meta {
+                owner: owner.into(),
+                public,
+            },
+        )
+        .unwrap();
 }
 
 pub fn sha256(bytes: &[u8]) -> String {
