@@ -115,6 +115,9 @@ pub enum ParseError {
     UnsupportedParameter,
 }
 
+/// Longest verb we know (`VISIBILITY`); longer ones are unknown without further work.
+const MAX_VERB_LEN: usize = 10;
+
 impl Command {
     /// Parses one line with its CR/LF already removed. Telnet IAC sequences (clients send
     /// `IAC IP IAC DM` before ABOR) are dropped first.
@@ -128,13 +131,21 @@ impl Command {
         if verb.is_empty() {
             return Err(ParseError::Empty);
         }
-        let verb = verb.to_ascii_uppercase();
+        // Upper-case the verb on the stack: no allocation per command for known verbs.
+        let mut upper = [0u8; MAX_VERB_LEN];
+        if verb.len() > MAX_VERB_LEN {
+            return Ok(Command::Unknown(verb.to_ascii_uppercase()));
+        }
+        upper[..verb.len()].copy_from_slice(verb.as_bytes());
+        upper[..verb.len()].make_ascii_uppercase();
+        // Upper-casing ASCII bytes keeps UTF-8 valid, and `verb` holds whole characters.
+        let verb = std::str::from_utf8(&upper[..verb.len()]).map_err(|_| ParseError::NotUtf8)?;
         let arg = arg.filter(|a| !a.is_empty());
         let path = |name: &'static str| {
             arg.map(str::to_owned)
                 .ok_or(ParseError::MissingArgument(name))
         };
-        Ok(match verb.as_str() {
+        Ok(match verb {
             "USER" => Command::User(path("USER")?),
             "PASS" => Command::Pass(Password::new(arg.unwrap_or("").to_owned())),
             "ACCT" => Command::Acct,
@@ -175,7 +186,7 @@ impl Command {
                 Command::Site(parse_site(&sub.to_ascii_uppercase(), rest)?)
             }
             "ADDUSER" | "DELUSER" | "BAN" | "UNBAN" | "SIGNUP" | "VISIBILITY" => {
-                Command::Site(parse_site(&verb, arg.unwrap_or(""))?)
+                Command::Site(parse_site(verb, arg.unwrap_or(""))?)
             }
             "SYST" => Command::Syst,
             "STAT" => Command::Stat(arg.map(str::to_owned)),
@@ -196,7 +207,7 @@ impl Command {
             "PROT" => Command::Prot(single_letter(arg)?),
             "CCC" => Command::Ccc,
             "MFMT" => parse_mfmt(arg.ok_or(ParseError::MissingArgument("MFMT"))?)?,
-            _ => Command::Unknown(verb),
+            _ => Command::Unknown(verb.to_owned()),
         })
     }
 

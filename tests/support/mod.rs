@@ -21,6 +21,8 @@ pub const BOB: (&str, &str) = ("bob", "bob-pw");
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The implicit-TLS listener, when `implicit_tls_listen` was configured.
+    pub implicit_addr: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
     pub shared: Arc<Shared>,
     shutdown: Shutdown,
@@ -50,11 +52,13 @@ impl TestServer {
             .unwrap();
         let server = Server::bind(settings).expect("server binds");
         let addr = server.local_addrs()[0];
+        let implicit_addr = server.implicit_tls_addrs().first().copied();
         let shutdown = server.shutdown_handle();
         let shared = server.shared();
         let handle = std::thread::spawn(move || server.run().expect("server runs"));
         TestServer {
             addr,
+            implicit_addr,
             dir,
             shared,
             shutdown,

@@ -152,11 +152,17 @@ const VERBS: &[&str] = &[
     "PROT", "CCC",
 ];
 
+/// SITE subcommands, for `HELP SITE` and `SITE HELP`.
+pub(super) const SITE_COMMANDS: &str =
+    "HELP USERS ADDUSER DELUSER BAN UNBAN SIGNUP VISIBILITY CHMOD";
+
 fn help(arg: Option<&str>) -> Reply {
     match arg {
         Some(verb) => {
             let verb = verb.trim().to_ascii_uppercase();
-            if VERBS.contains(&verb.as_str()) {
+            if verb == "SITE" {
+                Reply::new(codes::HELP, format!("SITE commands: {SITE_COMMANDS}"))
+            } else if VERBS.contains(&verb.as_str()) {
                 Reply::new(codes::HELP, format!("{verb} is supported."))
             } else {
                 Reply::new(codes::PARAMETER_ERROR, format!("Unknown command {verb}."))

@@ -4,6 +4,7 @@
 
 use crate::auth::{self, AccountState, Password, Role};
 use crate::protocol::{Reply, SiteCommand, codes};
+use crate::server::commands::SITE_COMMANDS;
 use crate::server::session::{Session, SessionError};
 
 fn denied() -> Reply {
@@ -30,7 +31,7 @@ impl Session<'_> {
         match command {
             SiteCommand::Help => Ok(Reply::new(
                 codes::HELP,
-                "SITE commands: HELP USERS ADDUSER DELUSER BAN UNBAN SIGNUP VISIBILITY CHMOD",
+                format!("SITE commands: {SITE_COMMANDS}"),
             )),
             SiteCommand::Users => Ok(self.users()),
             SiteCommand::AddUser { name, password } => Ok(self.add_user(&name, &password)),

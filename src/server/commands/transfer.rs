@@ -529,13 +529,7 @@ impl Session<'_> {
             e.kind(),
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
         ) {
-            return Outcome::Failed(
-                bytes,
-                Reply::new(
-                    codes::TRANSFER_ABORTED,
-                    "Data connection stalled; transfer aborted.",
-                ),
-            );
+            return Outcome::Failed(bytes, stalled_reply());
         }
         Outcome::Failed(bytes, aborted_reply())
     }
