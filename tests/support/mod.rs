@@ -495,30 +495,11 @@ impl TestServer {
     /// As [`TestServer::start_with`], plus one implicit-TLS listener on 127.0.0.1:0; returns
     /// the server and the implicit listener's address.
     pub fn start_tls(configure: impl FnOnce(&mut Settings)) -> (TestServer, SocketAddr) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut settings = Settings::local(dir.path());
-        settings.implicit_tls_listen = vec!["127.0.0.1:0".parse().unwrap()];
-        configure(&mut settings);
-        std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        let accounts = Accounts::open(&dir.path().join("data"), 4).unwrap();
-        for (user, role) in [(ADMIN, Role::Admin), (ALICE, Role::User), (BOB, Role::User)] {
-            accounts
-                .add(user.0, &Password::new(user.1.into()), role)
-                .unwrap();
-        }
-        let server = Server::bind(settings).expect("server binds");
-        let addr = server.local_addrs()[0];
-        let implicit = server.implicit_tls_addrs()[0];
-        let shutdown = server.shutdown_handle();
-        let shared = server.shared();
-        let handle = std::thread::spawn(move || server.run().expect("server runs"));
-        let server = TestServer {
-            addr,
-            dir,
-            shared,
-            shutdown,
-            handle: Some(handle),
-        };
+        let server = TestServer::start_with(|s| {
+            s.implicit_tls_listen = vec!["127.0.0.1:0".parse().unwrap()];
+            configure(s);
+        });
+        let implicit = server.implicit_addr.expect("an implicit-TLS listener");
         (server, implicit)
     }
 
