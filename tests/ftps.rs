@@ -431,9 +431,9 @@ mod suppaftp_rustls {
 
     use super::*;
 
-    #[test]
-    fn round_trip_and_repeated_data_connections() {
-        let server = TestServer::start();
+    /// `RustlsFtpStream::connect(..).into_secure(..)` (AUTH TLS, PBSZ 0, PROT P), logged in
+    /// as alice, binary type.
+    fn connect(server: &TestServer) -> RustlsFtpStream {
         let ftp = RustlsFtpStream::connect(server.addr).expect("connect");
         let mut ftp = ftp
             .into_secure(
@@ -443,8 +443,14 @@ mod suppaftp_rustls {
             .expect("AUTH TLS, PBSZ, PROT P");
         ftp.login(ALICE.0, ALICE.1).expect("login");
         ftp.transfer_type(FileType::Binary).expect("TYPE I");
+        ftp
+    }
 
+    #[test]
+    fn round_trip_and_listings() {
+        let server = TestServer::start();
         let body = pseudo_random(BIG, 41);
+        let mut ftp = connect(&server);
         let n = ftp
             .put_file("s.bin", &mut Cursor::new(body.clone()))
             .expect("STOR");
@@ -452,39 +458,44 @@ mod suppaftp_rustls {
         assert_eq!(sha256_file(&server.storage("alice/s.bin")), sha256(&body));
         let back = ftp.retr_as_buffer("s.bin").expect("RETR").into_inner();
         assert_eq!(sha256(&back), sha256(&body));
+        ftp.quit().expect("QUIT");
 
-        // Many more data connections in the same control session: each resumes.
-        for i in 0..4 {
-            let small = pseudo_random(10_000 + i, 50 + i as u64);
-            let name = format!("small{i}.bin");
-            ftp.put_file(&name, &mut Cursor::new(small.clone()))
-                .unwrap_or_else(|e| panic!("STOR number {} failed: {e}", i + 2));
-            let got = ftp
-                .retr_as_buffer(&name)
-                .unwrap_or_else(|e| panic!("RETR number {} failed: {e}", i + 2))
-                .into_inner();
-            assert_eq!(got, small);
-        }
-        let mut names = ftp.nlst(None).expect("NLST");
-        names.sort();
-        assert_eq!(
-            names,
-            [
-                "s.bin",
-                "small0.bin",
-                "small1.bin",
-                "small2.bin",
-                "small3.bin"
-            ]
-        );
-        let list = ftp.list(None).expect("LIST");
-        assert_eq!(list.len(), 5, "{list:?}");
+        let mut ftp = connect(&server);
+        assert_eq!(ftp.nlst(None).expect("NLST"), ["s.bin"]);
         let mlsd = ftp.mlsd(None).expect("MLSD");
         assert!(
             mlsd.iter()
                 .any(|l| l.contains(&format!("size={};", body.len())) && l.ends_with(" s.bin")),
             "{mlsd:?}"
         );
+        ftp.quit().expect("QUIT");
+
+        let mut ftp = connect(&server);
+        let list = ftp.list(None).expect("LIST");
+        assert_eq!(list.len(), 1, "{list:?}");
+        assert!(list[0].ends_with(" s.bin"), "{list:?}");
+        ftp.quit().expect("QUIT");
+    }
+
+    /// Many data connections in one control session (as in any sync client): each must
+    /// resume the control session, though rustls uses each TLS 1.3 ticket only once.
+    #[test]
+    fn many_data_connections_in_one_session() {
+        let server = TestServer::start();
+        let mut ftp = connect(&server);
+        for i in 0..5 {
+            let small = pseudo_random(10_000 + i, 50 + i as u64);
+            let name = format!("small{i}.bin");
+            ftp.put_file(&name, &mut Cursor::new(small.clone()))
+                .unwrap_or_else(|e| panic!("data connection {}: STOR: {e}", 2 * i + 1));
+            let got = ftp
+                .retr_as_buffer(&name)
+                .unwrap_or_else(|e| panic!("data connection {}: RETR: {e}", 2 * i + 2))
+                .into_inner();
+            assert_eq!(got, small);
+        }
+        let names = ftp.nlst(None).expect("data connection 11: NLST");
+        assert_eq!(names.len(), 5, "{names:?}");
         ftp.quit().expect("QUIT");
     }
 }
@@ -576,7 +587,8 @@ mod control {
         assert!(done.starts_with("226 "), "{done}");
     }
 
-    /// Every data command runs over TLS under PROT P, passive and active.
+    /// Every data command runs over TLS under PROT P, passive and active. (At most two data
+    /// connections per control connection: repeated resumption is `resumption`'s subject.)
     #[test]
     fn every_data_command_is_protected() {
         let server = TestServer::start();
@@ -595,6 +607,7 @@ mod control {
         let mut whole = body.clone();
         whole.extend_from_slice(b"tail");
         assert_eq!(sha256_file(&server.storage("alice/p.bin")), sha256(&whole));
+        let mut c = server.tls_login(ALICE);
         let (o, done) = c.upload("STOU", b"unique");
         assert!(
             o.starts_with("150 ") && done.starts_with("226 "),
@@ -604,6 +617,7 @@ mod control {
         let (_, data, done) = c.download("RETR p.bin");
         assert!(done.starts_with("226 "), "{done}");
         assert_eq!(sha256(&data), sha256(&whole));
+        let mut c = server.tls_login(ALICE);
         let (_, list, done) = c.download("LIST");
         assert!(done.starts_with("226 "), "{done}");
         assert!(String::from_utf8(list).unwrap().contains(" p.bin\r\n"));
@@ -612,6 +626,7 @@ mod control {
         let nlst = String::from_utf8(nlst).unwrap();
         assert_eq!(nlst.lines().count(), 2, "{nlst}");
         assert!(nlst.contains("p.bin\r\n"), "{nlst}");
+        let mut c = server.tls_login(ALICE);
         let (_, mlsd, done) = c.download("MLSD");
         assert!(done.starts_with("226 "), "{done}");
         let mlsd = String::from_utf8(mlsd).unwrap();
@@ -637,6 +652,7 @@ mod control {
         assert!(c.reply().starts_with("226 "));
 
         // A data client that does not speak TLS gets no plaintext.
+        let mut c = server.tls_login(ALICE);
         let mut tcp = c.epsv();
         assert!(c.cmd("RETR p.bin").starts_with("150 "));
         tcp.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
