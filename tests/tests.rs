@@ -4,6 +4,7 @@ mod cli;
 mod clients;
 mod support;
 
+mod ftps;
 mod jail;
 mod login;
 mod protocol;
