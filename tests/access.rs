@@ -1131,3 +1131,60 @@ fn cli_and_server_add_accounts_concurrently() {
         assert!(users.contains(&format!(" {name} ")), "{users}");
     }
 }
+
+/// A deleted account's files stay, but a new account of the same name does not inherit them:
+/// its private files stay hidden from the newcomer and show a `~name` tombstone owner.
+#[test]
+fn a_new_account_with_a_deleted_name_inherits_nothing() {
+    let server = TestServer::start();
+    let mut admin = server.login(ADMIN);
+    assert_eq!(
+        admin.cmd("ADDUSER carol carol-pw"),
+        "200 User carol added.\r\n"
+    );
+    let mut carol = server.login(("carol", "carol-pw"));
+    carol.cmd("TYPE I");
+    upload_ok(&mut carol, "/Public/secret.txt", b"mine");
+    assert_eq!(
+        carol.cmd("SITE VISIBILITY private /Public/secret.txt"),
+        "200 /Public/secret.txt is now private.\r\n"
+    );
+    assert_eq!(
+        admin.cmd("DELUSER carol"),
+        "200 User carol deleted; files kept.\r\n"
+    );
+    assert_eq!(
+        admin.cmd("ADDUSER carol other-pw"),
+        "200 User carol added.\r\n"
+    );
+    let mut newcomer = server.login(("carol", "other-pw"));
+    assert_eq!(newcomer.cmd("SIZE /Public/secret.txt"), ABSENT);
+    assert!(!nlst(&mut newcomer, "/Public").contains(&"secret.txt".to_owned()));
+    let listing = list(&mut admin, "LIST /Public");
+    let line = line_of(&listing, "secret.txt").expect("admin sees the file");
+    assert!(line.starts_with("-rw-------   1 ~carol "), "{line}");
+}
+
+/// STOU picks another name when someone else's private file hides under the first one.
+#[test]
+fn stou_steps_over_a_hidden_private_file() {
+    let server = TestServer::start();
+    place(&server, "Public/report", b"alice's", "alice", false);
+    let mut bob = server.login(BOB);
+    bob.cmd("TYPE I");
+    bob.cmd("CWD /Public");
+    let (opening, done) = bob.upload("STOU report", b"bob's");
+    assert_eq!(opening, "150 FILE: report.1\r\n");
+    assert_eq!(
+        done,
+        "226 Transfer complete (unique file name: report.1).\r\n"
+    );
+    assert_eq!(
+        std::fs::read(server.storage("Public/report")).unwrap(),
+        b"alice's"
+    );
+    assert_eq!(
+        std::fs::read(server.storage("Public/report.1")).unwrap(),
+        b"bob's"
+    );
+}

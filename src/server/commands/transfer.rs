@@ -133,10 +133,17 @@ impl Session<'_> {
             } else {
                 format!("{base}.{i}")
             };
-            let candidate = self.resolve(&name)?;
-            if !self.shared.storage.exists(&candidate) {
-                target = Some(candidate);
-                break;
+            match self.resolve(&name) {
+                Ok(candidate) if !self.shared.storage.exists(&candidate) => {
+                    target = Some(candidate);
+                    break;
+                }
+                Ok(_) => {}
+                // Someone else's private file hides there: taken, try the next name.
+                Err(storage::Error::NotFound)
+                    if i == 0 && self.resolve(&format!("{name}/..")).is_ok() => {}
+                Err(storage::Error::NotFound) if i > 0 => {}
+                Err(e) => return Err(e.into()),
             }
         }
         let target = target.ok_or(storage::Error::AlreadyExists)?;
