@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use rustls::ClientConfig;
 use suppaftp::types::{FileType, FormatControl};
-use suppaftp::{FtpError, Mode, RustlsConnector, RustlsFtpStream, Status};
+use suppaftp::{FtpError, Mode, RustlsConnector, RustlsFtpStream};
 
 use crate::auth::Password;
 use crate::client::trust::{PinningVerifier, TrustPolicy, Verdict};
@@ -176,37 +176,6 @@ impl Error {
         }
     }
 }
-
-/// Replies that mean "done" or "go on" for a raw command (1xx, 2xx, 3xx).
-const POSITIVE: &[Status] = &[
-    Status::RestartMarker,
-    Status::ReadyMinute,
-    Status::AlreadyOpen,
-    Status::AboutToSend,
-    Status::CommandOk,
-    Status::CommandNotImplemented,
-    Status::System,
-    Status::Directory,
-    Status::File,
-    Status::Help,
-    Status::Name,
-    Status::Ready,
-    Status::Closing,
-    Status::DataConnectionOpen,
-    Status::ClosingDataConnection,
-    Status::PassiveMode,
-    Status::LongPassiveMode,
-    Status::ExtendedPassiveMode,
-    Status::LoggedIn,
-    Status::LoggedOut,
-    Status::LogoutAck,
-    Status::AuthOk,
-    Status::RequestedFileActionOk,
-    Status::PathCreated,
-    Status::NeedPassword,
-    Status::LoginNeedAccount,
-    Status::RequestFilePending,
-];
 
 /// An open control connection (logged in or not).
 ///
@@ -644,10 +613,21 @@ impl Connection {
                 "a command cannot contain a line break".into(),
             ));
         }
-        self.ftp
-            .custom_command(line, POSITIVE)
-            .map(|r| Reply::from_response(&r))
-            .map_err(|e| self.err(e))
+        // No expected codes: suppaftp then reads any reply whole (its FEAT special case
+        // would end a `211-`/`214-` reply at its first line) and hands it back as
+        // "unexpected"; the code decides.
+        match self.ftp.custom_command(line, &[]) {
+            Ok(r) => Ok(Reply::from_response(&r)),
+            Err(FtpError::UnexpectedResponse(r)) => {
+                let reply = Reply::from_response(&r);
+                if reply.code < 400 {
+                    Ok(reply)
+                } else {
+                    Err(Error::Reply(reply))
+                }
+            }
+            Err(e) => Err(self.err(e)),
+        }
     }
 
     pub fn set_mode(&mut self, mode: DataMode) {
