@@ -563,6 +563,36 @@ mod interactive {
         }
     }
 
+    impl Tmux {
+        /// `ferroftp client ARGS` in a 160x40 tmux window, in `work`, with `FERROFTP_PASSWORD`.
+        fn start(work: &Work, tag: &str, args: &str) -> Tmux {
+            let tmux = Tmux {
+                socket: format!("ferroftp-test-{}-{tag}", std::process::id()),
+            };
+            let command = format!(
+                "env FERROFTP_PASSWORD={} XDG_CONFIG_HOME={} {} client {args}",
+                ALICE.1,
+                work.config_dir().display(),
+                env!("CARGO_BIN_EXE_ferroftp"),
+            );
+            let started = tmux.cmd(&[
+                "new-session",
+                "-d",
+                "-s",
+                "client",
+                "-x",
+                "160",
+                "-y",
+                "40",
+                "-c",
+                work.dir.path().to_str().unwrap(),
+                &command,
+            ]);
+            assert!(started.status.success(), "tmux: {started:?}");
+            tmux
+        }
+    }
+
     impl Drop for Tmux {
         fn drop(&mut self) {
             let _ = self.cmd(&["kill-server"]);
@@ -574,30 +604,11 @@ mod interactive {
         let server = TestServer::start();
         let work = Work::new();
         work.write("bigfile", &pseudo_random(8 * 1024 * 1024, 9));
-        let tmux = Tmux {
-            socket: format!("ferroftp-test-{}-{}", std::process::id(), server.port()),
-        };
-        let command = format!(
-            "env FERROFTP_PASSWORD={} XDG_CONFIG_HOME={} {} client ftp://alice@127.0.0.1:{}",
-            ALICE.1,
-            work.config_dir().display(),
-            env!("CARGO_BIN_EXE_ferroftp"),
-            server.port()
+        let tmux = Tmux::start(
+            &work,
+            "repl",
+            &format!("ftp://alice@127.0.0.1:{}", server.port()),
         );
-        let started = tmux.cmd(&[
-            "new-session",
-            "-d",
-            "-s",
-            "client",
-            "-x",
-            "160",
-            "-y",
-            "40",
-            "-c",
-            work.dir.path().to_str().unwrap(),
-            &command,
-        ]);
-        assert!(started.status.success(), "tmux: {started:?}");
         tmux.wait_for("alice@127.0.0.1:/alice>", 20);
         tmux.cmd(&["send-keys", "-t", "client", "put bigfile", "Enter"]);
         let screen = tmux.wait_for("100%", 30);
@@ -623,5 +634,40 @@ mod interactive {
         // History is kept in the config dir.
         let history = std::fs::read_to_string(work.path("config/ferroftp/history")).unwrap();
         assert!(history.contains("put bigfile"), "{history}");
+    }
+
+    #[test]
+    fn unknown_certificate_is_asked_once_then_pinned_and_a_change_refused() {
+        let server = TestServer::start();
+        let work = Work::new();
+        let url = format!("ftps://alice@127.0.0.1:{}", server.port());
+        let fingerprint = server.shared.identity.fingerprint();
+        let tmux = Tmux::start(&work, "tofu", &url);
+        let screen = tmux.wait_for("[y/N]", 20);
+        assert!(screen.contains(fingerprint), "fingerprint shown:\n{screen}");
+        tmux.cmd(&["send-keys", "-t", "client", "y", "Enter"]);
+        tmux.wait_for("alice@127.0.0.1:/alice>", 20);
+        let pins = std::fs::read_to_string(work.path("config/ferroftp/known_hosts")).unwrap();
+        assert_eq!(pins, format!("127.0.0.1:{} {fingerprint}\n", server.port()));
+        tmux.cmd(&["send-keys", "-t", "client", "quit", "Enter"]);
+        drop(tmux);
+
+        // Pinned now: a script connects without asking.
+        run_with_timeout(
+            work.command(&[&url, "-c", "pwd"])
+                .env("FERROFTP_PASSWORD", ALICE.1),
+            CLIENT_TIMEOUT,
+        )
+        .ok("pinned");
+        // A changed certificate is refused even with someone to ask.
+        let wrong = ["CD"; 32].join(":");
+        work.pin(&format!("127.0.0.1:{}", server.port()), &wrong);
+        let tmux = Tmux::start(&work, "changed", &url);
+        let screen = tmux.wait_for("CHANGED", 20);
+        assert!(screen.contains(&wrong) || screen.replace('\n', "").contains(&wrong));
+        assert!(
+            !screen.contains("[y/N]"),
+            "no question on a change:\n{screen}"
+        );
     }
 }

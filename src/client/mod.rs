@@ -208,7 +208,14 @@ impl Client {
                 match self.execute(cmd) {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Quit) => quit = true,
-                    Err(e) => eprintln!("error: {}: {e:#}", label.trim_end()),
+                    Err(e) => {
+                        eprintln!("error: {}: {e:#}", label.trim_end());
+                        if matches!(e.downcast_ref::<FtpError>(), Some(FtpError::Io(_))) {
+                            self.conn = None;
+                            self.logged_in = None;
+                            eprintln!("disconnected; open reconnects");
+                        }
+                    }
                 }
                 if quit {
                     break;
@@ -703,11 +710,15 @@ impl Client {
         fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
         let entries = self.conn()?.entries(Some(remote))?;
         for entry in entries {
-            if entry.name == "." || entry.name == ".." || entry.name.contains('/') {
+            if entry.name == "." || entry.name == ".." {
                 continue;
             }
-            let remote_child = join_remote(remote, &entry.name);
-            let local_child = dest.join(&entry.name);
+            let Some(name) = safe_local_name(&entry.name) else {
+                eprintln!("warning: skipping {:?}: not a plain file name", entry.name);
+                continue;
+            };
+            let remote_child = join_remote(remote, name);
+            let local_child = dest.join(name);
             if entry.is_dir {
                 self.get_tree(&remote_child, &local_child, depth + 1)?;
             } else {
@@ -768,7 +779,8 @@ impl Client {
             let entries = self.conn()?.entries(dir)?;
             let matched: Vec<String> = entries
                 .into_iter()
-                .filter(|e| !e.is_dir && matcher.matches(&e.name))
+                .filter(|e| !e.is_dir && safe_local_name(&e.name).is_some())
+                .filter(|e| matcher.matches(&e.name))
                 .map(|e| e.name)
                 .collect();
             if matched.is_empty() {
@@ -878,6 +890,15 @@ fn local_destination(remote: &str, local: Option<&str>) -> anyhow::Result<PathBu
     })
 }
 
+/// A name from a server listing that is safe to use as a local file name.
+/// SECURITY: a hostile server listing `../../.bashrc` or `/etc/x` in `get -r`/`mget` must
+/// not make us write outside the target directory.
+fn safe_local_name(name: &str) -> Option<&str> {
+    let plain =
+        !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0']);
+    plain.then_some(name)
+}
+
 fn part_path(dest: &Path) -> PathBuf {
     let mut name = dest.file_name().unwrap_or_default().to_os_string();
     name.push(PART_SUFFIX);
@@ -970,6 +991,10 @@ mod tests {
             Path::new("dir/a.txt")
         );
         assert!(local_destination("..", None).is_err());
+        assert_eq!(safe_local_name("a.txt"), Some("a.txt"));
+        for bad in ["", ".", "..", "../x", "/etc/x", "a\\b"] {
+            assert_eq!(safe_local_name(bad), None, "{bad:?}");
+        }
         assert_eq!(
             part_path(Path::new("downloads/a.txt")),
             Path::new("downloads/a.txt.part")
