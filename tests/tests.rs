@@ -5,7 +5,10 @@ mod clients;
 mod support;
 mod term_client;
 
+mod ftps;
 mod jail;
 mod login;
 mod protocol;
 mod transfer;
+
+mod access;

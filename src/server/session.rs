@@ -9,7 +9,7 @@ use crate::auth::Account;
 use crate::auth::DirAccess;
 use crate::limits::TLS_HANDSHAKE_TIMEOUT;
 use crate::protocol::listing::FactSet;
-use crate::protocol::{Command, ParseError, Reply, TransferType, codes};
+use crate::protocol::{Command, ParseError, Reply, SiteCommand, TransferType, codes};
 use crate::server::Shared;
 use crate::server::commands;
 use crate::server::control::{ControlStream, Incoming};
@@ -286,7 +286,10 @@ impl<'a> Session<'a> {
         // SECURITY: with --require-tls no credentials cross the wire in clear text.
         if self.shared.settings.require_tls
             && !self.control.is_tls()
-            && matches!(command, Command::User(_) | Command::Pass(_))
+            && matches!(
+                command,
+                Command::User(_) | Command::Pass(_) | Command::Site(SiteCommand::Signup { .. })
+            )
         {
             self.control.send(&Reply::new(
                 codes::NOT_LOGGED_IN,
