@@ -3,6 +3,7 @@
 mod cli;
 mod clients;
 mod support;
+mod term_client;
 
 mod ftps;
 mod jail;
