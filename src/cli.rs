@@ -1,5 +1,5 @@
-//! The command line: `serve` and `user add|del|ban|unban|passwd|list`. Parsing is clap's;
-//! each subcommand is one function here.
+//! The command line: `serve`, `user add|del|ban|unban|passwd|list` and `client`. Parsing is
+//! clap's; each subcommand is one function here (`client` lives in [`crate::client`]).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -8,10 +8,11 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::{AccountState, Accounts, Password, Role};
+use crate::client::ClientArgs;
 use crate::config::{FileConfig, Overrides, Settings};
 use crate::instance::Instance;
 use crate::server::{Server, net};
-use crate::storage::Storage;
+use crate::storage;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,6 +32,8 @@ pub enum Command {
     /// Manage accounts in DIR/data/credentials.txt (works while the server runs).
     #[command(subcommand)]
     User(UserCommand),
+    /// Terminal FTP/FTPS client for any server (interactive, or scripted with -c).
+    Client(ClientArgs),
 }
 
 #[derive(Debug, Args)]
@@ -50,6 +53,18 @@ pub struct ServeArgs {
     /// Worker threads = concurrent sessions (default 256).
     #[arg(long, value_name = "N")]
     pub max_sessions: Option<usize>,
+    /// Let visitors create an account with SIGNUP before logging in.
+    #[arg(long)]
+    pub allow_signup: bool,
+    /// Allow anonymous (user `anonymous` or `ftp`) read-only access to Public/.
+    #[arg(long)]
+    pub anonymous: bool,
+    /// Implicit FTPS listener (TLS from the first byte, like port 990); repeatable.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub implicit_tls_listen: Vec<String>,
+    /// Refuse logins before AUTH TLS and transfers without PROT P.
+    #[arg(long)]
+    pub require_tls: bool,
     /// Config file (default DIR/ferroftp.toml when present).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -111,6 +126,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::User(cmd) => user(cmd),
+        Command::Client(args) => crate::client::run(args),
     }
 }
 
@@ -129,12 +145,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         pasv_ports: args.pasv_ports,
         pasv_address: args.pasv_address,
         max_sessions: args.max_sessions,
+        allow_signup: args.allow_signup,
+        anonymous: args.anonymous,
+        implicit_tls_listen: args.implicit_tls_listen,
+        require_tls: args.require_tls,
     };
     let settings = Settings::build(args.dir.clone(), file, flags)?;
     let server = Server::bind(settings)?;
     let mut out = std::io::stdout().lock();
     for addr in server.local_addrs() {
         writeln!(out, "listening on {addr}")?;
+    }
+    for addr in server.implicit_tls_addrs() {
+        writeln!(out, "listening on {addr} (implicit TLS)")?;
     }
     for addr in server.local_addrs() {
         if addr.ip().is_unspecified() {
@@ -151,6 +174,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     }
+    writeln!(
+        out,
+        "TLS certificate SHA-256 fingerprint {}",
+        server.tls_fingerprint()
+    )?;
     let root = std::fs::canonicalize(&args.dir).unwrap_or(args.dir);
     writeln!(out, "instance directory {}", root.display())?;
     if let Some(password) = &server.created_admin_password {
@@ -187,12 +215,14 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
             let password = read_password(password_stdin)?;
             let role = if admin { Role::Admin } else { Role::User };
             let account = accounts.add(&name, &password, role)?;
-            let instance = Instance::new(&dir.dir);
-            std::fs::create_dir_all(instance.storage_dir())
-                .with_context(|| format!("cannot create {}", instance.storage_dir().display()))?;
-            let storage = Storage::open(&instance.storage_dir(), true)
-                .with_context(|| format!("cannot open {}", instance.storage_dir().display()))?;
-            storage.ensure_top_dir(account.name.as_str())?;
+            let storage_dir = Instance::new(&dir.dir).storage_dir();
+            storage::create_home_dir(&storage_dir, account.name.as_str()).with_context(|| {
+                format!(
+                    "cannot create the home of {} in {}",
+                    account.name,
+                    storage_dir.display()
+                )
+            })?;
             println!("added {} ({})", account.name, account.role.as_str());
         }
         UserCommand::Del { name, dir } => {

@@ -29,6 +29,18 @@ pub struct Settings {
     pub overwrite: bool,
     pub fsync_uploads: bool,
     pub throttle: ThrottlePolicy,
+    /// `SIGNUP name password` before login creates an account.
+    pub allow_signup: bool,
+    /// `anonymous`/`ftp` log in read-only to `Public/`.
+    pub anonymous: bool,
+    /// Implicit FTPS listeners (TLS from the first byte).
+    pub implicit_tls_listen: Vec<SocketAddr>,
+    /// USER/PASS only after AUTH TLS, transfers only under PROT P.
+    pub require_tls: bool,
+    /// Protected data connections must resume the control connection's TLS session.
+    pub tls_session_reuse: bool,
+    /// A protected upload that ends without close_notify is refused with 426.
+    pub tls_strict_eof: bool,
 }
 
 /// `ferroftp.toml`. Keys mirror the long flags; durations are whole seconds.
@@ -49,6 +61,12 @@ pub struct FileConfig {
     pub max_login_failures: Option<u32>,
     pub login_failure_window: Option<u64>,
     pub login_block: Option<u64>,
+    pub allow_signup: Option<bool>,
+    pub anonymous: Option<bool>,
+    pub implicit_tls_listen: Option<Vec<String>>,
+    pub require_tls: Option<bool>,
+    pub tls_session_reuse: Option<bool>,
+    pub tls_strict_eof: Option<bool>,
 }
 
 /// The flags of `serve` that override the file.
@@ -58,6 +76,10 @@ pub struct Overrides {
     pub pasv_ports: Option<String>,
     pub pasv_address: Option<String>,
     pub max_sessions: Option<usize>,
+    pub allow_signup: bool,
+    pub anonymous: bool,
+    pub implicit_tls_listen: Vec<String>,
+    pub require_tls: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +128,15 @@ impl Settings {
             .iter()
             .map(|s| parse_socket_addr("listen", s))
             .collect::<Result<Vec<_>, _>>()?;
+        let implicit_specs = if flags.implicit_tls_listen.is_empty() {
+            file.implicit_tls_listen.unwrap_or_default()
+        } else {
+            flags.implicit_tls_listen
+        };
+        let implicit_tls_listen = implicit_specs
+            .iter()
+            .map(|s| parse_socket_addr("implicit_tls_listen", s))
+            .collect::<Result<Vec<_>, _>>()?;
         let pasv_ports = flags
             .pasv_ports
             .or(file.pasv_ports)
@@ -153,6 +184,12 @@ impl Settings {
                     .map(Duration::from_secs)
                     .unwrap_or(defaults.block),
             },
+            allow_signup: flags.allow_signup || file.allow_signup.unwrap_or(false),
+            anonymous: flags.anonymous || file.anonymous.unwrap_or(false),
+            implicit_tls_listen,
+            require_tls: flags.require_tls || file.require_tls.unwrap_or(false),
+            tls_session_reuse: file.tls_session_reuse.unwrap_or(true),
+            tls_strict_eof: file.tls_strict_eof.unwrap_or(false),
         })
     }
 

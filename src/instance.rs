@@ -31,6 +31,10 @@ impl Instance {
         self.root.join("ferroftp.toml")
     }
 
+    pub fn metadata_journal(&self) -> PathBuf {
+        self.data_dir().join("metadata.jsonl")
+    }
+
     pub fn xferlog(&self) -> PathBuf {
         self.data_dir().join("xferlog")
     }

@@ -39,3 +39,9 @@ pub const MAX_LISTING_ENTRIES: usize = 100_000;
 
 /// Attempts to find a free passive port in `--pasv-ports` before answering `425`.
 pub const PASV_BIND_ATTEMPTS: usize = 64;
+
+/// Accounts one IP may create with SIGNUP per hour; more answer `550`.
+pub const SIGNUPS_PER_HOUR: u32 = 3;
+
+/// A TLS handshake (control or data) that has not finished by then ends that connection.
+pub const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);

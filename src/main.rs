@@ -12,6 +12,16 @@ fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::MissingSubcommand
+                    | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            eprintln!("error: a subcommand is required (see ferroftp --help)");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             // One clear line, not clap's whole usage block.
             let rendered = e.render().to_string();

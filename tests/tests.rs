@@ -1,18 +1,14 @@
 //! The one integration-test crate: every test drives a real ferroftp over real sockets.
 
+mod cli;
+mod clients;
 mod support;
+mod term_client;
 
-mod smoke {
-    use crate::support::{ALICE, TestServer};
+mod ftps;
+mod jail;
+mod login;
+mod protocol;
+mod transfer;
 
-    #[test]
-    fn greeting_login_and_pwd() {
-        let server = TestServer::start();
-        let mut raw = server.login(ALICE);
-        assert_eq!(
-            raw.cmd("PWD"),
-            "257 \"/alice\" is the current directory.\r\n"
-        );
-        assert_eq!(raw.cmd("QUIT"), "221 Goodbye.\r\n");
-    }
-}
+mod access;

@@ -1,7 +1,8 @@
 //! `data/credentials.txt`: the account types (`UserName`, `Role`, `AccountState`, `Account`),
 //! parsing with `credentials.txt:LINE:` errors, serialising with comments and order preserved,
 //! and the on-disk mechanics: the `credentials.lock` file lock, the atomic write (temp file,
-//! fsync, rename, directory fsync) and the change stamp. Owns no in-memory state.
+//! fsync, rename, directory fsync) and the change stamp. `directories` reuses those mechanics for
+//! `data/directories.txt`. Owns no in-memory state.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -408,13 +409,18 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// fsync of the directory. Readers see the old file or the new one, never a mix, and after
 /// return the change survives a power cut. Call with the `FileLock` held.
 pub(crate) fn write_atomic(path: &Path, contents: &str) -> Result<(), Error> {
+    write_atomic_with_mode(path, contents, FILE_MODE)
+}
+
+/// `write_atomic` for a file whose mode is `mode` (exactly, whatever the umask).
+pub(crate) fn write_atomic_with_mode(path: &Path, contents: &str, mode: u32) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let file_name = path
         .file_name()
         .map_or_else(|| CREDENTIALS_FILE.into(), |n| n.to_string_lossy());
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!("{file_name}.tmp-{}-{n}", std::process::id()));
-    let result = write_and_rename(&tmp, path, contents);
+    let result = write_and_rename(&tmp, path, contents, mode);
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
@@ -424,17 +430,19 @@ pub(crate) fn write_atomic(path: &Path, contents: &str) -> Result<(), Error> {
         .map_err(|e| Error::file(dir, e))
 }
 
-fn write_and_rename(tmp: &Path, path: &Path, contents: &str) -> Result<(), Error> {
+fn write_and_rename(tmp: &Path, path: &Path, contents: &str, mode: u32) -> Result<(), Error> {
     // A leftover from a crashed process that had our pid: its content is stale, not ours.
     let _ = fs::remove_file(tmp);
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(FILE_MODE)
+        // Created owner-only, widened below: the temp file is never readable by more than the
+        // final one.
+        .mode(FILE_MODE & mode)
         .open(tmp)
         .map_err(|e| Error::file(tmp, e))?;
     // The umask can only remove bits; make the mode exact whatever it was.
-    file.set_permissions(fs::Permissions::from_mode(FILE_MODE))
+    file.set_permissions(fs::Permissions::from_mode(mode))
         .and_then(|()| file.write_all(contents.as_bytes()))
         .and_then(|()| file.sync_all())
         .map_err(|e| Error::file(tmp, e))?;

@@ -1,9 +1,12 @@
 //! Accounts: the in-memory copy of `data/credentials.txt` behind an `RwLock`, login checks that
 //! take the same time whatever fails, locked read-modify-write mutations shared safely with
-//! `ferroftp user ...` processes, and reload when the file changes on disk. The file format lives
-//! in `credentials`, bcrypt in `password`, brute-force counting in `throttle`.
+//! `ferroftp user ...` processes, and reload when the file changes on disk (the reload check is
+//! shared with `directories`). The file format lives in `credentials`, the per-user directory
+//! grants of `data/directories.txt` in `directories`, bcrypt in `password`, brute-force counting
+//! in `throttle`.
 
 mod credentials;
+mod directories;
 mod password;
 mod throttle;
 
@@ -11,11 +14,16 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::sync::{
+    Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use credentials::{
     Account, AccountState, CREDENTIALS_FILE, HEADER, MAX_NAME_LEN, Role, UserName,
+};
+pub use directories::{
+    DIRECTORIES_FILE, DIRECTORIES_HEADER, DirAccess, DirGrant, Directories, MAX_DIR_LEN,
 };
 pub use password::{MAX_PASSWORD_BYTES, Password};
 pub use throttle::{MAX_TRACKED_IPS, Throttle, ThrottlePolicy};
@@ -37,6 +45,8 @@ pub enum Error {
     LoginIncorrect,
     #[error("credentials.txt:{line}: {what}")]
     Malformed { line: usize, what: String },
+    #[error("directories.txt:{line}: {what}")]
+    DirectoriesMalformed { line: usize, what: String },
     /// The message says which rule is broken; the name is quoted with escapes.
     #[error("invalid user name: {0}")]
     InvalidName(String),
@@ -80,7 +90,7 @@ struct Inner {
     path: PathBuf,
     lock_path: PathBuf,
     cost: u32,
-    state: RwLock<State>,
+    state: RwLock<Loaded<CredentialsFile>>,
     generation: AtomicU64,
     /// Serialises "read the disk, then install" in this process (reload and mutations), so an
     /// older read can never be installed over a newer one.
@@ -89,14 +99,25 @@ struct Inner {
     dummy_verifications: AtomicU64,
 }
 
-/// The last good copy and what the disk looked like when it was read.
-struct State {
-    file: CredentialsFile,
+/// The last good copy of a hand-editable file and what the disk looked like when it was read.
+struct Loaded<T> {
+    file: T,
     stamp: Option<Stamp>,
     /// Text the copy was parsed from; None when the file was missing.
     text: Option<String>,
     /// A newer version found bad (malformed or missing), so it is logged once, not every second.
     rejected: Option<Option<String>>,
+}
+
+impl<T> Loaded<T> {
+    fn new(file: T, stamp: Option<Stamp>, text: Option<String>) -> Loaded<T> {
+        Loaded {
+            file,
+            stamp,
+            text,
+            rejected: None,
+        }
+    }
 }
 
 impl Accounts {
@@ -114,12 +135,7 @@ impl Accounts {
                 lock_path: data_dir.join(credentials::LOCK_FILE),
                 path,
                 cost: bcrypt_cost,
-                state: RwLock::new(State {
-                    file,
-                    stamp,
-                    text,
-                    rejected: None,
-                }),
+                state: RwLock::new(Loaded::new(file, stamp, text)),
                 generation: AtomicU64::new(0),
                 install: Mutex::new(()),
                 dummy: OnceLock::new(),
@@ -234,58 +250,13 @@ impl Accounts {
     pub fn reload_if_changed(&self) -> bool {
         let _installing = self.install_guard();
         let path = &self.inner.path;
-        let stamp = match credentials::stamp(path) {
-            Ok(stamp) => stamp,
-            Err(e) => {
-                log::error!("{e}; keeping the accounts loaded before");
-                return false;
-            }
-        };
-        if self.read().stamp == stamp && !recently_modified(stamp) {
-            return false;
-        }
-        let text = match credentials::read_optional(path) {
-            Ok(text) => text,
-            Err(e) => {
-                log::error!("{e}; keeping the accounts loaded before");
-                return false;
-            }
-        };
-        let (unchanged, known_bad) = {
-            let state = self.read();
-            (state.text == text, state.rejected.as_ref() == Some(&text))
-        };
-        if unchanged || known_bad {
-            let mut state = self.write();
-            state.stamp = stamp;
-            if unchanged {
-                // Back to the good version: a later bad edit is worth logging again.
-                state.rejected = None;
-            }
-            return false;
-        }
-        let parsed = match &text {
-            Some(t) => CredentialsFile::parse(t),
-            None => {
-                log::warn!(
-                    "{} was removed; keeping the accounts loaded before",
-                    path.display()
-                );
-                self.write().rejected = Some(None);
-                return false;
-            }
-        };
-        match parsed {
-            Ok(file) => {
-                self.install(file, stamp, text);
+        match newer_version(&self.inner.state, path, CredentialsFile::parse, "accounts") {
+            Some(loaded) => {
+                self.install(loaded.file, loaded.stamp, loaded.text);
                 log::info!("reloaded {}", path.display());
                 true
             }
-            Err(e) => {
-                log::error!("{e}; keeping the accounts loaded before");
-                self.write().rejected = Some(text);
-                false
-            }
+            None => false,
         }
     }
 
@@ -320,13 +291,7 @@ impl Accounts {
     }
 
     fn install(&self, file: CredentialsFile, stamp: Option<Stamp>, text: Option<String>) {
-        let mut state = self.write();
-        *state = State {
-            file,
-            stamp,
-            text,
-            rejected: None,
-        };
+        *self.write() = Loaded::new(file, stamp, text);
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -336,27 +301,16 @@ impl Accounts {
             .get_or_init(|| password::dummy_hash(self.inner.cost))
     }
 
-    // The state is only ever replaced whole under the write guard, so a panic elsewhere while a
-    // guard was held cannot leave it half-updated: poisoning is safe to ignore.
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.inner
-            .state
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn read(&self) -> RwLockReadGuard<'_, Loaded<CredentialsFile>> {
+        read_guard(&self.inner.state)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.inner
-            .state
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn write(&self) -> RwLockWriteGuard<'_, Loaded<CredentialsFile>> {
+        write_guard(&self.inner.state)
     }
 
-    fn install_guard(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.inner
-            .install
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn install_guard(&self) -> MutexGuard<'_, ()> {
+        lock_guard(&self.inner.install)
     }
 }
 
@@ -381,6 +335,83 @@ fn read_disk(path: &Path) -> Result<(Option<Stamp>, Option<String>, CredentialsF
         None => CredentialsFile::default(),
     };
     Ok((stamp, text, file))
+}
+
+/// The reload check shared by credentials.txt and directories.txt; call with the install guard
+/// held. Returns the newer version to install when the file changed on disk and parses. A
+/// malformed or deleted file is logged once (`what` names the copy kept, e.g. "accounts") and
+/// remembered in `rejected`, so the last good copy stays in use and the error is not repeated
+/// every second.
+fn newer_version<T>(
+    state: &RwLock<Loaded<T>>,
+    path: &Path,
+    parse: impl FnOnce(&str) -> Result<T, Error>,
+    what: &str,
+) -> Option<Loaded<T>> {
+    let stamp = match credentials::stamp(path) {
+        Ok(stamp) => stamp,
+        Err(e) => {
+            log::error!("{e}; keeping the {what} loaded before");
+            return None;
+        }
+    };
+    if read_guard(state).stamp == stamp && !recently_modified(stamp) {
+        return None;
+    }
+    let text = match credentials::read_optional(path) {
+        Ok(text) => text,
+        Err(e) => {
+            log::error!("{e}; keeping the {what} loaded before");
+            return None;
+        }
+    };
+    let (unchanged, known_bad) = {
+        let state = read_guard(state);
+        (state.text == text, state.rejected.as_ref() == Some(&text))
+    };
+    if unchanged || known_bad {
+        let mut state = write_guard(state);
+        state.stamp = stamp;
+        if unchanged {
+            // Back to the good version: a later bad edit is worth logging again.
+            state.rejected = None;
+        }
+        return None;
+    }
+    let parsed = match &text {
+        Some(t) => parse(t),
+        None => {
+            log::warn!(
+                "{} was removed; keeping the {what} loaded before",
+                path.display()
+            );
+            write_guard(state).rejected = Some(None);
+            return None;
+        }
+    };
+    match parsed {
+        Ok(file) => Some(Loaded::new(file, stamp, text)),
+        Err(e) => {
+            log::error!("{e}; keeping the {what} loaded before");
+            write_guard(state).rejected = Some(text);
+            None
+        }
+    }
+}
+
+// Loaded copies are only ever replaced whole (or have a field assigned) under the write guard, so
+// a panic elsewhere while a guard was held cannot leave one half-updated: poisoning is safe to
+// ignore.
+fn read_guard<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write_guard<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock_guard<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn recently_modified(stamp: Option<Stamp>) -> bool {

@@ -13,6 +13,35 @@ pub enum TransferType {
     Image,
 }
 
+/// `SITE` subcommands; the seed commands (ADDUSER, SIGNUP, ...) also arrive bare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SiteCommand {
+    Help,
+    Users,
+    AddUser {
+        name: String,
+        password: Password,
+    },
+    DelUser(String),
+    Ban(String),
+    Unban(String),
+    Signup {
+        name: String,
+        password: Password,
+    },
+    /// `VISIBILITY public|private [path]`; without a path: this session's upload default.
+    Visibility {
+        public: bool,
+        path: Option<String>,
+    },
+    /// `CHMOD mode path`: the other-read bit (0o004) means public.
+    Chmod {
+        mode: u32,
+        path: String,
+    },
+    Unknown(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     User(String),
@@ -42,7 +71,7 @@ pub enum Command {
     Pwd,
     List(Option<String>),
     Nlst(Option<String>),
-    Site(String),
+    Site(SiteCommand),
     Syst,
     Stat(Option<String>),
     Help(Option<String>),
@@ -63,6 +92,11 @@ pub enum Command {
         modify: String,
         path: String,
     },
+    // RFC 2228 / 4217
+    Auth(String),
+    Pbsz(String),
+    Prot(char),
+    Ccc,
     /// A verb we do not know; kept for the `500` reply text.
     Unknown(String),
 }
@@ -81,6 +115,9 @@ pub enum ParseError {
     UnsupportedParameter,
 }
 
+/// Longest verb we know (`VISIBILITY`); longer ones are unknown without further work.
+const MAX_VERB_LEN: usize = 10;
+
 impl Command {
     /// Parses one line with its CR/LF already removed. Telnet IAC sequences (clients send
     /// `IAC IP IAC DM` before ABOR) are dropped first.
@@ -94,13 +131,21 @@ impl Command {
         if verb.is_empty() {
             return Err(ParseError::Empty);
         }
-        let verb = verb.to_ascii_uppercase();
+        // Upper-case the verb on the stack: no allocation per command for known verbs.
+        let mut upper = [0u8; MAX_VERB_LEN];
+        if verb.len() > MAX_VERB_LEN {
+            return Ok(Command::Unknown(verb.to_ascii_uppercase()));
+        }
+        upper[..verb.len()].copy_from_slice(verb.as_bytes());
+        upper[..verb.len()].make_ascii_uppercase();
+        // Upper-casing ASCII bytes keeps UTF-8 valid, and `verb` holds whole characters.
+        let verb = std::str::from_utf8(&upper[..verb.len()]).map_err(|_| ParseError::NotUtf8)?;
         let arg = arg.filter(|a| !a.is_empty());
         let path = |name: &'static str| {
             arg.map(str::to_owned)
                 .ok_or(ParseError::MissingArgument(name))
         };
-        Ok(match verb.as_str() {
+        Ok(match verb {
             "USER" => Command::User(path("USER")?),
             "PASS" => Command::Pass(Password::new(arg.unwrap_or("").to_owned())),
             "ACCT" => Command::Acct,
@@ -135,7 +180,14 @@ impl Command {
             "PWD" | "XPWD" => Command::Pwd,
             "LIST" => Command::List(arg.map(str::to_owned)),
             "NLST" => Command::Nlst(arg.map(str::to_owned)),
-            "SITE" => Command::Site(path("SITE")?),
+            "SITE" => {
+                let arg = arg.ok_or(ParseError::MissingArgument("SITE"))?;
+                let (sub, rest) = arg.split_once(' ').unwrap_or((arg, ""));
+                Command::Site(parse_site(&sub.to_ascii_uppercase(), rest)?)
+            }
+            "ADDUSER" | "DELUSER" | "BAN" | "UNBAN" | "SIGNUP" | "VISIBILITY" => {
+                Command::Site(parse_site(verb, arg.unwrap_or(""))?)
+            }
             "SYST" => Command::Syst,
             "STAT" => Command::Stat(arg.map(str::to_owned)),
             "HELP" => Command::Help(arg.map(str::to_owned)),
@@ -150,8 +202,12 @@ impl Command {
             "MDTM" => Command::Mdtm(path("MDTM")?),
             "MLST" => Command::Mlst(arg.map(str::to_owned)),
             "MLSD" => Command::Mlsd(arg.map(str::to_owned)),
+            "AUTH" => Command::Auth(path("AUTH")?.trim().to_ascii_uppercase()),
+            "PBSZ" => Command::Pbsz(path("PBSZ")?.trim().to_owned()),
+            "PROT" => Command::Prot(single_letter(arg)?),
+            "CCC" => Command::Ccc,
             "MFMT" => parse_mfmt(arg.ok_or(ParseError::MissingArgument("MFMT"))?)?,
-            _ => Command::Unknown(verb),
+            _ => Command::Unknown(verb.to_owned()),
         })
     }
 
@@ -199,9 +255,76 @@ impl Command {
             Command::Mlst(_) => "MLST",
             Command::Mlsd(_) => "MLSD",
             Command::Mfmt { .. } => "MFMT",
+            Command::Auth(_) => "AUTH",
+            Command::Pbsz(_) => "PBSZ",
+            Command::Prot(_) => "PROT",
+            Command::Ccc => "CCC",
             Command::Unknown(v) => v,
         }
     }
+}
+
+/// Parses a SITE subcommand (`sub` upper-cased) and its arguments.
+fn parse_site(sub: &str, rest: &str) -> Result<SiteCommand, ParseError> {
+    let rest = rest.trim_start();
+    let one_name = |what: &'static str| -> Result<String, ParseError> {
+        let name = rest.trim();
+        if name.is_empty() || name.contains(' ') {
+            return Err(ParseError::MissingArgument(what));
+        }
+        Ok(name.to_owned())
+    };
+    let name_and_password = |what: &'static str| -> Result<(String, Password), ParseError> {
+        match rest.split_once(' ') {
+            Some((name, pw)) if !name.is_empty() && !pw.is_empty() => {
+                Ok((name.to_owned(), Password::new(pw.to_owned())))
+            }
+            _ => Err(ParseError::MissingArgument(what)),
+        }
+    };
+    Ok(match sub {
+        "HELP" => SiteCommand::Help,
+        "USERS" => SiteCommand::Users,
+        "ADDUSER" => {
+            let (name, password) = name_and_password("ADDUSER")?;
+            SiteCommand::AddUser { name, password }
+        }
+        "SIGNUP" => {
+            let (name, password) = name_and_password("SIGNUP")?;
+            SiteCommand::Signup { name, password }
+        }
+        "DELUSER" => SiteCommand::DelUser(one_name("DELUSER")?),
+        "BAN" => SiteCommand::Ban(one_name("BAN")?),
+        "UNBAN" => SiteCommand::Unban(one_name("UNBAN")?),
+        "VISIBILITY" => {
+            let (word, path) = rest.split_once(' ').unwrap_or((rest, ""));
+            let public = match word.to_ascii_lowercase().as_str() {
+                "public" => true,
+                "private" => false,
+                "" => return Err(ParseError::MissingArgument("VISIBILITY")),
+                _ => return Err(ParseError::BadArgument),
+            };
+            let path = Some(path.trim_start())
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned);
+            SiteCommand::Visibility { public, path }
+        }
+        "CHMOD" => {
+            let (mode, path) = rest
+                .split_once(' ')
+                .ok_or(ParseError::MissingArgument("CHMOD"))?;
+            let path = path.trim_start();
+            if mode.is_empty() || mode.len() > 4 || path.is_empty() {
+                return Err(ParseError::BadArgument);
+            }
+            let mode = u32::from_str_radix(mode, 8).map_err(|_| ParseError::BadArgument)?;
+            SiteCommand::Chmod {
+                mode,
+                path: path.to_owned(),
+            }
+        }
+        other => SiteCommand::Unknown(other.to_owned()),
+    })
 }
 
 fn parse_type(arg: &str) -> Result<TransferType, ParseError> {
@@ -326,6 +449,56 @@ mod tests {
     fn pass_is_redacted_in_debug() {
         let c = Command::parse(b"PASS hunter2").unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn site_and_seed_commands() {
+        assert_eq!(
+            Command::parse(b"SITE CHMOD 640 a b").unwrap(),
+            Command::Site(SiteCommand::Chmod {
+                mode: 0o640,
+                path: "a b".into()
+            })
+        );
+        assert_eq!(
+            Command::parse(b"visibility private x.txt").unwrap(),
+            Command::Site(SiteCommand::Visibility {
+                public: false,
+                path: Some("x.txt".into())
+            })
+        );
+        assert_eq!(
+            Command::parse(b"SITE VISIBILITY public").unwrap(),
+            Command::Site(SiteCommand::Visibility {
+                public: true,
+                path: None
+            })
+        );
+        assert_eq!(
+            Command::parse(b"BAN bob").unwrap(),
+            Command::Site(SiteCommand::Ban("bob".into()))
+        );
+        assert_eq!(
+            Command::parse(b"ADDUSER carol"),
+            Err(ParseError::MissingArgument("ADDUSER"))
+        );
+        assert_eq!(
+            Command::parse(b"SITE CHMOD 9z x"),
+            Err(ParseError::BadArgument)
+        );
+        let signup = Command::parse(b"SIGNUP dave pass word").unwrap();
+        assert_eq!(
+            signup,
+            Command::Site(SiteCommand::Signup {
+                name: "dave".into(),
+                password: Password::new("pass word".into())
+            })
+        );
+        assert!(!format!("{signup:?}").contains("pass word"));
+        assert_eq!(
+            Command::parse(b"SITE FOO").unwrap(),
+            Command::Site(SiteCommand::Unknown("FOO".into()))
+        );
     }
 
     #[test]

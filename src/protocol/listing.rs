@@ -120,7 +120,7 @@ pub fn ls_line(e: &EntryFacts, now: SystemTime, out: &mut String) {
         (EntryKind::File, true) => "-rw-r--r--",
         (EntryKind::File, false) => "-rw-------",
     };
-    let owner = e.owner.as_deref().unwrap_or("ftp");
+    let owner = e.owner.as_deref().unwrap_or("nobody");
     let links = if e.kind == EntryKind::Dir { 2 } else { 1 };
     let _ = write!(
         out,
@@ -187,7 +187,11 @@ pub fn mlsx_line(e: &EntryFacts, facts: FactSet, out: &mut String) {
         let _ = write!(out, "unique={:x}U{:x};", e.unique.0, e.unique.1);
     }
     if facts.owner {
-        let _ = write!(out, "UNIX.owner={};", e.owner.as_deref().unwrap_or("ftp"));
+        let _ = write!(
+            out,
+            "UNIX.owner={};",
+            e.owner.as_deref().unwrap_or("nobody")
+        );
     }
     out.push(' ');
     out.push_str(&e.name);

@@ -7,5 +7,5 @@ pub mod command;
 pub mod listing;
 pub mod reply;
 
-pub use command::{Command, ParseError, TransferType};
+pub use command::{Command, ParseError, SiteCommand, TransferType};
 pub use reply::{Reply, codes};

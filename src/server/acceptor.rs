@@ -18,7 +18,7 @@ const HANDOFF_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the acceptor wakes to check for shutdown.
 const ACCEPT_POLL: Duration = Duration::from_millis(250);
 
-pub fn run(listener: TcpListener, shared: &Arc<Shared>, jobs: &Sender<Job>) {
+pub fn run(listener: TcpListener, implicit_tls: bool, shared: &Arc<Shared>, jobs: &Sender<Job>) {
     while !shared.shutdown.is_triggered() {
         match net::wait_readable(listener.as_fd(), ACCEPT_POLL) {
             Ok(true) => {}
@@ -36,7 +36,7 @@ pub fn run(listener: TcpListener, shared: &Arc<Shared>, jobs: &Sender<Job>) {
                         log::warn!("dropping connection from {peer}: {e}");
                         continue;
                     }
-                    hand_off(stream, shared, jobs);
+                    hand_off(stream, implicit_tls, shared, jobs);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -51,11 +51,18 @@ pub fn run(listener: TcpListener, shared: &Arc<Shared>, jobs: &Sender<Job>) {
     }
 }
 
-fn hand_off(stream: TcpStream, shared: &Arc<Shared>, jobs: &Sender<Job>) {
+fn hand_off(stream: TcpStream, implicit_tls: bool, shared: &Arc<Shared>, jobs: &Sender<Job>) {
     let Ok(peer) = stream.peer_addr() else { return };
     match shared.admit(peer.ip()) {
         Ok(permit) => {
-            if let Err(e) = jobs.send_timeout(Job { stream, permit }, HANDOFF_TIMEOUT) {
+            if let Err(e) = jobs.send_timeout(
+                Job {
+                    stream,
+                    implicit_tls,
+                    permit,
+                },
+                HANDOFF_TIMEOUT,
+            ) {
                 log::warn!("no worker took the connection from {peer}");
                 let job = e.into_inner();
                 refuse(&job.stream, "421 Too many connections.\r\n");

@@ -1,14 +1,17 @@
 //! The control connection: bounded line reads that wake up every `CONTROL_POLL` so the session
-//! can check its timers, and reply writes.
+//! can check its timers, reply writes, and the switch to TLS.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsFd;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::ServerConfig;
 
 use crate::limits::{CONTROL_POLL, MAX_COMMAND_LINE};
 use crate::protocol::Reply;
 use crate::server::net;
+use crate::server::stream::Stream;
 
 /// What one read attempt produced.
 #[derive(Debug, PartialEq, Eq)]
@@ -27,7 +30,7 @@ pub enum Incoming {
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct ControlStream {
-    stream: TcpStream,
+    stream: Stream,
     buf: Box<[u8]>,
     len: usize,
     discarding: bool,
@@ -44,7 +47,7 @@ impl ControlStream {
         let peer = stream.peer_addr()?;
         let local = stream.local_addr()?;
         Ok(ControlStream {
-            stream,
+            stream: Stream::Plain(stream),
             buf: vec![0u8; MAX_COMMAND_LINE].into_boxed_slice(),
             len: 0,
             discarding: false,
@@ -100,26 +103,49 @@ impl ControlStream {
     }
 
     /// True if a command is waiting (buffered or on the socket) — used to spot ABOR mid-transfer.
-    pub fn input_pending(&self) -> bool {
-        self.len > 0 || net::wait_readable(self.stream.as_fd(), Duration::ZERO).unwrap_or(false)
+    pub fn input_pending(&mut self) -> bool {
+        self.has_buffered_input()
+            || net::wait_readable(self.stream.fd(), Duration::ZERO).unwrap_or(false)
+    }
+
+    /// True if the client sent anything after the line just read (checked before AUTH TLS).
+    pub fn has_buffered_input(&mut self) -> bool {
+        self.len > 0 || self.stream.plaintext_pending()
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+
+    /// Switches the connection to TLS (after `234`, or at once on the implicit-TLS port).
+    pub fn upgrade_tls(&mut self, config: Arc<ServerConfig>, deadline: Instant) -> io::Result<()> {
+        let tcp = match &self.stream {
+            Stream::Plain(tcp) => tcp.try_clone()?,
+            Stream::Tls(_) => return Err(io::Error::other("already TLS")),
+        };
+        self.stream = Stream::accept_tls(tcp, config, deadline)?;
+        Ok(())
     }
 
     /// True if the peer has closed its side (EOF waiting, nothing buffered). A data-connection
     /// EOF alone cannot tell a finished upload from a client that died mid-way; this can.
     pub fn peer_closed(&self) -> bool {
-        if self.len > 0 || !net::wait_readable(self.stream.as_fd(), Duration::ZERO).unwrap_or(false)
-        {
+        if self.len > 0 || !net::wait_readable(self.stream.fd(), Duration::ZERO).unwrap_or(false) {
             return false;
         }
         let mut probe = [0u8; 1];
-        matches!(self.stream.peek(&mut probe), Ok(0))
-            || matches!(self.stream.peek(&mut probe), Err(e) if e.kind() == io::ErrorKind::ConnectionReset)
+        match self.stream.tcp().peek(&mut probe) {
+            Ok(0) => true,
+            Err(e) => e.kind() == io::ErrorKind::ConnectionReset,
+            Ok(_) => false,
+        }
     }
 
     pub fn send(&mut self, reply: &Reply) -> io::Result<()> {
         self.out.clear();
         reply.encode(&mut self.out);
         self.stream.write_all(&self.out)?;
+        self.stream.flush()?;
         log::trace!(
             "{} <- {}",
             self.peer,
@@ -129,6 +155,6 @@ impl ControlStream {
     }
 
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.stream.as_fd()
+        self.stream.fd()
     }
 }

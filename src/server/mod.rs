@@ -8,6 +8,7 @@ pub mod net;
 mod pool;
 mod session;
 pub mod shutdown;
+mod stream;
 pub mod xferlog;
 
 use std::collections::HashMap;
@@ -21,11 +22,12 @@ use std::time::{Duration, Instant};
 
 pub use shutdown::Shutdown;
 
-use crate::auth::{self, Accounts, Throttle};
+use crate::auth::{self, Accounts, Directories, Throttle, ThrottlePolicy};
 use crate::config::Settings;
-use crate::limits::SHUTDOWN_GRACE;
+use crate::limits::{SHUTDOWN_GRACE, SIGNUPS_PER_HOUR};
 use crate::protocol::address::canonical;
 use crate::storage::Storage;
+use crate::tls::{self, Identity};
 use xferlog::XferLog;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,8 @@ pub enum ServerError {
     Accounts(#[from] auth::Error),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: io::Error },
+    #[error(transparent)]
+    Tls(#[from] tls::Error),
     #[error("{what}: {source}")]
     Setup { what: String, source: io::Error },
 }
@@ -46,7 +50,11 @@ fn setup(what: impl Into<String>) -> impl FnOnce(io::Error) -> ServerError {
 /// State every session shares.
 pub struct Shared {
     pub settings: Settings,
+    pub identity: Identity,
     pub accounts: Accounts,
+    pub directories: Directories,
+    /// SIGNUP rate limit: at most `SIGNUPS_PER_HOUR` per IP.
+    pub signups: Throttle,
     pub storage: Storage,
     pub throttle: Throttle,
     pub xferlog: XferLog,
@@ -106,12 +114,15 @@ impl Drop for Permit {
 /// One accepted connection with its admission permit (released when the job is dropped).
 pub struct Job {
     pub stream: std::net::TcpStream,
+    /// Accepted on an implicit-TLS listener: the handshake comes before the greeting.
+    pub implicit_tls: bool,
     pub permit: Permit,
 }
 
 /// A bound, ready server.
 pub struct Server {
-    listeners: Vec<TcpListener>,
+    /// Each listener and whether it is implicit TLS.
+    listeners: Vec<(TcpListener, bool)>,
     shared: Arc<Shared>,
     /// Set when `prepare` created the first admin account: its password, to print once.
     pub created_admin_password: Option<auth::Password>,
@@ -124,27 +135,43 @@ impl Server {
         instance.prepare().map_err(setup("instance directory"))?;
         let accounts = Accounts::open(&instance.data_dir(), settings.bcrypt_cost)?;
         let created_admin_password = auth::ensure_admin(&accounts)?;
-        let storage = Storage::open(&instance.storage_dir(), settings.fsync_uploads)
-            .map_err(setup("server_storage"))?;
+        let directories = Directories::open(&instance.data_dir())?;
+        let storage = Storage::open(
+            &instance.storage_dir(),
+            &instance.metadata_journal(),
+            settings.fsync_uploads,
+            &|name: &str| accounts.lookup(name).is_some(),
+        )
+        .map_err(setup("server_storage"))?;
         for account in accounts.list() {
-            if let Err(e) = storage.ensure_top_dir(account.name.as_str()) {
+            if let Err(e) = storage.ensure_home(account.name.as_str()) {
                 log::warn!("cannot create home of {}: {e}", account.name);
             }
         }
         let xferlog = XferLog::open(&instance.xferlog())
             .map_err(setup(instance.xferlog().display().to_string()))?;
+        let identity = Identity::load_or_generate(&instance.certs_dir(), certificate_names())?;
         let mut listeners = Vec::new();
-        for addr in &settings.listen {
+        let plain = settings.listen.iter().map(|a| (a, false));
+        let implicit = settings.implicit_tls_listen.iter().map(|a| (a, true));
+        for (addr, implicit_tls) in plain.chain(implicit) {
             let l = net::listen(*addr).map_err(|source| ServerError::Listen {
                 addr: *addr,
                 source,
             })?;
-            listeners.push(l);
+            listeners.push((l, implicit_tls));
         }
         let shared = Arc::new(Shared {
             throttle: Throttle::new(settings.throttle),
+            signups: Throttle::new(ThrottlePolicy {
+                max_failures: SIGNUPS_PER_HOUR,
+                window: Duration::from_secs(3600),
+                block: Duration::from_secs(3600),
+            }),
             settings,
             accounts,
+            directories,
+            identity,
             storage,
             xferlog,
             shutdown: Shutdown::new(),
@@ -158,11 +185,27 @@ impl Server {
         })
     }
 
+    /// Addresses of the plain (explicit-TLS capable) listeners.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs(false)
+    }
+
+    /// Addresses of the implicit-TLS listeners.
+    pub fn implicit_tls_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs(true)
+    }
+
+    fn addrs(&self, implicit: bool) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .filter(|(_, i)| *i == implicit)
+            .filter_map(|(l, _)| l.local_addr().ok())
             .collect()
+    }
+
+    /// SHA-256 fingerprint of the TLS certificate.
+    pub fn tls_fingerprint(&self) -> &str {
+        self.shared.identity.fingerprint()
     }
 
     pub fn shutdown_handle(&self) -> Shutdown {
@@ -179,17 +222,17 @@ impl Server {
         let shared = self.shared;
         let handler: Arc<dyn Fn(Job) + Send + Sync> = {
             let shared = Arc::clone(&shared);
-            Arc::new(move |job: Job| session::run(&shared, job.stream))
+            Arc::new(move |job: Job| session::run(&shared, job.stream, job.implicit_tls))
         };
-        let (pool, jobs) =
-            pool::Pool::start(shared.settings.max_sessions, handler).map_err(setup("worker pool"))?;
+        let (pool, jobs) = pool::Pool::start(shared.settings.max_sessions, handler)
+            .map_err(setup("worker pool"))?;
         let mut acceptors = Vec::new();
-        for listener in self.listeners {
+        for (listener, implicit_tls) in self.listeners {
             let shared = Arc::clone(&shared);
             let jobs = jobs.clone();
             let handle = thread::Builder::new()
                 .name("ferroftp-accept".into())
-                .spawn(move || acceptor::run(listener, &shared, &jobs))
+                .spawn(move || acceptor::run(listener, implicit_tls, &shared, &jobs))
                 .map_err(setup("acceptor thread"))?;
             acceptors.push(handle);
         }
@@ -199,8 +242,23 @@ impl Server {
             thread::Builder::new()
                 .name("ferroftp-accounts".into())
                 .spawn(move || {
+                    let mut known = account_names(&shared.accounts);
+                    let mut generation = shared.accounts.generation();
                     while !shared.shutdown.wait_timeout(Duration::from_secs(1)) {
                         shared.accounts.reload_if_changed();
+                        shared.directories.reload_if_changed();
+                        if shared.accounts.generation() != generation {
+                            generation = shared.accounts.generation();
+                            let now = account_names(&shared.accounts);
+                            for gone in known.difference(&now) {
+                                if let Err(e) = shared.storage.disown(gone) {
+                                    log::error!(
+                                        "cannot disown the files of deleted account {gone}: {e}"
+                                    );
+                                }
+                            }
+                            known = now;
+                        }
                     }
                 })
                 .map_err(setup("accounts watcher"))?
@@ -222,4 +280,34 @@ impl Server {
         log::info!("stopped");
         Ok(())
     }
+}
+
+/// Names the generated certificate is valid for: localhost, this host's name, its addresses.
+fn certificate_names() -> Vec<String> {
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length; gethostname NUL-terminates on success.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0 {
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        if let Ok(host) = std::str::from_utf8(&buf[..end])
+            && !host.is_empty()
+            && !names.iter().any(|n| n == host)
+        {
+            names.push(host.to_owned());
+        }
+    }
+    names.extend(net::lan_addresses().into_iter().map(|ip| ip.to_string()));
+    names
+}
+
+fn account_names(accounts: &Accounts) -> std::collections::HashSet<String> {
+    accounts
+        .list()
+        .into_iter()
+        .map(|a| a.name.as_str().to_owned())
+        .collect()
 }

@@ -16,6 +16,51 @@ pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> 
     Ok(poll(&mut pfd, timeout)? > 0)
 }
 
+/// Waits for `data` to become ready for `data_events` (POLLIN or POLLOUT) or `control` (if
+/// given) to become readable; returns (data ready, control ready), both false on timeout.
+pub fn wait_data(
+    data: BorrowedFd<'_>,
+    data_events: libc::c_short,
+    control: Option<BorrowedFd<'_>>,
+    timeout: Duration,
+) -> io::Result<(bool, bool)> {
+    let mut pfd = [
+        libc::pollfd {
+            fd: data.as_raw_fd(),
+            events: data_events,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: control.map_or(-1, |c| c.as_raw_fd()),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    poll(&mut pfd, timeout)?;
+    Ok((pfd[0].revents != 0, pfd[1].revents != 0))
+}
+
+/// sendfile(2): the kernel copies up to `count` bytes of `file` from `*offset` to `socket`
+/// without a userspace buffer. With a non-blocking socket it returns `WouldBlock` when the
+/// socket buffer is full, so the caller can watch the control connection meanwhile.
+pub fn sendfile(
+    socket: BorrowedFd<'_>,
+    file: BorrowedFd<'_>,
+    offset: &mut u64,
+    count: u64,
+) -> io::Result<usize> {
+    let mut off =
+        libc::off_t::try_from(*offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let count = usize::try_from(count).unwrap_or(usize::MAX);
+    // SAFETY: both fds are valid for the call (borrowed); `off` is a valid, exclusive off_t.
+    let n = unsafe { libc::sendfile(socket.as_raw_fd(), file.as_raw_fd(), &mut off, count) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    *offset = u64::try_from(off).unwrap_or(*offset);
+    Ok(n as usize)
+}
+
 /// Which of two fds became readable first (data, control), or neither within `timeout`.
 pub fn wait_either(
     a: BorrowedFd<'_>,
@@ -68,7 +113,11 @@ const LISTEN_BACKLOG: i32 = 1024;
 /// A non-blocking control listener. IPv6 listeners are IPv6-only so `0.0.0.0:P` and `[::]:P`
 /// can both be given; SO_REUSEADDR lets a restarted server bind over old TIME_WAIT sockets.
 pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
     socket.set_reuse_address(true)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;

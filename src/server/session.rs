@@ -6,13 +6,16 @@ use std::net::TcpStream;
 use std::time::Instant;
 
 use crate::auth::Account;
+use crate::auth::DirAccess;
+use crate::limits::TLS_HANDSHAKE_TIMEOUT;
 use crate::protocol::listing::FactSet;
-use crate::protocol::{Command, ParseError, Reply, TransferType, codes};
+use crate::protocol::{Command, ParseError, Reply, SiteCommand, TransferType, codes};
 use crate::server::Shared;
 use crate::server::commands;
 use crate::server::control::{ControlStream, Incoming};
 use crate::server::data::DataPlan;
-use crate::storage::{self, Grants, Resolved, VirtualPath};
+use crate::storage::{self, Access, Grants, Resolved, VirtualPath};
+use crate::tls::SessionConfigs;
 
 /// Where the session is in the login dialogue.
 #[derive(Debug)]
@@ -20,7 +23,12 @@ pub enum Login {
     Fresh,
     UserGiven(String),
     LoggedIn(Account),
+    /// `anonymous`/`ftp` with `--anonymous`: read-only `Public/`.
+    Anonymous,
 }
+
+/// The name anonymous sessions act under (never a real account: names are refused).
+pub const ANONYMOUS: &str = "anonymous";
 
 /// Failures of a handler. Storage errors become replies; I/O errors on the control
 /// connection end the session.
@@ -30,6 +38,9 @@ pub enum SessionError {
     Storage(#[from] storage::Error),
     #[error("control connection: {0}")]
     Control(#[from] io::Error),
+    /// The handler already sent its replies (AUTH: 234 before the handshake).
+    #[error("answered")]
+    Answered,
     /// Send this reply and go on (a failure already answered in protocol terms).
     #[error("{}", .0.text())]
     Reply(Reply),
@@ -50,16 +61,26 @@ pub struct Session<'a> {
     pub(super) rename_from: Option<Resolved>,
     pub(super) epsv_all: bool,
     pub(super) mlst_facts: FactSet,
+    /// `SITE VISIBILITY public|private` without a path: the default for this session's uploads.
+    pub(super) upload_public: Option<bool>,
     /// A command that arrived during a transfer and waits its turn.
     pub(super) pending: Option<Vec<u8>>,
+    /// This control connection's TLS configs, once it speaks TLS.
+    pub(super) tls: Option<SessionConfigs>,
+    pub(super) pbsz_set: bool,
+    /// The last transfer ended with 426; a following ABOR answers 226.
+    pub(super) transfer_failed: bool,
+    /// PROT P: data connections are TLS too.
+    pub(super) protect_data: bool,
     line: Vec<u8>,
     connected_at: Instant,
     last_command: Instant,
     accounts_generation: u64,
+    directories_generation: u64,
 }
 
 /// Runs one session to its end. Errors are logged here, once.
-pub fn run(shared: &Shared, stream: TcpStream) {
+pub fn run(shared: &Shared, stream: TcpStream, implicit_tls: bool) {
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
@@ -72,7 +93,12 @@ pub fn run(shared: &Shared, stream: TcpStream) {
             return;
         }
     };
-    let result = session.serve();
+    let result = if implicit_tls {
+        session.start_implicit_tls()
+    } else {
+        Ok(())
+    }
+    .and_then(|()| session.serve());
     let user = session.user_name().unwrap_or("-").to_owned();
     match result {
         Ok(()) => log::info!("disconnect {peer} user={user}"),
@@ -87,7 +113,11 @@ impl<'a> Session<'a> {
             shared,
             control,
             login: Login::Fresh,
-            grants: Grants::user(Vec::new()),
+            grants: Grants::nobody(),
+            tls: None,
+            pbsz_set: false,
+            transfer_failed: false,
+            protect_data: false,
             cwd: VirtualPath::root(),
             transfer_type: TransferType::Ascii,
             data_plan: DataPlan::None,
@@ -95,19 +125,48 @@ impl<'a> Session<'a> {
             rename_from: None,
             epsv_all: false,
             mlst_facts: FactSet::default(),
+            upload_public: None,
             pending: None,
             line: Vec::with_capacity(128),
             connected_at: now,
             last_command: now,
             accounts_generation: shared.accounts.generation(),
+            directories_generation: shared.directories.generation(),
         }
     }
 
     pub(super) fn user_name(&self) -> Option<&str> {
         match &self.login {
             Login::LoggedIn(a) => Some(a.name.as_str()),
+            Login::Anonymous => Some(ANONYMOUS),
             _ => None,
         }
+    }
+
+    pub(super) fn is_logged_in(&self) -> bool {
+        matches!(self.login, Login::LoggedIn(_) | Login::Anonymous)
+    }
+
+    /// What a logged-in account sees: admins everything; users their directories.txt line.
+    pub(super) fn grants_for(&self, account: &Account) -> Grants {
+        let name = account.name.as_str();
+        if account.is_admin() {
+            return Grants::admin(name);
+        }
+        let dirs = self
+            .shared
+            .directories
+            .grants_for(name)
+            .into_iter()
+            .map(|g| {
+                let access = match g.access {
+                    DirAccess::ReadOnly => Access::ReadOnly,
+                    DirAccess::ReadWrite => Access::ReadWrite,
+                };
+                (g.dir, access)
+            })
+            .collect();
+        Grants::user(name, dirs)
     }
 
     pub(super) fn account(&self) -> Option<&Account> {
@@ -115,6 +174,18 @@ impl<'a> Session<'a> {
             Login::LoggedIn(a) => Some(a),
             _ => None,
         }
+    }
+
+    /// Implicit FTPS: TLS before the greeting, data protected by default.
+    fn start_implicit_tls(&mut self) -> io::Result<()> {
+        let configs = self.shared.identity.session_configs();
+        let deadline = Instant::now() + TLS_HANDSHAKE_TIMEOUT;
+        self.control
+            .upgrade_tls(configs.control.clone(), deadline)?;
+        self.tls = Some(configs);
+        self.pbsz_set = true;
+        self.protect_data = true;
+        Ok(())
     }
 
     fn serve(&mut self) -> io::Result<()> {
@@ -163,7 +234,7 @@ impl<'a> Session<'a> {
         if self.shared.shutdown.is_triggered() {
             return Some(Reply::new(codes::UNAVAILABLE, "Server shutting down."));
         }
-        if self.account().is_none() && self.connected_at.elapsed() >= settings.login_timeout {
+        if !self.is_logged_in() && self.connected_at.elapsed() >= settings.login_timeout {
             return Some(Reply::new(codes::UNAVAILABLE, "Login timeout."));
         }
         if self.last_command.elapsed() >= settings.idle_timeout {
@@ -172,16 +243,20 @@ impl<'a> Session<'a> {
         self.account_revoked()
     }
 
-    /// `421` if this session's account was banned or deleted since it logged in.
+    /// `421` if this session's account was banned or deleted since it logged in; picks up
+    /// changed roles and directory grants on the way. Two atomic loads when nothing changed.
     pub(super) fn account_revoked(&mut self) -> Option<Reply> {
         let generation = self.shared.accounts.generation();
-        if generation == self.accounts_generation {
+        let dir_generation = self.shared.directories.generation();
+        if generation == self.accounts_generation && dir_generation == self.directories_generation {
             return None;
         }
         self.accounts_generation = generation;
-        let name = self.user_name()?.to_owned();
+        self.directories_generation = dir_generation;
+        let name = self.account()?.name.as_str().to_owned();
         match self.shared.accounts.lookup(&name) {
             Some(a) if a.is_active() => {
+                self.grants = self.grants_for(&a);
                 self.login = Login::LoggedIn(a);
                 None
             }
@@ -208,14 +283,31 @@ impl<'a> Session<'a> {
         };
         log::debug!("{} -> {}", self.control.peer, command.verb());
         let quit = command == Command::Quit;
-        if self.account().is_none() && !commands::allowed_before_login(&command) {
+        // SECURITY: with --require-tls no credentials cross the wire in clear text.
+        if self.shared.settings.require_tls
+            && !self.control.is_tls()
+            && matches!(
+                command,
+                Command::User(_) | Command::Pass(_) | Command::Site(SiteCommand::Signup { .. })
+            )
+        {
+            self.control.send(&Reply::new(
+                codes::NOT_LOGGED_IN,
+                "TLS required: use AUTH TLS first.",
+            ))?;
+            return Ok(true);
+        }
+        if !self.is_logged_in() && !commands::allowed_before_login(&command) {
             self.control.send(&Reply::new(
                 codes::NOT_LOGGED_IN,
                 "Please login with USER and PASS.",
             ))?;
             return Ok(true);
         }
-        match self.dispatch(command) {
+        let result = self.dispatch(command);
+        // The idle clock runs from the end of a command: a long transfer is not idleness.
+        self.last_command = Instant::now();
+        match result {
             Ok(reply) => self.control.send(&reply)?,
             Err(SessionError::Storage(e)) => {
                 if let storage::Error::Refused(why) = e {
@@ -233,6 +325,7 @@ impl<'a> Session<'a> {
                 return Ok(false);
             }
             Err(SessionError::Control(e)) => return Err(e),
+            Err(SessionError::Answered) => {}
         }
         Ok(!quit)
     }

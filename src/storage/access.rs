@@ -1,5 +1,8 @@
-//! Which top-level directories a session sees and what it may do in them.
+//! Who may do what: the session's grants (which top-level directories it sees, `ro`/`rw`) and
+//! the ownership rules (private entries exist only for their owner and admins; only the owner
+//! or an admin may change an entry; entries with no record are changed only by admins).
 
+use crate::storage::metadata::Meta;
 use crate::storage::path::VirtualPath;
 
 /// Read-only grants list and download; read-write also upload, create, delete, rename.
@@ -9,27 +12,38 @@ pub enum Access {
     ReadWrite,
 }
 
-/// The session's view of `/`: the granted top-level directories, or everything for admins.
+/// Name of the shared directory every user sees by default.
+pub const PUBLIC_DIR: &str = "Public";
+
+/// The session's identity and view of `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grants {
+    user: String,
     admin: bool,
     dirs: Vec<(String, Access)>,
 }
 
-/// Name of the shared directory every user sees.
-pub const PUBLIC_DIR: &str = "Public";
-
 impl Grants {
-    /// An administrator: every top-level directory, read-write, and `/` itself is writable.
-    pub fn admin() -> Grants {
+    /// Nobody: sees nothing (before login).
+    pub fn nobody() -> Grants {
         Grants {
+            user: String::new(),
+            admin: false,
+            dirs: Vec::new(),
+        }
+    }
+
+    /// An administrator: every top-level directory, read-write, and `/` itself is writable.
+    pub fn admin(user: &str) -> Grants {
+        Grants {
+            user: user.to_owned(),
             admin: true,
             dirs: Vec::new(),
         }
     }
 
     /// A user with explicit grants (name, access); later duplicates are ignored.
-    pub fn user(dirs: Vec<(String, Access)>) -> Grants {
+    pub fn user(user: &str, dirs: Vec<(String, Access)>) -> Grants {
         let mut unique: Vec<(String, Access)> = Vec::with_capacity(dirs.len());
         for (name, access) in dirs {
             if !unique.iter().any(|(n, _)| *n == name) {
@@ -37,21 +51,18 @@ impl Grants {
             }
         }
         Grants {
+            user: user.to_owned(),
             admin: false,
             dirs: unique,
         }
     }
 
-    /// The default for a regular user: `Public` and their own home, both read-write.
-    pub fn default_user(home: &str) -> Grants {
-        Grants::user(vec![
-            (PUBLIC_DIR.to_owned(), Access::ReadWrite),
-            (home.to_owned(), Access::ReadWrite),
-        ])
-    }
-
     pub fn is_admin(&self) -> bool {
         self.admin
+    }
+
+    pub fn user_name(&self) -> &str {
+        &self.user
     }
 
     /// Access to a top-level directory name, `None` when it is not granted (it is then absent).
@@ -72,9 +83,15 @@ impl Grants {
         }
     }
 
-    /// The explicitly granted names (for listing `/` of a non-admin).
-    pub fn granted_names(&self) -> impl Iterator<Item = &str> {
-        self.dirs.iter().map(|(n, _)| n.as_str())
+    /// Private entries exist only for their owner and admins.
+    pub fn can_see(&self, meta: Option<&Meta>) -> bool {
+        self.admin || meta.is_none_or(|m| m.public || m.owner == self.user)
+    }
+
+    /// Overwrite, append, delete, rename, change visibility: the owner or an admin. Entries
+    /// found on disk with no record belong to no user and are changed only by admins.
+    pub fn can_modify(&self, meta: Option<&Meta>) -> bool {
+        self.admin || meta.is_some_and(|m| m.owner == self.user)
     }
 }
 
@@ -82,15 +99,35 @@ impl Grants {
 mod tests {
     use super::*;
 
+    fn meta(owner: &str, public: bool) -> Meta {
+        Meta {
+            owner: owner.into(),
+            public,
+        }
+    }
+
     #[test]
-    fn default_user_sees_public_and_home_only() {
-        let g = Grants::default_user("alice");
-        assert_eq!(g.top_level("Public"), Some(Access::ReadWrite));
-        assert_eq!(g.top_level("alice"), Some(Access::ReadWrite));
+    fn grants_and_ownership() {
+        let g = Grants::user(
+            "alice",
+            vec![
+                ("Public".into(), Access::ReadWrite),
+                ("alice".into(), Access::ReadWrite),
+            ],
+        );
         assert_eq!(g.top_level("bob"), None);
         assert_eq!(g.access(&VirtualPath::root()), Some(Access::ReadOnly));
+        assert!(g.can_see(Some(&meta("bob", true))));
+        assert!(!g.can_see(Some(&meta("bob", false))));
+        assert!(g.can_see(Some(&meta("alice", false))));
+        assert!(g.can_see(None));
+        assert!(g.can_modify(Some(&meta("alice", true))));
+        assert!(!g.can_modify(Some(&meta("bob", true))));
+        assert!(!g.can_modify(None));
+        let admin = Grants::admin("root");
+        assert!(admin.can_see(Some(&meta("bob", false))) && admin.can_modify(None));
         assert_eq!(
-            Grants::admin().access(&VirtualPath::top("bob")),
+            admin.access(&VirtualPath::top("bob")),
             Some(Access::ReadWrite)
         );
     }

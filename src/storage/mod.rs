@@ -1,7 +1,9 @@
 //! Storage: the only module that turns client paths into real paths and touches
-//! `server_storage/`. Every path goes through `Storage::resolve`, which keeps it inside the jail.
+//! `server_storage/`. Every path goes through `Storage::resolve`, which keeps it inside the jail
+//! and applies the ownership/visibility rules of `access` to the records of `metadata`.
 
 pub mod access;
+pub mod metadata;
 pub mod path;
 pub mod upload;
 
@@ -12,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 pub use access::{Access, Grants, PUBLIC_DIR};
+pub use metadata::{Meta, MetaStore};
 pub use path::VirtualPath;
 pub use upload::{Upload, UploadMode};
 
@@ -85,13 +88,25 @@ impl Error {
     }
 }
 
-/// A path the jail accepted: its place in the namespace, its real path, and the session's
-/// access to it.
+/// Creates `root/<name>` for a new account without opening the store (the CLI uses this while
+/// a server may own the journal; the server records the home's owner at first login).
+pub fn create_home_dir(root: &Path, name: &str) -> Result<(), Error> {
+    let virt = VirtualPath::root().join(name)?;
+    if !virt.is_top_level() {
+        return Err(Error::Refused("not a top-level name"));
+    }
+    fs::create_dir_all(root.join(name))?;
+    Ok(())
+}
+
+/// A path the jail accepted: its place in the namespace, its real path, the session's access
+/// to its top-level directory, and its ownership record (if any).
 #[derive(Debug, Clone)]
 pub struct Resolved {
     pub virt: VirtualPath,
     real: PathBuf,
     pub access: Access,
+    pub meta: Option<Meta>,
 }
 
 impl Resolved {
@@ -101,21 +116,44 @@ impl Resolved {
             Access::ReadOnly => Err(Error::PermissionDenied),
         }
     }
+
+    /// Write grant plus ownership: the owner or an admin.
+    fn need_modify(&self, grants: &Grants) -> Result<(), Error> {
+        self.need_write()?;
+        if grants.can_modify(self.meta.as_ref()) {
+            Ok(())
+        } else {
+            Err(Error::PermissionDenied)
+        }
+    }
+
+    fn is_root_or_top(&self) -> bool {
+        self.virt.is_root() || self.virt.is_top_level()
+    }
 }
 
-/// The storage root and upload policy.
+/// The storage root, upload policy and ownership records.
 #[derive(Debug)]
 pub struct Storage {
     root: PathBuf,
     fsync_uploads: bool,
+    meta: MetaStore,
 }
 
 impl Storage {
-    /// Opens (creating) `root` and its `Public/`; stale upload temp files older than now are
-    /// swept in the background.
-    pub fn open(root: &Path, fsync_uploads: bool) -> io::Result<Storage> {
+    /// Opens (creating) `root` and its `Public/` and replays the ownership journal; stale
+    /// upload temp files older than now are swept in the background.
+    /// `is_account` says whether an owner name is a current account (others get tombstones).
+    pub fn open(
+        root: &Path,
+        journal: &Path,
+        fsync_uploads: bool,
+        is_account: &dyn Fn(&str) -> bool,
+    ) -> io::Result<Storage> {
         fs::create_dir_all(root.join(PUBLIC_DIR))?;
         let root = root.canonicalize()?;
+        let meta = MetaStore::open(journal, &root, fsync_uploads, is_account)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", journal.display())))?;
         let sweep_root = root.clone();
         let started = SystemTime::now();
         std::thread::Builder::new()
@@ -124,6 +162,7 @@ impl Storage {
         Ok(Storage {
             root,
             fsync_uploads,
+            meta,
         })
     }
 
@@ -131,17 +170,27 @@ impl Storage {
         &self.root
     }
 
-    /// Creates a top-level directory (a user's home) if it is missing.
-    pub fn ensure_top_dir(&self, name: &str) -> Result<(), Error> {
+    /// Creates a user's home `/<name>` if it is missing, owned by that user.
+    pub fn ensure_home(&self, name: &str) -> Result<(), Error> {
         let virt = VirtualPath::root().join(name)?;
         if !virt.is_top_level() {
             return Err(Error::Refused("not a top-level name"));
         }
         match fs::create_dir(self.root.join(name)) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-            Err(e) => Err(e.into()),
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
         }
+        if self.meta.get(virt.as_str()).is_none() {
+            self.meta.set(
+                virt.as_str(),
+                Meta {
+                    owner: name.to_owned(),
+                    public: false,
+                },
+            )?;
+        }
+        Ok(())
     }
 
     /// Resolves a client path against `cwd` for a session with `grants`. Ungranted top-level
@@ -163,7 +212,30 @@ impl Storage {
             real.push(c);
         }
         self.confine(&real)?;
-        Ok(Resolved { virt, real, access })
+        let meta = self.visible_meta(grants, &virt)?;
+        Ok(Resolved {
+            virt,
+            real,
+            access,
+            meta,
+        })
+    }
+
+    /// The record of `virt`, after checking that neither it nor a directory above it is
+    /// private to someone else (such entries are absent: `NotFound`, as for a missing file).
+    /// Top-level directories are governed by the grants alone.
+    fn visible_meta(&self, grants: &Grants, virt: &VirtualPath) -> Result<Option<Meta>, Error> {
+        let path = virt.as_str();
+        let mut meta = None;
+        let mut end = 0;
+        for (i, c) in virt.components().enumerate() {
+            end += 1 + c.len();
+            meta = self.meta.get(&path[..end]);
+            if i > 0 && !grants.can_see(meta.as_ref()) {
+                return Err(Error::NotFound);
+            }
+        }
+        Ok(meta)
     }
 
     /// SECURITY: symlinks placed on disk must not lead out of the jail. The deepest existing
@@ -197,13 +269,15 @@ impl Storage {
     }
 
     /// Facts for one entry, as seen by this session.
-    pub fn facts(&self, r: &Resolved, meta: &Metadata) -> EntryFacts {
+    pub fn facts(&self, grants: &Grants, r: &Resolved, fs_meta: &Metadata) -> EntryFacts {
         let name = r.virt.file_name().unwrap_or("/").to_owned();
         entry_facts(
             name,
-            meta,
+            fs_meta,
             r.access,
-            r.virt.is_top_level() || r.virt.is_root(),
+            r.is_root_or_top(),
+            r.meta.as_ref(),
+            grants,
         )
     }
 
@@ -216,7 +290,7 @@ impl Storage {
     ) -> Result<Vec<EntryFacts>, Error> {
         let meta = self.metadata(dir)?;
         if !meta.is_dir() {
-            return Ok(vec![self.facts(dir, &meta)]);
+            return Ok(vec![self.facts(grants, dir, &meta)]);
         }
         let mut out = Vec::new();
         for entry in fs::read_dir(&dir.real)? {
@@ -242,6 +316,11 @@ impl Storage {
             } else {
                 (dir.access, false)
             };
+            let child = format!("{}/{name}", dir.virt.as_str().trim_end_matches('/'));
+            let record = self.meta.get(&child);
+            if !top && !grants.can_see(record.as_ref()) {
+                continue;
+            }
             let real = entry.path();
             if self.confine(&real).is_err() {
                 continue;
@@ -252,7 +331,14 @@ impl Storage {
             if top && !meta.is_dir() {
                 continue;
             }
-            out.push(entry_facts(name, &meta, access, top));
+            out.push(entry_facts(
+                name,
+                &meta,
+                access,
+                top,
+                record.as_ref(),
+                grants,
+            ));
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
@@ -268,58 +354,113 @@ impl Storage {
         Ok((file, meta.len()))
     }
 
-    pub fn begin_upload(&self, r: &Resolved, mode: UploadMode) -> Result<Upload, Error> {
+    /// Starts an upload. A new file gets a record (owner: this user, `public` as given) when it
+    /// is committed; an existing one may be replaced or extended only by its owner or an admin.
+    pub fn begin_upload(
+        &self,
+        grants: &Grants,
+        r: &Resolved,
+        mode: UploadMode,
+        public: bool,
+    ) -> Result<Upload, Error> {
         r.need_write()?;
-        if r.virt.is_root() || r.virt.is_top_level() {
+        if r.is_root_or_top() {
             return Err(Error::PermissionDenied);
         }
-        Upload::begin(r.real.clone(), mode, self.fsync_uploads)
+        let record = if let Ok(existing) = fs::metadata(&r.real) {
+            if existing.is_dir() {
+                return Err(Error::NotAFile);
+            }
+            r.need_modify(grants)?;
+            None
+        } else {
+            Some((
+                r.virt.as_str().to_owned(),
+                Meta {
+                    owner: grants.user_name().to_owned(),
+                    public,
+                },
+            ))
+        };
+        Upload::begin(r.real.clone(), mode, self.fsync_uploads, record)
+    }
+
+    /// The account `name` was deleted: its files stay, owned by a tombstone no new account
+    /// of the same name inherits.
+    pub fn disown(&self, name: &str) -> Result<(), Error> {
+        self.meta.disown(name)?;
+        Ok(())
+    }
+
+    /// Records `path`'s owner and visibility directly (for tools that place files on disk).
+    pub fn record_ownership(&self, path: &VirtualPath, meta: Meta) -> Result<(), Error> {
+        self.meta.set(path.as_str(), meta)?;
+        Ok(())
+    }
+
+    /// Publishes a finished upload: its ownership record is journaled first, then the file
+    /// is renamed into place, so a crash can never show a private upload without its owner.
+    pub fn finish_upload(&self, upload: Upload) -> Result<(), Error> {
+        if let Some((path, meta)) = upload.record() {
+            self.meta.set(path, meta.clone())?;
+        }
+        upload.commit()
     }
 
     pub fn exists(&self, r: &Resolved) -> bool {
         fs::symlink_metadata(&r.real).is_ok()
     }
 
-    pub fn make_dir(&self, grants: &Grants, r: &Resolved) -> Result<(), Error> {
+    pub fn make_dir(&self, grants: &Grants, r: &Resolved, public: bool) -> Result<(), Error> {
         r.need_write()?;
         if r.virt.is_root() || (r.virt.is_top_level() && !grants.is_admin()) {
             return Err(Error::PermissionDenied);
         }
         fs::create_dir(&r.real)?;
+        self.meta.set(
+            r.virt.as_str(),
+            Meta {
+                owner: grants.user_name().to_owned(),
+                public,
+            },
+        )?;
         Ok(())
     }
 
     pub fn remove_dir(&self, grants: &Grants, r: &Resolved) -> Result<(), Error> {
-        r.need_write()?;
         if r.virt.is_root() || (r.virt.is_top_level() && !grants.is_admin()) {
             return Err(Error::PermissionDenied);
         }
         if !fs::symlink_metadata(&r.real)?.is_dir() {
             return Err(Error::NotADirectory);
         }
+        r.need_modify(grants)?;
         fs::remove_dir(&r.real)?;
+        self.meta.remove(r.virt.as_str())?;
         Ok(())
     }
 
-    pub fn remove_file(&self, r: &Resolved) -> Result<(), Error> {
-        r.need_write()?;
+    pub fn remove_file(&self, grants: &Grants, r: &Resolved) -> Result<(), Error> {
         if fs::symlink_metadata(&r.real)?.is_dir() {
             return Err(Error::IsDirectory);
         }
+        r.need_modify(grants)?;
         fs::remove_file(&r.real)?;
+        self.meta.remove(r.virt.as_str())?;
         Ok(())
     }
 
-    /// Renames within the jail; an existing target is refused rather than silently replaced.
+    /// Renames within the jail (records of a whole tree follow); an existing target is
+    /// refused rather than silently replaced.
     pub fn rename(&self, grants: &Grants, from: &Resolved, to: &Resolved) -> Result<(), Error> {
-        from.need_write()?;
-        to.need_write()?;
         for r in [from, to] {
             if r.virt.is_root() || (r.virt.is_top_level() && !grants.is_admin()) {
                 return Err(Error::PermissionDenied);
             }
         }
         fs::symlink_metadata(&from.real)?;
+        from.need_modify(grants)?;
+        to.need_write()?;
         if fs::symlink_metadata(&to.real).is_ok() {
             return Err(Error::AlreadyExists);
         }
@@ -332,36 +473,67 @@ impl Storage {
             return Err(Error::Refused("directory moved into itself"));
         }
         fs::rename(&from.real, &to.real)?;
+        self.meta.rename(from.virt.as_str(), to.virt.as_str())?;
         Ok(())
     }
 
-    pub fn set_modified(&self, r: &Resolved, when: SystemTime) -> Result<(), Error> {
-        r.need_write()?;
+    /// SITE VISIBILITY / SITE CHMOD: the owner or an admin. An entry with no record gets one
+    /// owned by the admin who set it.
+    pub fn set_visibility(&self, grants: &Grants, r: &Resolved, public: bool) -> Result<(), Error> {
+        if r.is_root_or_top() {
+            return Err(Error::PermissionDenied);
+        }
+        fs::symlink_metadata(&r.real)?;
+        r.need_modify(grants)?;
+        let owner = r
+            .meta
+            .as_ref()
+            .map_or_else(|| grants.user_name().to_owned(), |m| m.owner.clone());
+        self.meta.set(r.virt.as_str(), Meta { owner, public })?;
+        Ok(())
+    }
+
+    pub fn set_modified(
+        &self,
+        grants: &Grants,
+        r: &Resolved,
+        when: SystemTime,
+    ) -> Result<(), Error> {
         let file = File::open(&r.real)?;
+        r.need_modify(grants)?;
         file.set_modified(when)?;
         Ok(())
     }
 }
 
-fn entry_facts(name: String, meta: &Metadata, access: Access, top_level: bool) -> EntryFacts {
+/// Listing facts; `perm` tells the truth for this session (RFC 3659 7.5.5).
+fn entry_facts(
+    name: String,
+    meta: &Metadata,
+    access: Access,
+    top_level: bool,
+    record: Option<&Meta>,
+    grants: &Grants,
+) -> EntryFacts {
     let writable = access == Access::ReadWrite;
+    let modifiable = writable && !top_level && grants.can_modify(record);
     let (kind, perm) = if meta.is_dir() {
-        let perm = match (writable, top_level) {
-            (true, false) => "cdeflmp",
-            (true, true) => "celmp",
+        let perm = match (writable, modifiable) {
+            (true, true) => "cdeflmp",
+            (true, false) => "celm",
             (false, _) => "el",
         };
         (EntryKind::Dir, perm)
     } else {
-        (EntryKind::File, if writable { "adfrw" } else { "r" })
+        (EntryKind::File, if modifiable { "adfrw" } else { "r" })
     };
     EntryFacts {
         name,
         kind,
         size: if meta.is_dir() { 4096 } else { meta.len() },
         modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-        owner: None,
-        public: true,
+        owner: record.map(|m| m.owner.clone()),
+        public: record.is_none_or(|m| m.public),
         perm: perm.to_owned(),
         unique: (meta.dev(), meta.ino()),
     }

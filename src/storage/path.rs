@@ -51,6 +51,11 @@ impl VirtualPath {
                     if name.len() > MAX_NAME_BYTES {
                         return Err(Error::Refused("name too long"));
                     }
+                    // SECURITY: names end up in logs that fail2ban reads and in replies; a
+                    // CR/LF or other control character could forge lines in either.
+                    if name.chars().any(char::is_control) {
+                        return Err(Error::Refused("control character in name"));
+                    }
                     parts.push(name);
                 }
             }
@@ -148,6 +153,14 @@ mod tests {
         assert!(matches!(
             join("/alice", ".ferroftp-upload.1"),
             Err(Error::NotFound)
+        ));
+        assert!(matches!(
+            join("/alice", "a\nlogin failed: user=x ip=10.0.0.1"),
+            Err(Error::Refused(_))
+        ));
+        assert!(matches!(
+            join("/alice", "tab\there"),
+            Err(Error::Refused(_))
         ));
     }
 

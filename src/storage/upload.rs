@@ -7,6 +7,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::storage::Error;
+use crate::storage::metadata::Meta;
 use crate::storage::path::RESERVED_PREFIX;
 
 /// How the upload meets an existing file.
@@ -24,6 +25,8 @@ pub enum UploadMode {
 #[derive(Debug)]
 pub struct Upload {
     file: File,
+    /// The ownership record a new file gets when the upload is committed.
+    record: Option<(String, Meta)>,
     temp: Option<PathBuf>,
     target: PathBuf,
     fsync: bool,
@@ -34,7 +37,12 @@ pub struct Upload {
 pub const TEMP_PREFIX: &str = ".ferroftp-upload.";
 
 impl Upload {
-    pub(super) fn begin(target: PathBuf, mode: UploadMode, fsync: bool) -> Result<Upload, Error> {
+    pub(super) fn begin(
+        target: PathBuf,
+        mode: UploadMode,
+        fsync: bool,
+        record: Option<(String, Meta)>,
+    ) -> Result<Upload, Error> {
         match fs::metadata(&target) {
             Ok(m) if m.is_dir() => return Err(Error::IsDirectory),
             _ => {}
@@ -70,6 +78,7 @@ impl Upload {
         };
         Ok(Upload {
             file,
+            record,
             temp,
             target,
             fsync,
@@ -77,12 +86,16 @@ impl Upload {
         })
     }
 
+    pub(super) fn record(&self) -> Option<(&str, &Meta)> {
+        self.record.as_ref().map(|(p, m)| (p.as_str(), m))
+    }
+
     pub fn file(&mut self) -> &mut File {
         &mut self.file
     }
 
     /// Makes the upload durable (when fsync is on) and visible under its final name.
-    pub fn commit(mut self) -> Result<(), Error> {
+    pub(super) fn commit(mut self) -> Result<(), Error> {
         if self.fsync {
             self.file.sync_all()?;
         }
@@ -143,7 +156,7 @@ mod tests {
     fn dropped_upload_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("f");
-        let mut up = Upload::begin(target.clone(), UploadMode::Replace, false).unwrap();
+        let mut up = Upload::begin(target.clone(), UploadMode::Replace, false, None).unwrap();
         up.file().write_all(b"partial").unwrap();
         drop(up);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
@@ -154,20 +167,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("f");
         fs::write(&target, b"old content").unwrap();
-        let mut up = Upload::begin(target.clone(), UploadMode::Replace, true).unwrap();
+        let mut up = Upload::begin(target.clone(), UploadMode::Replace, true, None).unwrap();
         up.file().write_all(b"new").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"old content");
         up.commit().unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"new");
-        let mut up = Upload::begin(target.clone(), UploadMode::Resume(2), true).unwrap();
+        let mut up = Upload::begin(target.clone(), UploadMode::Resume(2), true, None).unwrap();
         up.file().write_all(b"XY").unwrap();
         up.commit().unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"neXY");
         assert!(matches!(
-            Upload::begin(target.clone(), UploadMode::Resume(99), true),
+            Upload::begin(target.clone(), UploadMode::Resume(99), true, None),
             Err(Error::BadOffset)
         ));
-        let mut up = Upload::begin(target.clone(), UploadMode::Append, false).unwrap();
+        let mut up = Upload::begin(target.clone(), UploadMode::Append, false, None).unwrap();
         up.file().write_all(b"!").unwrap();
         up.commit().unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"neXY!");

@@ -3,12 +3,19 @@
 use crate::protocol::listing;
 use crate::protocol::{Reply, codes};
 use crate::server::session::{Session, SessionError};
-use crate::storage;
+use crate::storage::{self, PUBLIC_DIR, Resolved};
 
 impl Session<'_> {
+    /// Visibility of a new file or directory: the session default if set, else public inside
+    /// `Public/` and private elsewhere.
+    pub(super) fn new_entry_public(&self, target: &Resolved) -> bool {
+        self.upload_public
+            .unwrap_or(target.virt.top_dir() == Some(PUBLIC_DIR))
+    }
+
     pub(super) fn dele(&mut self, path: &str) -> Result<Reply, SessionError> {
         let target = self.resolve(path)?;
-        self.shared.storage.remove_file(&target)?;
+        self.shared.storage.remove_file(&self.grants, &target)?;
         log::info!(
             "delete {} user={}",
             target.virt,
@@ -22,7 +29,10 @@ impl Session<'_> {
 
     pub(super) fn mkd(&mut self, path: &str) -> Result<Reply, SessionError> {
         let target = self.resolve(path)?;
-        self.shared.storage.make_dir(&self.grants, &target)?;
+        let public = self.new_entry_public(&target);
+        self.shared
+            .storage
+            .make_dir(&self.grants, &target, public)?;
         Ok(Reply::path_created(target.virt.as_str(), "created."))
     }
 
@@ -80,7 +90,9 @@ impl Session<'_> {
             return Ok(Reply::new(codes::PARAMETER_ERROR, "Bad time value."));
         };
         let target = self.resolve(path)?;
-        self.shared.storage.set_modified(&target, when)?;
+        self.shared
+            .storage
+            .set_modified(&self.grants, &target, when)?;
         Ok(Reply::new(
             codes::FILE_STATUS,
             format!("Modify={}; {}", listing::timeval(when), target.virt),

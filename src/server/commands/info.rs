@@ -7,6 +7,9 @@ use crate::server::session::{Session, SessionError};
 impl Session<'_> {
     pub(super) fn feat(&self) -> Reply {
         let body = vec![
+            "AUTH TLS".to_owned(),
+            "PBSZ".to_owned(),
+            "PROT".to_owned(),
             "EPRT".to_owned(),
             "EPSV".to_owned(),
             "MDTM".to_owned(),

@@ -67,7 +67,7 @@ impl Session<'_> {
     pub(super) fn mlst(&mut self, arg: Option<&str>) -> Result<Reply, SessionError> {
         let target = self.resolve(arg.unwrap_or("."))?;
         let meta = self.shared.storage.metadata(&target)?;
-        let mut facts = self.shared.storage.facts(&target, &meta);
+        let mut facts = self.shared.storage.facts(&self.grants, &target, &meta);
         facts.name = target.virt.as_str().to_owned();
         let mut line = String::new();
         listing::mlsx_line(&facts, self.mlst_facts, &mut line);

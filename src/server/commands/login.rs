@@ -3,8 +3,13 @@
 
 use crate::auth::{self, Password};
 use crate::protocol::{Reply, codes};
-use crate::server::session::{Login, Session, SessionError};
-use crate::storage::{Grants, VirtualPath};
+use crate::server::session::{ANONYMOUS, Login, Session, SessionError};
+use crate::storage::{Access, Grants, PUBLIC_DIR, VirtualPath};
+
+/// The user names RFC 1635 anonymous FTP uses.
+fn is_anonymous_name(name: &str) -> bool {
+    name.eq_ignore_ascii_case("anonymous") || name.eq_ignore_ascii_case("ftp")
+}
 
 impl Session<'_> {
     pub(super) fn user(&mut self, name: String) -> Result<Reply, SessionError> {
@@ -25,7 +30,9 @@ impl Session<'_> {
     pub(super) fn pass(&mut self, password: &Password) -> Result<Reply, SessionError> {
         let name = match &self.login {
             Login::Fresh => return Ok(Reply::new(codes::BAD_SEQUENCE, "Login with USER first.")),
-            Login::LoggedIn(_) => return Ok(Reply::new(codes::LOGGED_IN, "Already logged in.")),
+            Login::LoggedIn(_) | Login::Anonymous => {
+                return Ok(Reply::new(codes::LOGGED_IN, "Already logged in."));
+            }
             Login::UserGiven(name) => name.clone(),
         };
         let ip = self.control.peer.ip();
@@ -36,16 +43,26 @@ impl Session<'_> {
                 "Too many failed logins; try again later.",
             )));
         }
+        if shared.settings.anonymous && is_anonymous_name(&name) {
+            self.grants = Grants::user(ANONYMOUS, vec![(PUBLIC_DIR.to_owned(), Access::ReadOnly)]);
+            self.cwd = VirtualPath::top(PUBLIC_DIR);
+            self.login = Login::Anonymous;
+            log::info!("login ok: user={ANONYMOUS} ip={ip}");
+            return Ok(Reply::new(
+                codes::LOGGED_IN,
+                "Login successful (anonymous, read-only).",
+            ));
+        }
         match shared.accounts.verify(&name, password) {
             Ok(account) => {
                 let home = account.name.as_str().to_owned();
-                shared.storage.ensure_top_dir(&home)?;
-                self.grants = if account.is_admin() {
-                    Grants::admin()
+                shared.storage.ensure_home(&home)?;
+                self.grants = self.grants_for(&account);
+                self.cwd = if self.grants.top_level(&home).is_some() {
+                    VirtualPath::top(&home)
                 } else {
-                    Grants::default_user(&home)
+                    VirtualPath::root()
                 };
-                self.cwd = VirtualPath::top(&home);
                 log::info!("login ok: user={home} ip={ip}");
                 self.login = Login::LoggedIn(account);
                 Ok(Reply::new(codes::LOGGED_IN, "Login successful."))
@@ -77,7 +94,8 @@ impl Session<'_> {
     /// REIN: back to the state right after the greeting (RFC 959 4.1.1).
     pub(super) fn rein(&mut self) -> Reply {
         self.login = Login::Fresh;
-        self.grants = Grants::user(Vec::new());
+        self.grants = Grants::nobody();
+        self.upload_public = None;
         self.cwd = VirtualPath::root();
         self.data_plan = Default::default();
         self.rename_from = None;

@@ -9,7 +9,8 @@
 //! | transfer.rs     | RETR STOR STOU APPE ABOR                           |
 //! | listing.rs      | LIST NLST MLSD MLST                                |
 //! | files.rs        | DELE MKD RMD RNFR RNTO SIZE MDTM MFMT              |
-//! | site.rs         | SITE                                               |
+//! | security.rs     | AUTH PBSZ PROT CCC                                 |
+//! | site.rs         | SITE, ADDUSER DELUSER BAN UNBAN SIGNUP VISIBILITY   |
 
 mod files;
 mod info;
@@ -17,10 +18,11 @@ mod listing;
 mod login;
 mod navigation;
 mod parameters;
+mod security;
 mod site;
 mod transfer;
 
-use crate::protocol::{Command, Reply, codes};
+use crate::protocol::{Command, Reply, SiteCommand, codes};
 use crate::server::session::{Session, SessionError};
 
 /// Commands a client may send before logging in.
@@ -39,6 +41,10 @@ pub fn allowed_before_login(command: &Command) -> bool {
             | Command::Help(_)
             | Command::Stat(None)
             | Command::Abor
+            | Command::Auth(_)
+            | Command::Pbsz(_)
+            | Command::Prot(_)
+            | Command::Site(SiteCommand::Signup { .. })
             | Command::Unknown(_)
     )
 }
@@ -56,6 +62,9 @@ impl Session<'_> {
         if !matches!(command, Command::Rnto(_)) && !matches!(command, Command::Rnfr(_)) {
             self.rename_from = None;
         }
+        // An ABOR right after a transfer that failed with 426 (the client aborted and closed
+        // the data connection first) completes that abort: 226, RFC 959 case 1.
+        let abort_completes = std::mem::take(&mut self.transfer_failed);
         match command {
             Command::User(name) => self.user(name),
             Command::Pass(password) => self.pass(&password),
@@ -77,6 +86,9 @@ impl Session<'_> {
             Command::Stor(path) => self.stor(&path, false),
             Command::Appe(path) => self.stor(&path, true),
             Command::Stou(base) => self.stou(base.as_deref()),
+            Command::Abor if abort_completes => {
+                Ok(Reply::new(codes::TRANSFER_COMPLETE, "ABOR successful."))
+            }
             Command::Abor => Ok(Reply::new(codes::NO_TRANSFER, "No transfer to abort.")),
             Command::List(arg) => self.list(arg.as_deref()),
             Command::Nlst(arg) => self.nlst(arg.as_deref()),
@@ -90,7 +102,11 @@ impl Session<'_> {
             Command::Size(path) => self.size(&path),
             Command::Mdtm(path) => self.mdtm(&path),
             Command::Mfmt { modify, path } => self.mfmt(&modify, &path),
-            Command::Site(arg) => Ok(self.site(&arg)),
+            Command::Site(sub) => self.site(sub),
+            Command::Auth(mechanism) => self.auth(&mechanism),
+            Command::Pbsz(_) => Ok(self.pbsz()),
+            Command::Prot(level) => Ok(self.prot(level)),
+            Command::Ccc => Ok(self.ccc()),
             Command::Syst => Ok(Reply::new(codes::SYSTEM_TYPE, "UNIX Type: L8")),
             Command::Feat => Ok(self.feat()),
             Command::Opts(arg) => Ok(self.opts(&arg)),
@@ -132,14 +148,21 @@ const VERBS: &[&str] = &[
     "USER", "PASS", "ACCT", "REIN", "QUIT", "SYST", "FEAT", "OPTS", "HELP", "STAT", "NOOP", "PWD",
     "XPWD", "CWD", "XCWD", "CDUP", "XCUP", "TYPE", "MODE", "STRU", "PASV", "EPSV", "PORT", "EPRT",
     "REST", "ALLO", "RETR", "STOR", "STOU", "APPE", "ABOR", "LIST", "NLST", "MLSD", "MLST", "DELE",
-    "MKD", "XMKD", "RMD", "XRMD", "RNFR", "RNTO", "SIZE", "MDTM", "MFMT", "SITE",
+    "MKD", "XMKD", "RMD", "XRMD", "RNFR", "RNTO", "SIZE", "MDTM", "MFMT", "SITE", "AUTH", "PBSZ",
+    "PROT", "CCC",
 ];
+
+/// SITE subcommands, for `HELP SITE` and `SITE HELP`.
+pub(super) const SITE_COMMANDS: &str =
+    "HELP USERS ADDUSER DELUSER BAN UNBAN SIGNUP VISIBILITY CHMOD";
 
 fn help(arg: Option<&str>) -> Reply {
     match arg {
         Some(verb) => {
             let verb = verb.trim().to_ascii_uppercase();
-            if VERBS.contains(&verb.as_str()) {
+            if verb == "SITE" {
+                Reply::new(codes::HELP, format!("SITE commands: {SITE_COMMANDS}"))
+            } else if VERBS.contains(&verb.as_str()) {
                 Reply::new(codes::HELP, format!("{verb} is supported."))
             } else {
                 Reply::new(codes::PARAMETER_ERROR, format!("Unknown command {verb}."))

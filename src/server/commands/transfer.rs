@@ -5,15 +5,17 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::TcpStream;
 use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::time::Instant;
 
-use crate::limits::{DATA_STALL_TIMEOUT, SENDFILE_CHUNK, TRANSFER_BUFFER};
+use crate::limits::{CONTROL_POLL, DATA_STALL_TIMEOUT, SENDFILE_CHUNK, TRANSFER_BUFFER};
 use crate::protocol::ascii::{FromNetwork, ToNetwork};
 use crate::protocol::{Command, Reply, TransferType, codes};
 use crate::server::control::Incoming;
 use crate::server::data::{self, DataError};
 use crate::server::net;
 use crate::server::session::{Session, SessionError};
+use crate::server::stream::Stream;
 use crate::server::xferlog::{Direction, Entry};
 use crate::storage::{self, Resolved, Upload, UploadMode};
 
@@ -25,6 +27,8 @@ enum Outcome {
     Failed(u64, Reply),
     /// The control connection closed mid-transfer: the session ends.
     ControlLost(u64),
+    /// The account was banned or deleted mid-transfer: 426, then this reply, then close.
+    Revoked(u64, Reply),
 }
 
 impl Outcome {
@@ -33,7 +37,8 @@ impl Outcome {
             Outcome::Complete(n)
             | Outcome::Aborted(n)
             | Outcome::Failed(n, _)
-            | Outcome::ControlLost(n) => *n,
+            | Outcome::ControlLost(n)
+            | Outcome::Revoked(n, _) => *n,
         }
     }
 }
@@ -43,6 +48,13 @@ enum ControlCheck {
     Nothing,
     Abort,
     Closed,
+}
+
+fn stalled_reply() -> Reply {
+    Reply::new(
+        codes::TRANSFER_ABORTED,
+        "Data connection stalled; transfer aborted.",
+    )
 }
 
 fn aborted_reply() -> Reply {
@@ -61,16 +73,19 @@ impl Session<'_> {
             return Err(storage::Error::BadOffset.into());
         }
         let mode = self.mode_name();
-        let mut stream = self.open_data(&format!(
-            "Opening {mode} mode data connection for {} ({len} bytes).",
-            target.virt
-        ))?;
+        let mut stream = self.open_data(
+            &format!(
+                "Opening {mode} mode data connection for {} ({len} bytes).",
+                target.virt
+            ),
+            Direction::Outgoing,
+        )?;
         let started = Instant::now();
         let outcome = match self.transfer_type {
             TransferType::Image => self.send_file(&mut stream, &file, offset),
             TransferType::Ascii => self.send_file_ascii(&mut stream, &file, offset),
         };
-        drop(stream);
+        stream.finish();
         self.log_transfer(&target, Direction::Outgoing, started, &outcome);
         self.finish(outcome)
     }
@@ -93,7 +108,11 @@ impl Session<'_> {
                 "Could not create file: it exists.",
             ));
         }
-        let upload = self.shared.storage.begin_upload(&target, mode)?;
+        let public = self.new_entry_public(&target);
+        let upload = self
+            .shared
+            .storage
+            .begin_upload(&self.grants, &target, mode, public)?;
         let opening = format!(
             "Opening {} mode data connection for {}.",
             self.mode_name(),
@@ -114,17 +133,25 @@ impl Session<'_> {
             } else {
                 format!("{base}.{i}")
             };
-            let candidate = self.resolve(&name)?;
-            if !self.shared.storage.exists(&candidate) {
-                target = Some(candidate);
-                break;
+            match self.resolve(&name) {
+                Ok(candidate) if !self.shared.storage.exists(&candidate) => {
+                    target = Some(candidate);
+                    break;
+                }
+                Ok(_) => {}
+                // Someone else's private file hides there: taken, try the next name.
+                Err(storage::Error::NotFound)
+                    if i == 0 && self.resolve(&format!("{name}/..")).is_ok() => {}
+                Err(storage::Error::NotFound) if i > 0 => {}
+                Err(e) => return Err(e.into()),
             }
         }
         let target = target.ok_or(storage::Error::AlreadyExists)?;
-        let upload = self
-            .shared
-            .storage
-            .begin_upload(&target, UploadMode::Replace)?;
+        let public = self.new_entry_public(&target);
+        let upload =
+            self.shared
+                .storage
+                .begin_upload(&self.grants, &target, UploadMode::Replace, public)?;
         let name = target.virt.file_name().unwrap_or_default().to_owned();
         self.receive_upload(
             target,
@@ -141,12 +168,13 @@ impl Session<'_> {
         opening: &str,
         done: &str,
     ) -> Result<Reply, SessionError> {
-        let mut stream = self.open_data(opening)?;
+        let mut stream = self.open_data(opening, Direction::Incoming)?;
         let started = Instant::now();
         let mut outcome = self.receive(&mut stream, &mut upload);
-        drop(stream);
+        // Answer the client's close_notify with ours: Python's ssl unwrap() waits for it.
+        stream.finish();
         if let Outcome::Complete(n) = outcome {
-            outcome = match upload.commit() {
+            outcome = match self.shared.storage.finish_upload(upload) {
                 Ok(()) => Outcome::Complete(n),
                 Err(e) => {
                     log::error!("upload of {} failed at commit: {e}", target.virt);
@@ -165,19 +193,30 @@ impl Session<'_> {
 
     /// Sends a listing body over a data connection.
     pub(super) fn send_listing(&mut self, body: &[u8]) -> Result<Reply, SessionError> {
-        let mut stream = self.open_data("Here comes the directory listing.")?;
+        let mut stream =
+            self.open_data("Here comes the directory listing.", Direction::Outgoing)?;
         match stream.write_all(body) {
-            Ok(()) => Ok(Reply::new(codes::TRANSFER_COMPLETE, "Directory send OK.")),
+            Ok(()) => {
+                stream.finish();
+                Ok(Reply::new(codes::TRANSFER_COMPLETE, "Directory send OK."))
+            }
             Err(e) => {
                 log::debug!("listing to {} failed: {e}", self.control.peer);
+                self.transfer_failed = true;
                 Ok(aborted_reply())
             }
         }
     }
 
-    /// Sends `150 <opening>` and opens the data connection; `425` (without 150) when the
-    /// client set none up.
-    fn open_data(&mut self, opening: &str) -> Result<TcpStream, SessionError> {
+    /// Sends `150 <opening>` and opens the data connection (TLS under PROT P, resuming this
+    /// control connection's session); `425` (without 150) when the client set none up.
+    fn open_data(&mut self, opening: &str, direction: Direction) -> Result<Stream, SessionError> {
+        if self.shared.settings.require_tls && !self.protect_data {
+            return Err(SessionError::Reply(Reply::new(
+                521,
+                "Data connections must be protected: use PROT P.",
+            )));
+        }
         let plan = std::mem::take(&mut self.data_plan);
         if matches!(plan, crate::server::data::DataPlan::None) {
             return Err(SessionError::Reply(Reply::new(
@@ -188,22 +227,68 @@ impl Session<'_> {
         self.control
             .send(&Reply::new(codes::OPENING_DATA, opening.to_owned()))?;
         let timeout = self.shared.settings.data_timeout;
-        match data::establish(
+        let tcp = match data::establish(
             plan,
             self.control.peer.ip(),
             self.control.local.ip(),
             timeout,
         ) {
-            Ok(s) => Ok(s),
+            Ok(s) => s,
             Err(e) => {
                 log::info!("data connection for {} failed: {e}", self.control.peer);
                 let text = match e {
                     DataError::Timeout => "Data connection not opened in time.",
                     _ => "Failed to establish connection.",
                 };
-                Err(SessionError::Reply(Reply::new(codes::CANT_OPEN_DATA, text)))
+                return Err(SessionError::Reply(Reply::new(codes::CANT_OPEN_DATA, text)));
             }
+        };
+        match (&self.tls, self.protect_data) {
+            (Some(configs), true) => {
+                let config = match direction {
+                    Direction::Incoming => configs.upload.clone(),
+                    Direction::Outgoing => configs.download.clone(),
+                };
+                self.protect(tcp, config).map_err(SessionError::Reply)
+            }
+            _ => Ok(Stream::Plain(tcp)),
         }
+    }
+
+    /// TLS on a data connection. SECURITY: unless `tls_session_reuse = false`, the handshake
+    /// must resume this control connection's session (the data config shares only this
+    /// session's cache), so a stranger who races to the passive port cannot take the data.
+    fn protect(&self, tcp: TcpStream, config: Arc<rustls::ServerConfig>) -> Result<Stream, Reply> {
+        let failed = |e: std::io::Error| {
+            log::info!(
+                "TLS on the data connection of {} failed: {e}",
+                self.control.peer
+            );
+            Reply::new(
+                codes::CANT_OPEN_DATA,
+                "TLS handshake on the data connection failed.",
+            )
+        };
+        tcp.set_read_timeout(Some(CONTROL_POLL)).map_err(failed)?;
+        let deadline = Instant::now() + self.shared.settings.data_timeout;
+        let stream = Stream::accept_tls(tcp, config, deadline).map_err(failed)?;
+        stream
+            .tcp()
+            .set_read_timeout(Some(DATA_STALL_TIMEOUT))
+            .map_err(failed)?;
+        if self.shared.settings.tls_session_reuse && !stream.resumed() {
+            // Close cleanly (close_notify) so the client reads the 522 rather than a TLS error.
+            stream.finish();
+            log::warn!(
+                "{}: data connection did not resume the control TLS session; refused",
+                self.control.peer
+            );
+            return Err(Reply::new(
+                codes::BAD_NETWORK_PROTOCOL,
+                "TLS session of the data connection must resume the control connection's session.",
+            ));
+        }
+        Ok(stream)
     }
 
     fn finish(&mut self, outcome: Outcome) -> Result<Reply, SessionError> {
@@ -213,7 +298,14 @@ impl Session<'_> {
                 self.control.send(&aborted_reply())?;
                 Ok(Reply::new(codes::TRANSFER_COMPLETE, "ABOR successful."))
             }
-            Outcome::Failed(_, reply) => Ok(reply),
+            Outcome::Failed(_, reply) => {
+                self.transfer_failed = reply.code == codes::TRANSFER_ABORTED;
+                Ok(reply)
+            }
+            Outcome::Revoked(_, reply) => {
+                self.control.send(&aborted_reply())?;
+                Err(SessionError::Close(reply))
+            }
             Outcome::ControlLost(_) => Err(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
                 "control connection closed during transfer",
@@ -222,35 +314,82 @@ impl Session<'_> {
         }
     }
 
-    /// Plain download: the kernel copies file → socket (sendfile via `io::copy`), in chunks
-    /// so ABOR and shutdown are noticed between them.
-    fn send_file(&mut self, stream: &mut TcpStream, mut file: &File, offset: u64) -> Outcome {
-        let mut sent = 0u64;
-        if let Err(e) = file.seek(SeekFrom::Start(offset)) {
-            return Outcome::Failed(0, storage::Error::from(e).reply());
-        }
-        loop {
-            let n = match io::copy(&mut file.take(SENDFILE_CHUNK), stream) {
-                Ok(n) => n,
-                Err(e) => return self.data_failure(sent, &e),
-            };
-            sent += n;
-            if n < SENDFILE_CHUNK {
-                return Outcome::Complete(sent);
+    /// Binary download. Plain TCP: sendfile(2) on a non-blocking socket, polling the control
+    /// connection between calls, so ABOR is answered even while the client reads nothing.
+    /// TLS: large buffered writes.
+    fn send_file(&mut self, stream: &mut Stream, mut file: &File, offset: u64) -> Outcome {
+        let Stream::Plain(tcp) = stream else {
+            if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+                return Outcome::Failed(0, storage::Error::from(e).reply());
             }
-            if let Some(stop) = self.interruption(sent) {
+            return self.copy_buffered(stream, file, None);
+        };
+        if let Err(e) = tcp.set_nonblocking(true) {
+            return self.data_failure(0, &e);
+        }
+        let outcome = self.sendfile_loop(tcp, file, offset);
+        let _ = tcp.set_nonblocking(false);
+        outcome
+    }
+
+    fn sendfile_loop(&mut self, tcp: &TcpStream, file: &File, offset: u64) -> Outcome {
+        let mut position = offset;
+        let mut last_progress = Instant::now();
+        loop {
+            let control = if self.pending.is_none() {
+                Some(self.control.fd())
+            } else {
+                None
+            };
+            let (writable, control_ready) =
+                net::wait_data(tcp.as_fd(), libc::POLLOUT, control, CONTROL_POLL)
+                    .unwrap_or((true, false));
+            let sent = position - offset;
+            if control_ready || (self.pending.is_none() && self.control.has_buffered_input()) {
+                match self.check_control() {
+                    ControlCheck::Abort => return Outcome::Aborted(sent),
+                    ControlCheck::Closed => return Outcome::ControlLost(sent),
+                    ControlCheck::Nothing => {}
+                }
+            }
+            if let Some(stop) = self.stop_reason(sent) {
                 return stop;
+            }
+            if !writable {
+                if last_progress.elapsed() >= DATA_STALL_TIMEOUT {
+                    return Outcome::Failed(sent, stalled_reply());
+                }
+                continue;
+            }
+            match net::sendfile(tcp.as_fd(), file.as_fd(), &mut position, SENDFILE_CHUNK) {
+                Ok(0) => return Outcome::Complete(position - offset),
+                Ok(_) => last_progress = Instant::now(),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return self.data_failure(position - offset, &e),
             }
         }
     }
 
-    fn send_file_ascii(&mut self, stream: &mut TcpStream, mut file: &File, offset: u64) -> Outcome {
+    fn send_file_ascii(&mut self, stream: &mut Stream, mut file: &File, offset: u64) -> Outcome {
         if let Err(e) = file.seek(SeekFrom::Start(offset)) {
             return Outcome::Failed(0, storage::Error::from(e).reply());
         }
+        self.copy_buffered(stream, file, Some(ToNetwork::default()))
+    }
+
+    /// File → stream through one `TRANSFER_BUFFER`, converting line ends when asked.
+    fn copy_buffered(
+        &mut self,
+        stream: &mut Stream,
+        mut file: &File,
+        mut ascii: Option<ToNetwork>,
+    ) -> Outcome {
         let mut buf = vec![0u8; TRANSFER_BUFFER];
-        let mut out = Vec::new();
-        let mut conv = ToNetwork::default();
+        let mut converted = Vec::new();
         let mut sent = 0u64;
         loop {
             let n = match file.read(&mut buf) {
@@ -259,33 +398,40 @@ impl Session<'_> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Outcome::Failed(sent, storage::Error::from(e).reply()),
             };
-            conv.convert(&buf[..n], &mut out);
-            if let Err(e) = stream.write_all(&out) {
+            let chunk = match &mut ascii {
+                Some(conv) => {
+                    conv.convert(&buf[..n], &mut converted);
+                    &converted[..]
+                }
+                None => &buf[..n],
+            };
+            if let Err(e) = stream.write_all(chunk) {
                 return self.data_failure(sent, &e);
             }
-            sent += out.len() as u64;
+            sent += chunk.len() as u64;
             if let Some(stop) = self.interruption(sent) {
                 return stop;
             }
         }
     }
 
-    /// Upload loop: waits on data and control together so ABOR is seen even while the
-    /// client sends nothing.
-    fn receive(&mut self, stream: &mut TcpStream, upload: &mut Upload) -> Outcome {
+    /// Upload loop: waits on data and control together (waking every `CONTROL_POLL`) so ABOR,
+    /// a ban or the shutdown deadline are seen even while the client sends nothing.
+    fn receive(&mut self, stream: &mut Stream, upload: &mut Upload) -> Outcome {
         let mut buf = vec![0u8; TRANSFER_BUFFER];
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut conv = FromNetwork::default();
         let mut converted = Vec::new();
         let mut received = 0u64;
+        let mut last_progress = Instant::now();
         loop {
-            let (data_ready, control_ready) = if self.pending.is_some() {
-                (
-                    net::wait_readable(stream.as_fd(), DATA_STALL_TIMEOUT).unwrap_or(true),
-                    false,
-                )
+            let (data_ready, control_ready) = if stream.plaintext_pending() {
+                (true, false)
+            } else if self.pending.is_some() {
+                let ready = net::wait_readable(stream.fd(), CONTROL_POLL).unwrap_or(true);
+                (ready, false)
             } else {
-                net::wait_either(stream.as_fd(), self.control.fd(), DATA_STALL_TIMEOUT)
+                net::wait_either(stream.fd(), self.control.fd(), CONTROL_POLL)
                     .unwrap_or((true, false))
             };
             if control_ready {
@@ -295,24 +441,32 @@ impl Session<'_> {
                     ControlCheck::Nothing => {}
                 }
             }
+            if let Some(stop) = self.stop_reason(received) {
+                return stop;
+            }
             if !data_ready {
-                if control_ready {
-                    continue;
+                if last_progress.elapsed() >= DATA_STALL_TIMEOUT {
+                    return Outcome::Failed(received, stalled_reply());
                 }
-                return Outcome::Failed(
-                    received,
-                    Reply::new(
-                        codes::TRANSFER_ABORTED,
-                        "Data connection stalled; transfer aborted.",
-                    ),
-                );
+                continue;
             }
             let n = match stream.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && stream.is_tls() => {
+                    log::warn!(
+                        "{}: protected upload ended without TLS close_notify after {received} bytes (possibly truncated)",
+                        self.control.peer
+                    );
+                    if self.shared.settings.tls_strict_eof {
+                        return Outcome::Failed(received, aborted_reply());
+                    }
+                    break;
+                }
                 Err(e) => return self.data_failure(received, &e),
             };
+            last_progress = Instant::now();
             received += n as u64;
             let chunk = if ascii {
                 conv.convert(&buf[..n], &mut converted);
@@ -323,15 +477,6 @@ impl Session<'_> {
             if let Err(e) = upload.file().write_all(chunk) {
                 return Outcome::Failed(received, storage::Error::from(e).reply());
             }
-            if self.shared.shutdown.grace_expired() {
-                return Outcome::Failed(
-                    received,
-                    Reply::new(
-                        codes::TRANSFER_ABORTED,
-                        "Server shutting down; transfer aborted.",
-                    ),
-                );
-            }
         }
         if ascii {
             conv.finish(&mut converted);
@@ -339,15 +484,15 @@ impl Session<'_> {
                 return Outcome::Failed(received, storage::Error::from(e).reply());
             }
         }
-        // SECURITY/robustness: a client killed mid-upload closes both connections; its data
-        // EOF must not publish a truncated file.
+        // A client killed mid-upload closes both connections; its data EOF must not publish
+        // a truncated file.
         if self.control.peer_closed() {
             return Outcome::ControlLost(received);
         }
         Outcome::Complete(received)
     }
 
-    /// Between download chunks: ABOR, a vanished client, or the shutdown deadline.
+    /// Between download chunks: ABOR, a vanished client, a ban, or the shutdown deadline.
     fn interruption(&mut self, sent: u64) -> Option<Outcome> {
         if self.pending.is_none() && self.control.input_pending() {
             match self.check_control() {
@@ -356,14 +501,20 @@ impl Session<'_> {
                 ControlCheck::Nothing => {}
             }
         }
+        self.stop_reason(sent)
+    }
+
+    /// Reasons a transfer must stop that do not come from the client.
+    fn stop_reason(&mut self, bytes: u64) -> Option<Outcome> {
+        if let Some(reply) = self.account_revoked() {
+            return Some(Outcome::Revoked(bytes, reply));
+        }
         if self.shared.shutdown.grace_expired() {
-            return Some(Outcome::Failed(
-                sent,
-                Reply::new(
-                    codes::TRANSFER_ABORTED,
-                    "Server shutting down; transfer aborted.",
-                ),
-            ));
+            let reply = Reply::new(
+                codes::TRANSFER_ABORTED,
+                "Server shutting down; transfer aborted.",
+            );
+            return Some(Outcome::Failed(bytes, reply));
         }
         None
     }
@@ -394,13 +545,7 @@ impl Session<'_> {
             e.kind(),
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
         ) {
-            return Outcome::Failed(
-                bytes,
-                Reply::new(
-                    codes::TRANSFER_ABORTED,
-                    "Data connection stalled; transfer aborted.",
-                ),
-            );
+            return Outcome::Failed(bytes, stalled_reply());
         }
         Outcome::Failed(bytes, aborted_reply())
     }

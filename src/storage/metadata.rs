@@ -1,0 +1,336 @@
+//! Ownership and visibility of what clients created: an in-memory map from namespace path to
+//! owner/visibility, made durable by an append-only JSON-lines journal (`data/metadata.jsonl`)
+//! that is replayed and compacted on start. Each change appends one line: O(1) per upload.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+/// Who owns an entry and who may see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    pub owner: String,
+    pub public: bool,
+}
+
+/// One journal line.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+enum Record {
+    Set {
+        path: String,
+        owner: String,
+        public: bool,
+    },
+    Del {
+        path: String,
+    },
+    Mv {
+        from: String,
+        to: String,
+    },
+    /// The account `owner` was deleted: its entries pass to the tombstone owner `~name`.
+    Disown {
+        owner: String,
+    },
+}
+
+/// The owner recorded for entries of a deleted account. `~` is not allowed in user names, so
+/// a later account of the same name does not inherit the files (private ones stay private).
+pub fn tombstone(owner: &str) -> String {
+    format!("~{owner}")
+}
+
+pub struct MetaStore {
+    map: RwLock<BTreeMap<String, Meta>>,
+    /// Serialises writers so journal order equals apply order; readers never wait on it.
+    journal: Mutex<File>,
+    fsync: bool,
+}
+
+impl std::fmt::Debug for MetaStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetaStore")
+            .field("fsync", &self.fsync)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MetaStore {
+    /// Replays `journal` (a torn last line from a crash is skipped), drops records whose
+    /// entry no longer exists under `storage_root`, rewrites the journal compacted
+    /// (temp, fsync, rename), and opens it for appending.
+    pub fn open(
+        journal: &Path,
+        storage_root: &Path,
+        fsync: bool,
+        is_account: &dyn Fn(&str) -> bool,
+    ) -> io::Result<MetaStore> {
+        let mut map = replay(journal)?;
+        map.retain(|path, _| fs::symlink_metadata(real_path(storage_root, path)).is_ok());
+        // Accounts deleted while the server was down (by hand or by `ferroftp user del`).
+        for meta in map.values_mut() {
+            if !meta.owner.starts_with('~') && !is_account(&meta.owner) {
+                meta.owner = tombstone(&meta.owner);
+            }
+        }
+        compact(journal, &map)?;
+        let file = OpenOptions::new().create(true).append(true).open(journal)?;
+        Ok(MetaStore {
+            map: RwLock::new(map),
+            journal: Mutex::new(file),
+            fsync,
+        })
+    }
+
+    pub fn get(&self, path: &str) -> Option<Meta> {
+        self.map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path)
+            .cloned()
+    }
+
+    pub fn set(&self, path: &str, meta: Meta) -> io::Result<()> {
+        let record = Record::Set {
+            path: path.to_owned(),
+            owner: meta.owner.clone(),
+            public: meta.public,
+        };
+        self.append(&record, |map| {
+            map.insert(path.to_owned(), meta);
+        })
+    }
+
+    /// Forgets `path` and everything below it.
+    pub fn remove(&self, path: &str) -> io::Result<()> {
+        self.append(
+            &Record::Del {
+                path: path.to_owned(),
+            },
+            |map| remove_tree(map, path),
+        )
+    }
+
+    /// Moves the record of `from` and of everything below it to `to`.
+    pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        self.append(
+            &Record::Mv {
+                from: from.to_owned(),
+                to: to.to_owned(),
+            },
+            |map| move_tree(map, from, to),
+        )
+    }
+
+    /// Hands every entry of a deleted account to its tombstone owner.
+    pub fn disown(&self, owner: &str) -> io::Result<()> {
+        self.append(
+            &Record::Disown {
+                owner: owner.to_owned(),
+            },
+            |map| disown_all(map, owner),
+        )
+    }
+
+    fn append(
+        &self,
+        record: &Record,
+        apply: impl FnOnce(&mut BTreeMap<String, Meta>),
+    ) -> io::Result<()> {
+        let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
+        line.push(b'\n');
+        let mut journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
+        journal.write_all(&line)?;
+        if self.fsync {
+            journal.sync_data()?;
+        }
+        apply(&mut self.map.write().unwrap_or_else(PoisonError::into_inner));
+        Ok(())
+    }
+}
+
+fn real_path(root: &Path, virt: &str) -> PathBuf {
+    let mut p = root.to_path_buf();
+    for c in virt.split('/').filter(|c| !c.is_empty()) {
+        p.push(c);
+    }
+    p
+}
+
+fn replay(journal: &Path) -> io::Result<BTreeMap<String, Meta>> {
+    let mut map = BTreeMap::new();
+    let file = match File::open(journal) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(map),
+        Err(e) => return Err(e),
+    };
+    for (n, line) in BufReader::new(file).split(b'\n').enumerate() {
+        let line = line?;
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<Record>(&line) {
+            Ok(Record::Set {
+                path,
+                owner,
+                public,
+            }) => {
+                map.insert(path, Meta { owner, public });
+            }
+            Ok(Record::Del { path }) => remove_tree(&mut map, &path),
+            Ok(Record::Mv { from, to }) => move_tree(&mut map, &from, &to),
+            Ok(Record::Disown { owner }) => disown_all(&mut map, &owner),
+            // A crash mid-append leaves a torn last line; nothing after it was acknowledged.
+            Err(e) => log::warn!(
+                "{}:{}: skipped unreadable record: {e}",
+                journal.display(),
+                n + 1
+            ),
+        }
+    }
+    Ok(map)
+}
+
+fn compact(journal: &Path, map: &BTreeMap<String, Meta>) -> io::Result<()> {
+    let tmp = journal.with_extension("jsonl.tmp");
+    {
+        let mut out = io::BufWriter::new(File::create(&tmp)?);
+        for (path, meta) in map {
+            let record = Record::Set {
+                path: path.clone(),
+                owner: meta.owner.clone(),
+                public: meta.public,
+            };
+            serde_json::to_writer(&mut out, &record).map_err(io::Error::other)?;
+            out.write_all(b"\n")?;
+        }
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    }
+    fs::rename(&tmp, journal)?;
+    if let Some(dir) = journal.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// The keys strictly below `path` start with `path/`.
+fn subtree_keys(map: &BTreeMap<String, Meta>, path: &str) -> Vec<String> {
+    let prefix = format!("{path}/");
+    map.range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+fn disown_all(map: &mut BTreeMap<String, Meta>, owner: &str) {
+    for meta in map.values_mut().filter(|m| m.owner == owner) {
+        meta.owner = tombstone(owner);
+    }
+}
+
+fn remove_tree(map: &mut BTreeMap<String, Meta>, path: &str) {
+    map.remove(path);
+    for k in subtree_keys(map, path) {
+        map.remove(&k);
+    }
+}
+
+fn move_tree(map: &mut BTreeMap<String, Meta>, from: &str, to: &str) {
+    let mut moved = Vec::new();
+    if let Some(m) = map.remove(from) {
+        moved.push((to.to_owned(), m));
+    }
+    for k in subtree_keys(map, from) {
+        if let Some(m) = map.remove(&k) {
+            moved.push((format!("{to}{}", &k[from.len()..]), m));
+        }
+    }
+    // The target's old records (if any) are replaced by the moved ones.
+    remove_tree(map, to);
+    map.extend(moved);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(owner: &str, public: bool) -> Meta {
+        Meta {
+            owner: owner.into(),
+            public,
+        }
+    }
+
+    #[test]
+    fn deleted_accounts_leave_tombstones() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("storage");
+        fs::create_dir_all(root.join("Public")).unwrap();
+        fs::write(root.join("Public/a"), b"x").unwrap();
+        fs::write(root.join("Public/b"), b"x").unwrap();
+        let journal = dir.path().join("metadata.jsonl");
+        let store = MetaStore::open(&journal, &root, false, &|_: &str| true).unwrap();
+        store.set("/Public/a", meta("carol", false)).unwrap();
+        store.set("/Public/b", meta("dave", false)).unwrap();
+        store.disown("carol").unwrap();
+        assert_eq!(store.get("/Public/a"), Some(meta("~carol", false)));
+        drop(store);
+        let store = MetaStore::open(&journal, &root, false, &|name: &str| name != "dave").unwrap();
+        assert_eq!(
+            store.get("/Public/a"),
+            Some(meta("~carol", false)),
+            "replayed"
+        );
+        assert_eq!(
+            store.get("/Public/b"),
+            Some(meta("~dave", false)),
+            "deleted while down"
+        );
+    }
+
+    #[test]
+    fn survives_reopen_and_follows_tree_renames() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("storage");
+        fs::create_dir_all(root.join("alice/d/sub")).unwrap();
+        fs::write(root.join("alice/d/sub/f"), b"x").unwrap();
+        fs::write(root.join("alice/g"), b"x").unwrap();
+        let journal = dir.path().join("metadata.jsonl");
+        let store = MetaStore::open(&journal, &root, true, &|_: &str| true).unwrap();
+        store.set("/alice/d", meta("alice", false)).unwrap();
+        store.set("/alice/d/sub/f", meta("alice", true)).unwrap();
+        store.set("/alice/dx", meta("bob", true)).unwrap();
+        store.set("/alice/g", meta("alice", false)).unwrap();
+        store.rename("/alice/d", "/alice/e").unwrap();
+        fs::rename(root.join("alice/d"), root.join("alice/e")).unwrap();
+        assert_eq!(store.get("/alice/e/sub/f"), Some(meta("alice", true)));
+        assert_eq!(store.get("/alice/d/sub/f"), None);
+        assert_eq!(
+            store.get("/alice/dx"),
+            Some(meta("bob", true)),
+            "sibling with a common prefix untouched"
+        );
+        store.remove("/alice/g").unwrap();
+        drop(store);
+        // A torn line at the end (crash mid-append) is skipped.
+        let mut f = OpenOptions::new().append(true).open(&journal).unwrap();
+        f.write_all(b"{\"op\":\"set\",\"pa").unwrap();
+        drop(f);
+        let store = MetaStore::open(&journal, &root, true, &|_: &str| true).unwrap();
+        assert_eq!(store.get("/alice/e"), Some(meta("alice", false)));
+        assert_eq!(store.get("/alice/e/sub/f"), Some(meta("alice", true)));
+        assert_eq!(store.get("/alice/g"), None);
+        assert_eq!(
+            store.get("/alice/dx"),
+            None,
+            "compaction dropped a record with no file"
+        );
+        let lines = fs::read_to_string(&journal).unwrap().lines().count();
+        assert_eq!(lines, 2, "compacted journal holds live records only");
+    }
+}

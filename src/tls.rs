@@ -1,0 +1,278 @@
+//! The TLS identity and rustls configurations: load `certs/cert.pem` + `certs/key.pem`, or
+//! generate a self-signed pair on first start; the SHA-256 fingerprint users compare with
+//! what their client shows; per-session control/data `ServerConfig`s that bind data-channel
+//! resumption to the control connection.
+
+use std::collections::VecDeque;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::StoresServerSessions;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    File { path: PathBuf, source: io::Error },
+    #[error("{}: {what}", path.display())]
+    Pem { path: PathBuf, what: String },
+    #[error("{}: certificate and key do not form a usable TLS identity: {source}", path.display())]
+    Identity {
+        path: PathBuf,
+        source: rustls::Error,
+    },
+    #[error("cannot generate a self-signed certificate: {0}")]
+    Generate(rcgen::Error),
+}
+
+/// The server's certificate chain and key, ready to build per-session configs from.
+#[derive(Clone)]
+pub struct Identity {
+    base: Arc<ServerConfig>,
+    fingerprint: String,
+    pub generated: bool,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A control connection's configs. The data ones share the control one's session cache (so
+/// only this control connection's sessions resume). Upload connections send no TLS 1.3
+/// tickets: clients close them with a ticket unread, and the kernel then resets the upload.
+/// TLS 1.3 clients such as rustls spend each ticket once, so the control connection hands
+/// out as many as a client keeps, and download connections (which the client reads to the
+/// end anyway) hand out replacements.
+#[derive(Clone)]
+pub struct SessionConfigs {
+    pub control: Arc<ServerConfig>,
+    pub upload: Arc<ServerConfig>,
+    pub download: Arc<ServerConfig>,
+}
+
+/// Tickets on the control connection: rustls clients keep at most 8 per server.
+const CONTROL_TICKETS: usize = 8;
+/// Tickets on a download connection: one to replace the one spent, one to spare.
+const DOWNLOAD_TICKETS: usize = 2;
+
+impl Identity {
+    /// Loads `dir/cert.pem` and `dir/key.pem`; when both are absent, generates a self-signed
+    /// certificate for `names` (host names and addresses) and writes them (key mode 0600).
+    pub fn load_or_generate(dir: &Path, names: Vec<String>) -> Result<Identity, Error> {
+        let cert_path = dir.join("cert.pem");
+        let key_path = dir.join("key.pem");
+        let generated = !cert_path.exists() && !key_path.exists();
+        if generated {
+            generate(&cert_path, &key_path, names)?;
+        }
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
+            .map_err(|e| pem_error(&cert_path, e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| pem_error(&cert_path, e))?;
+        let first = certs.first().ok_or_else(|| Error::Pem {
+            path: cert_path.clone(),
+            what: "no certificate found".into(),
+        })?;
+        let fingerprint = fingerprint(first);
+        let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| pem_error(&key_path, e))?;
+        let base = ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|source| Error::Identity {
+                path: cert_path.clone(),
+                source,
+            })?;
+        Ok(Identity {
+            base: Arc::new(base),
+            fingerprint,
+            generated,
+        })
+    }
+
+    /// `AA:BB:...` SHA-256 of the leaf certificate, as FileZilla shows it.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Fresh configs for one control connection.
+    pub fn session_configs(&self) -> SessionConfigs {
+        let cache = Arc::new(SessionCache::default());
+        let view = |pin| -> Arc<dyn StoresServerSessions> {
+            Arc::new(CacheView {
+                cache: Arc::clone(&cache),
+                pin,
+            })
+        };
+        let mut control = (*self.base).clone();
+        control.session_storage = view(true);
+        let mut upload = control.clone();
+        upload.send_tls13_tickets = 0;
+        let mut download = control.clone();
+        download.send_tls13_tickets = DOWNLOAD_TICKETS;
+        download.session_storage = view(false);
+        upload.session_storage = view(false);
+        control.send_tls13_tickets = CONTROL_TICKETS;
+        SessionConfigs {
+            control: Arc::new(control),
+            upload: Arc::new(upload),
+            download: Arc::new(download),
+        }
+    }
+}
+
+/// One control connection's TLS sessions. Sessions created on the control connection are
+/// kept for its whole life (clients such as lftp/GnuTLS resume every data connection from
+/// them); sessions created on download connections go to a small rolling window, so they can
+/// never push the control connection's out.
+///
+/// Sessions may be resumed more than once: rustls treats a TLS 1.3 ticket as single-use
+/// (`take`), but FTP clients resume many data connections from one session. SECURITY: reuse
+/// is confined to this control connection's own cache, and 0-RTT is off, so it allows no
+/// replay of application data.
+#[derive(Debug, Default)]
+struct SessionCache {
+    pinned: Mutex<VecDeque<(Vec<u8>, Vec<u8>)>>,
+    rolling: Mutex<VecDeque<(Vec<u8>, Vec<u8>)>>,
+}
+
+/// Control-connection sessions kept (rustls sends at most `CONTROL_TICKETS` of them).
+const PINNED_SESSIONS: usize = 16;
+/// Download-connection sessions kept.
+const ROLLING_SESSIONS: usize = 32;
+
+impl SessionCache {
+    fn find(&self, key: &[u8]) -> Option<Vec<u8>> {
+        for tier in [&self.pinned, &self.rolling] {
+            let tier = tier.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, v)) = tier.iter().find(|(k, _)| k == key) {
+                return Some(v.clone());
+            }
+        }
+        None
+    }
+}
+
+/// A config's view of the cache: which tier its new sessions go to.
+#[derive(Debug)]
+struct CacheView {
+    cache: Arc<SessionCache>,
+    pin: bool,
+}
+
+impl StoresServerSessions for CacheView {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        let (tier, cap) = if self.pin {
+            (&self.cache.pinned, PINNED_SESSIONS)
+        } else {
+            (&self.cache.rolling, ROLLING_SESSIONS)
+        };
+        let mut tier = tier.lock().unwrap_or_else(PoisonError::into_inner);
+        if tier.len() >= cap {
+            tier.pop_front();
+        }
+        tier.push_back((key, value));
+        true
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.cache.find(key)
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.cache.find(key)
+    }
+
+    fn can_cache(&self) -> bool {
+        true
+    }
+}
+
+fn pem_error(path: &Path, e: rustls::pki_types::pem::Error) -> Error {
+    match e {
+        rustls::pki_types::pem::Error::Io(source) => Error::File {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => Error::Pem {
+            path: path.to_path_buf(),
+            what: other.to_string(),
+        },
+    }
+}
+
+fn generate(cert_path: &Path, key_path: &Path, names: Vec<String>) -> Result<(), Error> {
+    let key = rcgen::generate_simple_self_signed(names).map_err(Error::Generate)?;
+    write_file(cert_path, key.cert.pem().as_bytes(), 0o644)?;
+    write_file(key_path, key.signing_key.serialize_pem().as_bytes(), 0o600)
+}
+
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    let err = |source| Error::File {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(err)?;
+    f.write_all(bytes).map_err(err)?;
+    f.sync_all().map_err(err)
+}
+
+pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
+    let digest = Sha256::digest(cert.as_ref());
+    digest
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generates_then_loads_the_same_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Identity::load_or_generate(dir.path(), vec!["localhost".into()]).unwrap();
+        assert!(first.generated);
+        let mode = fs::metadata(dir.path().join("key.pem"))
+            .unwrap()
+            .permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+        let again = Identity::load_or_generate(dir.path(), vec!["localhost".into()]).unwrap();
+        assert!(!again.generated);
+        assert_eq!(first.fingerprint(), again.fingerprint());
+        assert_eq!(first.fingerprint().len(), 32 * 3 - 1);
+        let configs = again.session_configs();
+        assert_eq!(configs.upload.send_tls13_tickets, 0);
+        assert_eq!(configs.control.send_tls13_tickets, CONTROL_TICKETS);
+    }
+
+    #[test]
+    fn broken_pem_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("cert.pem"), "not a pem").unwrap();
+        fs::write(dir.path().join("key.pem"), "not a pem").unwrap();
+        let err = Identity::load_or_generate(dir.path(), vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cert.pem"), "{err}");
+    }
+}

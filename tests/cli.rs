@@ -1,0 +1,817 @@
+//! The `ferroftp` binary itself: `--help`, one-line errors and exit codes, `user …` editing
+//! `data/credentials.txt`, and `serve` as a real process (its stdout contract, first-start
+//! admin, live pick-up of `user add`, several listeners, IPv6, SIGTERM → 421 and exit 0).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support::{Ran, pseudo_random, run_with_input, run_with_timeout, sha256};
+
+/// Seconds any one short-lived `ferroftp` invocation may take.
+const CMD_TIMEOUT: u64 = 30;
+
+fn ferroftp() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ferroftp"))
+}
+
+fn run(args: &[&str]) -> Ran {
+    run_with_timeout(ferroftp().args(args), CMD_TIMEOUT)
+}
+
+fn run_stdin(args: &[&str], input: &str) -> Ran {
+    run_with_input(ferroftp().args(args), Some(input.as_bytes()), CMD_TIMEOUT)
+}
+
+/// Asserts the SPEC's error contract: non-zero exit, exactly one line on stderr, no panic.
+fn assert_one_line_error(ran: &Ran, what: &str) -> String {
+    assert!(!ran.success(), "{what} should fail: {ran:?}");
+    let lines: Vec<&str> = ran.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{what}: one line on stderr, got {ran:?}");
+    assert!(
+        !ran.stderr.contains("panicked") && !ran.stderr.contains("RUST_BACKTRACE"),
+        "{what}: no panic: {ran:?}"
+    );
+    lines[0].to_owned()
+}
+
+/// A fresh instance directory whose config makes bcrypt cheap (test speed) and tolerates the
+/// failed logins of the retry loops below.
+fn instance() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ferroftp.toml"),
+        "bcrypt_cost = 4\nmax_login_failures = 100\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn dir_str(dir: &tempfile::TempDir) -> &str {
+    dir.path().to_str().unwrap()
+}
+
+fn add_user(dir: &tempfile::TempDir, name: &str, password: &str, admin: bool) {
+    let mut args = vec![
+        "user",
+        "add",
+        name,
+        "--password-stdin",
+        "--dir",
+        dir_str(dir),
+    ];
+    if admin {
+        args.push("--admin");
+    }
+    run_stdin(&args, &format!("{password}\n")).ok("user add");
+}
+
+fn user_list(dir: &tempfile::TempDir) -> String {
+    run(&["user", "list", "--dir", dir_str(dir)])
+        .ok("user list")
+        .stdout
+}
+
+mod arguments {
+    use super::*;
+
+    #[test]
+    fn help_on_every_subcommand_exits_zero() {
+        for args in [
+            vec!["--help"],
+            vec!["serve", "--help"],
+            vec!["user", "--help"],
+            vec!["user", "add", "--help"],
+            vec!["user", "del", "--help"],
+            vec!["user", "ban", "--help"],
+            vec!["user", "unban", "--help"],
+            vec!["user", "passwd", "--help"],
+            vec!["user", "list", "--help"],
+        ] {
+            let ran = run(&args);
+            assert!(ran.success(), "{args:?}: {ran:?}");
+            assert!(ran.stdout.contains("Usage"), "{args:?}: {ran:?}");
+        }
+        let ran = run(&["serve", "--help"]);
+        for flag in [
+            "--dir",
+            "--listen",
+            "--pasv-ports",
+            "--pasv-address",
+            "--max-sessions",
+            "--config",
+        ] {
+            assert!(ran.stdout.contains(flag), "serve --help names {flag}");
+        }
+    }
+
+    #[test]
+    fn bad_arguments_are_one_line_and_non_zero() {
+        for args in [
+            vec!["serve", "--bogus"],
+            vec!["serve", "--max-sessions", "lots"],
+            vec!["user", "add"],
+            vec!["user", "frobnicate", "alice"],
+            vec!["nonsense"],
+        ] {
+            let line = assert_one_line_error(&run(&args), &format!("{args:?}"));
+            assert!(line.starts_with("error: "), "{args:?}: {line}");
+        }
+    }
+
+    #[test]
+    fn missing_subcommand_says_what_is_missing() {
+        // Not the first line of the help text: an error that says a subcommand is needed.
+        for args in [vec![], vec!["user"]] {
+            let line = assert_one_line_error(&run(&args), &format!("{args:?}"));
+            assert!(line.starts_with("error: "), "{args:?}: {line}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_one_line_and_non_zero() {
+        let dir = instance();
+        for args in [
+            vec![
+                "serve",
+                "--dir",
+                dir_str(&dir),
+                "--listen",
+                "not-an-address",
+            ],
+            vec![
+                "serve",
+                "--dir",
+                dir_str(&dir),
+                "--listen",
+                "127.0.0.1:0",
+                "--pasv-ports",
+                "9-3",
+            ],
+            vec![
+                "serve",
+                "--dir",
+                dir_str(&dir),
+                "--listen",
+                "127.0.0.1:0",
+                "--max-sessions",
+                "0",
+            ],
+        ] {
+            let line = assert_one_line_error(&run(&args), &format!("{args:?}"));
+            assert!(line.starts_with("error: "), "{args:?}: {line}");
+        }
+    }
+}
+
+mod users {
+    use super::*;
+
+    #[test]
+    fn add_then_list() {
+        let dir = instance();
+        let ran = run_stdin(
+            &[
+                "user",
+                "add",
+                "alice",
+                "--password-stdin",
+                "--dir",
+                dir_str(&dir),
+            ],
+            "alice-pw\n",
+        )
+        .ok("user add alice");
+        assert!(ran.stderr.is_empty(), "{ran:?}");
+        assert_eq!(user_list(&dir), "alice user active\n");
+        assert!(dir.path().join("server_storage/alice").is_dir(), "home");
+
+        add_user(&dir, "boss", "boss-pw", true);
+        assert_eq!(user_list(&dir), "alice user active\nboss admin active\n");
+
+        let creds = std::fs::read_to_string(dir.path().join("data/credentials.txt")).unwrap();
+        let alice = creds
+            .lines()
+            .find(|l| l.starts_with("alice:"))
+            .expect("alice's line");
+        let fields: Vec<&str> = alice.split(':').collect();
+        assert_eq!(fields.len(), 4, "{alice}");
+        assert_eq!((fields[2], fields[3]), ("user", "active"));
+        assert!(bcrypt::verify("alice-pw", fields[1]).unwrap(), "{alice}");
+    }
+
+    #[test]
+    fn duplicate_and_invalid_names_fail_with_one_line() {
+        let dir = instance();
+        add_user(&dir, "alice", "pw1", false);
+        let ran = run_stdin(
+            &[
+                "user",
+                "add",
+                "alice",
+                "--password-stdin",
+                "--dir",
+                dir_str(&dir),
+            ],
+            "pw2\n",
+        );
+        let line = assert_one_line_error(&ran, "duplicate add");
+        assert!(line.contains("alice"), "{line}");
+        for bad in ["Public", ".hidden", "has space", "x/y", &"n".repeat(33)] {
+            let ran = run_stdin(
+                &[
+                    "user",
+                    "add",
+                    bad,
+                    "--password-stdin",
+                    "--dir",
+                    dir_str(&dir),
+                ],
+                "pw\n",
+            );
+            assert_one_line_error(&ran, &format!("user add {bad:?}"));
+        }
+        let ran = run_stdin(
+            &[
+                "user",
+                "add",
+                "carol",
+                "--password-stdin",
+                "--dir",
+                dir_str(&dir),
+            ],
+            "\n",
+        );
+        assert_one_line_error(&ran, "empty password");
+        assert_eq!(user_list(&dir), "alice user active\n");
+    }
+
+    #[test]
+    fn ban_unban_passwd_del() {
+        let dir = instance();
+        add_user(&dir, "alice", "old-pw", false);
+        add_user(&dir, "bob", "bob-pw", false);
+        let d = dir_str(&dir);
+
+        run(&["user", "ban", "alice", "--dir", d]).ok("ban");
+        assert_eq!(user_list(&dir), "alice user banned\nbob user active\n");
+        run(&["user", "unban", "alice", "--dir", d]).ok("unban");
+        assert_eq!(user_list(&dir), "alice user active\nbob user active\n");
+
+        run_stdin(
+            &["user", "passwd", "alice", "--password-stdin", "--dir", d],
+            "new-pw\n",
+        )
+        .ok("passwd");
+        let creds = std::fs::read_to_string(dir.path().join("data/credentials.txt")).unwrap();
+        let hash = creds
+            .lines()
+            .find_map(|l| l.strip_prefix("alice:"))
+            .and_then(|rest| rest.split(':').next())
+            .expect("alice's hash")
+            .to_owned();
+        assert!(bcrypt::verify("new-pw", &hash).unwrap());
+        assert!(!bcrypt::verify("old-pw", &hash).unwrap());
+
+        run(&["user", "del", "alice", "--dir", d]).ok("del");
+        assert_eq!(user_list(&dir), "bob user active\n");
+
+        for args in [
+            vec!["user", "del", "alice", "--dir", d],
+            vec!["user", "ban", "nobody", "--dir", d],
+            vec!["user", "unban", "nobody", "--dir", d],
+        ] {
+            let line = assert_one_line_error(&run(&args), &format!("{args:?}"));
+            assert!(line.contains(args[2]), "names the user: {line}");
+        }
+        let ran = run_stdin(
+            &["user", "passwd", "nobody", "--password-stdin", "--dir", d],
+            "pw\n",
+        );
+        assert_one_line_error(&ran, "passwd of an unknown user");
+    }
+
+    #[test]
+    fn without_password_stdin_and_no_terminal_is_an_error() {
+        let dir = instance();
+        let ran = run(&["user", "add", "alice", "--dir", dir_str(&dir)]);
+        assert_one_line_error(&ran, "user add without a terminal");
+        assert_eq!(user_list(&dir), "");
+    }
+}
+
+/// A `ferroftp serve` child process: its stdout lines arrive on a channel, its stderr is
+/// collected for failure messages, and Drop kills it so no test leaves a server behind.
+struct Served {
+    child: Child,
+    lines: Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Served {
+    fn start(dir: &Path, args: &[&str]) -> Served {
+        let mut child = ferroftp()
+            .arg("serve")
+            .arg("--dir")
+            .arg(dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ferroftp serve");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let mut err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Served {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The next stdout line, waiting at most 15 s.
+    fn line(&mut self) -> String {
+        match self.lines.recv_timeout(Duration::from_secs(15)) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("no stdout line within 15 s; stderr:\n{}", self.stderr())
+            }
+            Err(RecvTimeoutError::Disconnected) => panic!(
+                "serve closed stdout ({:?}); stderr:\n{}",
+                self.child.try_wait(),
+                self.stderr()
+            ),
+        }
+    }
+
+    /// Reads stdout up to and including the line that starts with `prefix`.
+    fn lines_until(&mut self, prefix: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        for _ in 0..64 {
+            let line = self.line();
+            let done = line.starts_with(prefix);
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+        panic!("no {prefix:?} line in {seen:?}");
+    }
+
+    fn sigterm(&self) {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(rc, 0, "kill(SIGTERM)");
+    }
+
+    /// Waits at most `secs` for the process to exit.
+    fn wait_exit(&mut self, secs: u64) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve still running {secs} s after SIGTERM; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// `listening on ADDR:PORT` → the address (port not 0).
+fn listening(line: &str) -> SocketAddr {
+    let addr: SocketAddr = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("not a listening line: {line:?}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{line:?}: {e}"));
+    assert_ne!(addr.port(), 0, "{line}");
+    addr
+}
+
+/// A control connection with a read timeout; returns (reader, writer) after the 220.
+fn connect(addr: SocketAddr) -> (BufReader<TcpStream>, TcpStream) {
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let greeting = read_reply(&mut reader);
+    assert!(greeting.starts_with("220"), "greeting: {greeting:?}");
+    (reader, stream)
+}
+
+/// One reply's last line (multi-line replies skipped to their end).
+fn read_reply(reader: &mut BufReader<TcpStream>) -> String {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("read reply");
+    if line.len() >= 4 && line.as_bytes()[3] == b'-' {
+        let end = format!("{} ", &line[..3]);
+        loop {
+            let mut next = String::new();
+            if reader.read_line(&mut next).expect("read reply") == 0 || next.starts_with(&end) {
+                return next;
+            }
+        }
+    }
+    line
+}
+
+fn command(reader: &mut BufReader<TcpStream>, writer: &mut TcpStream, line: &str) -> String {
+    writer.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+    read_reply(reader)
+}
+
+/// Logs in over a raw connection; returns the PASS reply and the connection.
+fn raw_login(
+    addr: SocketAddr,
+    user: &str,
+    password: &str,
+) -> (String, BufReader<TcpStream>, TcpStream) {
+    let (mut r, mut w) = connect(addr);
+    let reply = command(&mut r, &mut w, &format!("USER {user}"));
+    assert!(reply.starts_with("331"), "USER: {reply:?}");
+    let reply = command(&mut r, &mut w, &format!("PASS {password}"));
+    (reply, r, w)
+}
+
+/// Retries a login for up to `secs` (the server reloads credentials within 2 s).
+fn login_within(addr: SocketAddr, user: &str, password: &str, secs: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let (reply, _, _) = raw_login(addr, user, password);
+        if reply.starts_with("230") {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+mod serve {
+    use super::*;
+
+    #[test]
+    fn malformed_credentials_stop_the_start_with_the_line_number() {
+        let dir = instance();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        std::fs::write(
+            dir.path().join("data/credentials.txt"),
+            "# name:bcrypt-hash:role:state\n\nthis line is not an account\n",
+        )
+        .unwrap();
+        let ran = run(&["serve", "--dir", dir_str(&dir), "--listen", "127.0.0.1:0"]);
+        assert!(!ran.success(), "{ran:?}");
+        assert!(
+            ran.stderr.contains("credentials.txt:3: "),
+            "names the file and line 3: {ran:?}"
+        );
+        assert!(!ran.stderr.contains("panicked"), "{ran:?}");
+        assert!(!ran.stdout.contains("listening on"), "{ran:?}");
+    }
+
+    #[test]
+    fn unknown_config_key_is_an_error_naming_it() {
+        let dir = instance();
+        std::fs::write(
+            dir.path().join("ferroftp.toml"),
+            "max_sessions = 4\nmax_sesions = 5\n",
+        )
+        .unwrap();
+        let ran = run(&["serve", "--dir", dir_str(&dir), "--listen", "127.0.0.1:0"]);
+        let line = assert_one_line_error(&ran, "unknown config key");
+        assert!(line.contains("max_sesions"), "{line}");
+        assert!(!ran.stdout.contains("listening on"), "{ran:?}");
+
+        // An explicit --config that does not exist is an error too.
+        let ran = run(&[
+            "serve",
+            "--dir",
+            dir_str(&dir),
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            "/nonexistent/ferroftp.toml",
+        ]);
+        assert_one_line_error(&ran, "missing --config file");
+    }
+
+    #[test]
+    fn first_start_admin_live_user_add_and_sigterm() {
+        let dir = instance();
+        let mut served = Served::start(dir.path(), &["--listen", "127.0.0.1:0"]);
+        let first = served.line();
+        let addr = listening(&first);
+        assert_eq!(addr.ip().to_string(), "127.0.0.1");
+        let rest = served.lines_until("created account admin with password ");
+        assert!(
+            rest.iter().any(|l| l.starts_with("instance directory ")),
+            "{rest:?}"
+        );
+        let password = rest
+            .last()
+            .unwrap()
+            .strip_prefix("created account admin with password ")
+            .and_then(|s| s.strip_suffix(" (shown only this once)"))
+            .unwrap_or_else(|| panic!("{rest:?}"))
+            .to_owned();
+        assert!(password.len() >= 8, "a real password: {password:?}");
+        assert_eq!(user_list(&dir), "admin admin active\n");
+
+        // suppaftp logs in with the printed password and round-trips a file.
+        let mut ftp = suppaftp::FtpStream::connect(addr).expect("connect");
+        ftp.login("admin", &password).expect("admin login");
+        ftp.transfer_type(suppaftp::types::FileType::Binary)
+            .unwrap();
+        let body = pseudo_random(10_000, 9);
+        ftp.put_file("hello.bin", &mut &body[..]).expect("STOR");
+        let back = ftp.retr_as_buffer("hello.bin").expect("RETR").into_inner();
+        assert_eq!(sha256(&back), sha256(&body));
+        ftp.quit().unwrap();
+
+        // `user add` while the server runs is picked up (SPEC: within 2 s).
+        let (reply, _, _) = raw_login(addr, "carol", "carol-pw");
+        assert!(reply.starts_with("530"), "carol unknown yet: {reply:?}");
+        add_user(&dir, "carol", "carol-pw", false);
+        assert!(
+            login_within(addr, "carol", "carol-pw", 3),
+            "carol logs in within 3 s of user add; stderr:\n{}",
+            served.stderr()
+        );
+
+        // An idle logged-in session gets 421 on SIGTERM, and the process exits 0.
+        let (reply, mut idle, _w) = raw_login(addr, "carol", "carol-pw");
+        assert!(reply.starts_with("230"), "{reply:?}");
+        served.sigterm();
+        let mut line = String::new();
+        idle.read_line(&mut line).expect("reply on shutdown");
+        assert!(
+            line.starts_with("421 "),
+            "idle session on SIGTERM: {line:?}"
+        );
+        let status = served.wait_exit(12);
+        assert_eq!(status.code(), Some(0), "stderr:\n{}", served.stderr());
+    }
+
+    /// Waits up to `secs` for the server to close an idle session; returns what it sent.
+    fn closed_within(reader: &mut BufReader<TcpStream>, secs: u64) -> String {
+        reader
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_secs(secs)))
+            .unwrap();
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(_) => line,
+            Err(e) => panic!("session still open after {secs} s ({e}); got {line:?}"),
+        }
+    }
+
+    #[test]
+    fn live_ban_passwd_del_and_a_bad_hand_edit() {
+        let dir = instance();
+        add_user(&dir, "alice", "alice-pw", false);
+        add_user(&dir, "bob", "bob-pw", false);
+        let d = dir_str(&dir).to_owned();
+        let mut served = Served::start(dir.path(), &["--listen", "127.0.0.1:0"]);
+        let addr = listening(&served.line());
+
+        // ban: alice's open session ends with 421 (SPEC: within 2 s), new logins get 530.
+        let (reply, mut session, _w) = raw_login(addr, "alice", "alice-pw");
+        assert!(reply.starts_with("230"), "{reply:?}");
+        run(&["user", "ban", "alice", "--dir", &d]).ok("ban");
+        let line = closed_within(&mut session, 4);
+        assert!(line.starts_with("421 "), "banned session: {line:?}");
+        let (reply, _, _) = raw_login(addr, "alice", "alice-pw");
+        assert_eq!(reply, "530 Login incorrect.\r\n");
+        run(&["user", "unban", "alice", "--dir", &d]).ok("unban");
+        assert!(login_within(addr, "alice", "alice-pw", 3), "unbanned");
+
+        // passwd: the new password works, the old one no longer does.
+        run_stdin(
+            &["user", "passwd", "alice", "--password-stdin", "--dir", &d],
+            "fresh-pw\n",
+        )
+        .ok("passwd");
+        assert!(login_within(addr, "alice", "fresh-pw", 3), "new password");
+        let (reply, _, _) = raw_login(addr, "alice", "alice-pw");
+        assert_eq!(reply, "530 Login incorrect.\r\n", "old password");
+
+        // del: bob's open session ends with 421, and bob can no longer log in.
+        let (reply, mut session, _w) = raw_login(addr, "bob", "bob-pw");
+        assert!(reply.starts_with("230"), "{reply:?}");
+        run(&["user", "del", "bob", "--dir", &d]).ok("del");
+        let line = closed_within(&mut session, 4);
+        assert!(line.starts_with("421 "), "deleted user's session: {line:?}");
+        let (reply, _, _) = raw_login(addr, "bob", "bob-pw");
+        assert_eq!(reply, "530 Login incorrect.\r\n");
+
+        // A malformed hand edit is refused; the last good copy stays in use.
+        let creds = dir.path().join("data/credentials.txt");
+        let good = std::fs::read_to_string(&creds).unwrap();
+        std::fs::write(&creds, format!("{good}garbage without fields\n")).unwrap();
+        std::thread::sleep(Duration::from_millis(2_500));
+        let (reply, _, _) = raw_login(addr, "alice", "fresh-pw");
+        assert!(reply.starts_with("230"), "last good copy kept: {reply:?}");
+        assert!(
+            served.stderr().contains("credentials.txt:"),
+            "the bad line is logged: {}",
+            served.stderr()
+        );
+    }
+
+    #[test]
+    fn sigterm_lets_a_running_upload_finish() {
+        let dir = instance();
+        add_user(&dir, "alice", "alice-pw", false);
+        let mut served = Served::start(dir.path(), &["--listen", "127.0.0.1:0"]);
+        let addr = listening(&served.line());
+        let (reply, mut r, mut w) = raw_login(addr, "alice", "alice-pw");
+        assert!(reply.starts_with("230"), "{reply:?}");
+        assert!(command(&mut r, &mut w, "TYPE I").starts_with("200"));
+        let epsv = command(&mut r, &mut w, "EPSV");
+        let port: u16 = epsv
+            .split("|||")
+            .nth(1)
+            .and_then(|s| s.split('|').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("EPSV: {epsv:?}"));
+        let mut data = TcpStream::connect((addr.ip(), port)).expect("data connection");
+        let opening = command(&mut r, &mut w, "STOR late.bin");
+        assert!(opening.starts_with("150"), "{opening:?}");
+        let body = pseudo_random(400_000, 11);
+        data.write_all(&body[..200_000]).unwrap();
+
+        // Shut down mid-transfer: the upload still completes (SPEC: up to 10 s).
+        served.sigterm();
+        std::thread::sleep(Duration::from_millis(500));
+        data.write_all(&body[200_000..]).unwrap();
+        drop(data);
+        let done = read_reply(&mut r);
+        assert!(done.starts_with("226 "), "upload during shutdown: {done:?}");
+        let mut last = String::new();
+        r.read_line(&mut last).expect("421 after the transfer");
+        assert!(last.starts_with("421 "), "{last:?}");
+        let status = served.wait_exit(12);
+        assert_eq!(status.code(), Some(0), "stderr:\n{}", served.stderr());
+        assert_eq!(
+            sha256(&std::fs::read(dir.path().join("server_storage/alice/late.bin")).unwrap()),
+            sha256(&body)
+        );
+    }
+
+    #[test]
+    fn second_start_creates_no_admin() {
+        let dir = instance();
+        add_user(&dir, "alice", "alice-pw", false);
+        let mut served = Served::start(dir.path(), &["--listen", "127.0.0.1:0"]);
+        let addr = listening(&served.line());
+        let rest = served.lines_until("instance directory ");
+        assert!(
+            !rest.iter().any(|l| l.contains("created account")),
+            "{rest:?}"
+        );
+        // Nothing more on stdout: the server is serving.
+        let (reply, _, _) = raw_login(addr, "alice", "alice-pw");
+        assert!(reply.starts_with("230"), "{reply:?}");
+        assert!(
+            served.lines.try_recv().is_err(),
+            "no created-admin line after start"
+        );
+        assert_eq!(user_list(&dir), "alice user active\n");
+    }
+
+    #[test]
+    fn two_listen_addresses_both_serve() {
+        let dir = instance();
+        add_user(&dir, "alice", "alice-pw", false);
+        let mut served = Served::start(
+            dir.path(),
+            &["--listen", "127.0.0.1:0", "--listen", "127.0.0.1:0"],
+        );
+        let a = listening(&served.line());
+        let b = listening(&served.line());
+        assert_ne!(a, b);
+        for addr in [a, b] {
+            let (reply, mut r, mut w) = raw_login(addr, "alice", "alice-pw");
+            assert!(reply.starts_with("230"), "{addr}: {reply:?}");
+            assert_eq!(
+                command(&mut r, &mut w, "PWD"),
+                "257 \"/alice\" is the current directory.\r\n"
+            );
+        }
+    }
+
+    #[test]
+    fn config_file_listen_and_flag_override() {
+        let dir = instance();
+        add_user(&dir, "alice", "alice-pw", false);
+        // A free port for the config file's listen key.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::write(
+            dir.path().join("ferroftp.toml"),
+            format!("bcrypt_cost = 4\nlisten = [\"127.0.0.1:{port}\"]\n"),
+        )
+        .unwrap();
+        let mut served = Served::start(dir.path(), &[]);
+        assert_eq!(served.line(), format!("listening on 127.0.0.1:{port}"));
+        drop(served);
+
+        let mut served = Served::start(dir.path(), &["--listen", "127.0.0.1:0"]);
+        let addr = listening(&served.line());
+        assert_ne!(addr.port(), port, "the flag overrides the file");
+    }
+
+    #[test]
+    fn ipv6_listener_serves() {
+        if std::net::TcpListener::bind("[::1]:0").is_err() {
+            eprintln!("SKIPPED ipv6_listener_serves: ::1 is not configured on this machine");
+            return;
+        }
+        let dir = instance();
+        add_user(&dir, "alice", "alice-pw", false);
+        let mut served = Served::start(dir.path(), &["--listen", "[::1]:0"]);
+        let line = served.line();
+        let addr = listening(&line);
+        assert!(addr.is_ipv6(), "{line}");
+        assert_eq!(line, format!("listening on [::1]:{}", addr.port()));
+
+        // curl over IPv6: EPSV upload, listing, download.
+        let tmp = tempfile::tempdir().unwrap();
+        let body = pseudo_random(20_000, 10);
+        let local = tmp.path().join("six.bin");
+        std::fs::write(&local, &body).unwrap();
+        let url = format!("ftp://alice:alice-pw@[::1]:{}/six.bin", addr.port());
+        let curl = |args: &[&str]| {
+            run_with_timeout(
+                Command::new("curl")
+                    .args(["-q", "-sS", "--connect-timeout", "5", "--max-time", "30"])
+                    .args(args),
+                60,
+            )
+        };
+        curl(&["-T", local.to_str().unwrap(), &url]).ok("curl -T over IPv6");
+        assert_eq!(
+            sha256(&std::fs::read(dir.path().join("server_storage/alice/six.bin")).unwrap()),
+            sha256(&body)
+        );
+        let back = tmp.path().join("back.bin");
+        curl(&["-o", back.to_str().unwrap(), &url]).ok("curl -o over IPv6");
+        assert_eq!(sha256(&std::fs::read(&back).unwrap()), sha256(&body));
+        let names = curl(&[
+            "--list-only",
+            &format!("ftp://alice:alice-pw@[::1]:{}/", addr.port()),
+        ])
+        .ok("curl NLST over IPv6")
+        .stdout;
+        assert_eq!(names, "six.bin\n");
+    }
+}
