@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""ferroftp benchmark driver: ferroftp vs vsftpd vs pyftpdlib, side by side, same run.
+"""ferroftp benchmark driver: ferroftp vs vsftpd vs pyftpdlib (plain FTP) and ferroftp vs
+vsftpd vs pure-ftpd (explicit FTPS), side by side, same run.
 
 Stdlib only. Loopback only (127.0.0.1). Every loop is bounded by a count and a deadline.
 Usually started by bench/run.sh, which builds ferroftp and installs the other servers.
@@ -13,6 +14,9 @@ Metrics, each against every server that could be started:
   small     2,000 STORs of 4 KiB on one session, files/s
 plus the ceiling: raw loopback TCP with the same Python client (a Python process doing
 os.sendfile of the same cached file into a socket), and iperf3 if installed.
+FTPS (AUTH TLS, PBSZ 0, PROT P; data connections resume the control connection's session):
+  retr/stor over TLS (best of --tls-rounds), small files over TLS (TCP_NODELAY on data
+  sockets, plus a short probe with Nagle on), and a TLS ceiling: Python ssl on both ends.
 """
 import argparse
 import ftplib
@@ -24,6 +28,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -212,13 +217,15 @@ class Ferroftp(Server):
 
 
 class Vsftpd(Server):
-    name = "vsftpd"
-
-    def __init__(self, binary, work, bigfile, user, password):
+    def __init__(self, binary, work, bigfile, user, password, tls=None):
+        """tls: (cert.pem, key.pem) for an FTPS-only instance (a second vsftpd process)."""
+        self.name = "vsftpd-tls" if tls else "vsftpd"
         self.binary = binary
-        self.dir = os.path.join(work, "vsftpd")
+        self.dir = os.path.join(work, self.name)
         self.bigfile = bigfile
         self.user, self.password = user, password
+        self.tls_files = tls
+        self.tls = bool(tls)
 
     def start(self):
         root = os.path.join(self.dir, "root")
@@ -238,15 +245,92 @@ class Vsftpd(Server):
                 "data_connection_timeout=300", "pasv_enable=YES", "use_sendfile=YES",
                 "xferlog_enable=YES", f"xferlog_file={self.dir}/xferlog",
                 f"vsftpd_log_file={self.dir}/vsftpd.log", "dirmessage_enable=NO",
-                "ssl_enable=NO", "pam_service_name=vsftpd",
-                "secure_chroot_dir=/var/run/vsftpd/empty", "",
-            ]))
+                "pam_service_name=vsftpd", "secure_chroot_dir=/var/run/vsftpd/empty",
+            ] + self.ssl_lines() + [""]))
         os.makedirs("/var/run/vsftpd/empty", exist_ok=True)
         self.err = os.path.join(self.dir, "vsftpd.stderr")
+        self.conf = conf
         self.proc = subprocess.Popen(
             [self.binary, conf], stdout=open(self.err, "w"), stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
+        wait_port(self.port)
+
+
+    def ssl_lines(self):
+        if not self.tls_files:
+            return ["ssl_enable=NO"]
+        cert, key = self.tls_files
+        # FTPS required for login and data; data connections must resume the control
+        # connection's TLS session (as ferroftp requires by default)
+        return ["ssl_enable=YES", f"rsa_cert_file={cert}", f"rsa_private_key_file={key}",
+                "force_local_data_ssl=YES", "force_local_logins_ssl=YES",
+                "require_ssl_reuse=YES", "ssl_ciphers=HIGH", "allow_anon_ssl=NO"]
+
+
+class TlsView(Server):
+    """The same ferroftp process, measured over explicit FTPS (AUTH TLS, PBSZ 0, PROT P)."""
+    tls = True
+
+    def __init__(self, srv, name):
+        self.srv, self.name = srv, name
+        self.user, self.password = srv.user, srv.password
+
+    @property
+    def port(self):
+        return self.srv.port
+
+    @property
+    def pid(self):
+        return self.srv.pid
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+
+class PureFtpd(Server):
+    """pure-ftpd standalone on a loopback port, TLS required (-Y 2), one virtual user (PureDB)
+    mapped to the same local account as vsftpd. FTPS only."""
+    name = "pure-ftpd"
+    tls = True
+
+    def __init__(self, binary, pure_pw, work, bigfile, unix_user, cert, key):
+        self.binary, self.pure_pw = binary, pure_pw
+        self.dir = os.path.join(work, "pure-ftpd")
+        self.bigfile = bigfile
+        self.unix_user = unix_user
+        self.cert, self.key = cert, key
+        self.user, self.password = "bench", "bench-pass-1"
+
+    def start(self):
+        root = os.path.join(self.dir, "root")
+        os.makedirs(root, exist_ok=True)
+        link_into(self.bigfile, os.path.join(root, "big.bin"))
+        shutil.chown(root, user=self.unix_user)
+        pem = os.path.join(self.dir, "pure-ftpd.pem")  # key + certificate in one file
+        with open(self.key) as k, open(self.cert) as c:
+            body = k.read() + c.read()
+        fd = os.open(pem, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(body)
+        passwd, pdb = os.path.join(self.dir, "pureftpd.passwd"), os.path.join(self.dir, "pureftpd.pdb")
+        r = subprocess.run(
+            [self.pure_pw, "useradd", self.user, "-u", self.unix_user, "-d", root,
+             "-f", passwd, "-F", pdb, "-m"],
+            input=f"{self.password}\n{self.password}\n", text=True, capture_output=True,
+            timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError(f"pure-pw useradd failed: {(r.stderr or r.stdout).strip()}")
+        self.port = free_port()
+        self.err = os.path.join(self.dir, "pure-ftpd.stderr")
+        self.proc = subprocess.Popen(
+            [self.binary, "-S", f"{HOST},{self.port}", "-l", f"puredb:{pdb}", "-E", "-H",
+             "-A", "-u", "1", "-Y", "2", "-2", pem, "-c", "200", "-C", "200", "-I", "600",
+             "-k", "100", "-f", "none", "-4"],
+            stdout=open(self.err, "w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         wait_port(self.port)
 
 
@@ -292,12 +376,74 @@ def settle():
     time.sleep(0.5)
 
 
-def login(srv):
-    ftp = ftplib.FTP()
-    ftp.connect(HOST, srv.port, timeout=SOCK_TIMEOUT)
-    ftp.login(srv.user, srv.password)
+def client_tls_context():
+    """Self-signed server certificates: no verification (loopback benchmark only)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class ReuseFTP_TLS(ftplib.FTP_TLS):
+    """ftplib.FTP_TLS whose protected data connections resume the control connection's TLS
+    session, as ferroftp (and vsftpd's require_ssl_reuse) require; stock FTP_TLS does not.
+    nodelay: TCP_NODELAY on data connections (curl's default; ftplib's is Nagle on)."""
+    nodelay = True
+
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self.nodelay:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host,
+                                            session=self.sock.session)
+        return conn, size
+
+
+def login(srv, nodelay=True):
+    """A logged-in session in binary mode; explicit FTPS (AUTH TLS, PBSZ 0, PROT P) when the
+    server is an FTPS one."""
+    if getattr(srv, "tls", False):
+        ftp = ReuseFTP_TLS(context=client_tls_context())
+        ftp.nodelay = nodelay
+        ftp.connect(HOST, srv.port, timeout=SOCK_TIMEOUT)
+        ftp.auth()
+        ftp.login(srv.user, srv.password)
+        ftp.prot_p()
+    else:
+        ftp = ftplib.FTP()
+        ftp.connect(HOST, srv.port, timeout=SOCK_TIMEOUT)
+        ftp.login(srv.user, srv.password)
     ftp.voidcmd("TYPE I")
     return ftp
+
+
+def close_data(conn):
+    """Close a data connection; a TLS one with close_notify first, like ftplib does (the
+    server may wait for it to tell a complete upload from a truncated one)."""
+    if isinstance(conn, ssl.SSLSocket):
+        try:
+            conn.settimeout(10.0)
+            conn.unwrap()
+        except (OSError, ValueError):
+            pass
+    conn.close()
+
+
+def send_file(conn, path):
+    """Upload body: sendfile(2) on plain TCP; on TLS (where socket.sendfile falls back to
+    8 KiB sends) the file goes through one 1 MiB buffer."""
+    with open(path, "rb") as f:
+        if not isinstance(conn, ssl.SSLSocket):
+            conn.sendfile(f)
+            return
+        buf = bytearray(RECV_BUF)
+        mv = memoryview(buf)
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            conn.sendall(mv[:n])
 
 
 def drain(sock, expected):
@@ -329,7 +475,7 @@ def measure_retr(srv, size, runs=3, name="big.bin"):
             t0 = time.perf_counter()
             conn = ftp.transfercmd(f"RETR {name}")
             got = drain(conn, size)
-            conn.close()
+            close_data(conn)
             ftp.voidresp()
             dt = time.perf_counter() - t0
             c1, k1 = cpu_seconds(srv.pid), client_cpu()
@@ -351,15 +497,14 @@ def measure_stor(srv, bigfile, size, runs=3):
     try:
         for i in range(runs):
             name = f"up{i}.bin"
-            with open(bigfile, "rb") as f:
-                c0 = cpu_seconds(srv.pid)
-                t0 = time.perf_counter()
-                conn = ftp.transfercmd(f"STOR {name}")
-                conn.sendfile(f)
-                conn.close()
-                ftp.voidresp()
-                dt = time.perf_counter() - t0
-                c1 = cpu_seconds(srv.pid)
+            c0 = cpu_seconds(srv.pid)
+            t0 = time.perf_counter()
+            conn = ftp.transfercmd(f"STOR {name}")
+            send_file(conn, bigfile)
+            close_data(conn)
+            ftp.voidresp()
+            dt = time.perf_counter() - t0
+            c1 = cpu_seconds(srv.pid)
             per_gib = (c1 - c0) * (1 << 30) / size
             cpu = per_gib if cpu is None else min(cpu, per_gib)
             got = ftp.size(name)
@@ -465,9 +610,9 @@ def measure_greet(srv, seconds=3.0, procs=2):
     return total / dt, errs
 
 
-def measure_small(srv, count=2000, size=4096, dirname="small"):
+def measure_small(srv, count=2000, size=4096, dirname="small", nodelay=True):
     payload = os.urandom(size)
-    ftp = login(srv)
+    ftp = login(srv, nodelay=nodelay)
     try:
         ftp.mkd(dirname)
         ftp.cwd(dirname)
@@ -475,10 +620,10 @@ def measure_small(srv, count=2000, size=4096, dirname="small"):
         for i in range(count):
             conn = ftp.transfercmd(f"STOR f{i:05d}.bin")
             conn.sendall(payload)
-            conn.close()
+            close_data(conn)
             ftp.voidresp()
         dt = time.perf_counter() - t0
-        names = ftp.nlst()
+        names = [n for n in ftp.nlst() if os.path.basename(n).startswith("f")]  # no . and ..
         if len(names) != count:
             raise RuntimeError(f"small files: {len(names)} listed, expected {count}")
     finally:
@@ -551,6 +696,75 @@ def measure_raw(bigfile, size, runs=3):
     return down, up, down_busy
 
 
+def _tls_server_ctx(cert, key):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def _raw_tls_sender(path, cert, key, q):
+    ls = socket.socket()
+    ls.bind((HOST, 0))
+    ls.listen(1)
+    q.put(ls.getsockname()[1])
+    ls.settimeout(30)
+    c, _ = ls.accept()
+    c.settimeout(SOCK_TIMEOUT)
+    t = _tls_server_ctx(cert, key).wrap_socket(c, server_side=True)
+    send_file(t, path)
+    close_data(t)
+    ls.close()
+
+
+def _raw_tls_receiver(cert, key, q):
+    ls = socket.socket()
+    ls.bind((HOST, 0))
+    ls.listen(1)
+    q.put(ls.getsockname()[1])
+    ls.settimeout(30)
+    c, _ = ls.accept()
+    c.settimeout(SOCK_TIMEOUT)
+    t = _tls_server_ctx(cert, key).wrap_socket(c, server_side=True)
+    q.put(drain(t, 1 << 40))
+    close_data(t)
+    ls.close()
+
+
+def measure_raw_tls(bigfile, size, cert, key):
+    """TLS over loopback with Python's ssl (OpenSSL) on both ends, the same client code as
+    the FTPS tests and a separate server process: what this client can reach with no FTP
+    server in the way. Returns (down MB/s, up MB/s, client busy down, cipher)."""
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_raw_tls_sender, args=(bigfile, cert, key, q))
+    p.start()
+    port = q.get(timeout=30)
+    t0, k0 = time.perf_counter(), client_cpu()
+    s = client_tls_context().wrap_socket(
+        socket.create_connection((HOST, port), timeout=SOCK_TIMEOUT))
+    cipher = s.cipher()[0] + " " + s.version()
+    got = drain(s, size)
+    dt, k1 = time.perf_counter() - t0, client_cpu()
+    close_data(s)
+    p.join(timeout=30)
+    down = size / dt / 1e6 if got == size else None
+    busy = (k1 - k0) / dt
+    q = ctx.Queue()
+    p = ctx.Process(target=_raw_tls_receiver, args=(cert, key, q))
+    p.start()
+    port = q.get(timeout=30)
+    t0 = time.perf_counter()
+    s = client_tls_context().wrap_socket(
+        socket.create_connection((HOST, port), timeout=SOCK_TIMEOUT))
+    send_file(s, bigfile)
+    close_data(s)
+    got = q.get(timeout=120)
+    dt = time.perf_counter() - t0
+    p.join(timeout=30)
+    up = size / dt / 1e6 if got == size else None
+    return down, up, busy, cipher
+
+
 def measure_iperf3(seconds=3):
     exe = shutil.which("iperf3")
     if not exe:
@@ -580,7 +794,8 @@ STRACE_STR = re.compile(r'"(?:[^"\\]|\\.)*"(?:\.\.\.)?')
 STRACE_CALL = re.compile(r"^(\w+)\((.*)\)\s+=\s+(-?\d+)")
 # which argument (0-based) is the requested byte count
 SIZE_ARG = {"read": 2, "write": 2, "recvfrom": 2, "sendto": 2, "sendfile": 3,
-            "copy_file_range": 5, "splice": 4}
+            "copy_file_range": 5, "splice": 4, "writev": 2, "readv": 2}
+# for writev/readv the "requested" figure is the iovec count (TLS records per call)
 
 
 def strace_summary(path):
@@ -598,9 +813,14 @@ def strace_summary(path):
             if m:
                 text = pending.pop(pid, "") + m.group(1)
             m = STRACE_CALL.match(text)
-            if not m or m.group(1) not in SIZE_ARG:
+            if m and m.group(1) not in SIZE_ARG:  # poll & co: calls only
+                d = out.setdefault(m.group(1), {"calls": 0, "bytes": 0, "sizes": {}})
+                d["calls"] += 1
                 continue
-            name, args, ret = m.group(1), [a.strip() for a in m.group(2).split(",")], int(m.group(3))
+            if not m:
+                continue
+            name, ret = m.group(1), int(m.group(3))
+            args = [a.strip() for a in re.sub(r"\[[^\]]*\]", "V", m.group(2)).split(",")]
             try:
                 req = int(args[SIZE_ARG[name]])
             except (IndexError, ValueError):
@@ -616,7 +836,7 @@ def strace_summary(path):
 
 def strace_check(srv, midfile, size, work):
     """Attach strace to the server during one RETR and one STOR and report which syscalls
-    moved the bytes, and with what buffer sizes."""
+    moved the bytes, and with what buffer sizes (plus how many polls went with them)."""
     exe = shutil.which("strace")
     if not exe:
         return None
@@ -626,7 +846,7 @@ def strace_check(srv, midfile, size, work):
         st = subprocess.Popen(
             [exe, "-f", "-qq", "-o", out, "-e",
              "trace=sendfile,copy_file_range,splice,read,write,readv,writev,recvfrom,sendto,"
-             "recvmsg,sendmsg", "-e", "signal=none", "-p", str(srv.pid)],
+             "recvmsg,sendmsg,poll,ppoll", "-e", "signal=none", "-p", str(srv.pid)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(3.0)  # attach to every thread of the pool
         try:
@@ -645,7 +865,8 @@ def strace_check(srv, midfile, size, work):
                 st.wait(timeout=10)
         if what not in res:
             s = strace_summary(out)
-            res[what] = {k: v for k, v in s.items() if v["bytes"] >= size // 100}
+            res[what] = {k: v for k, v in s.items()
+                         if v["bytes"] >= size // 100 or (not v["bytes"] and v["calls"] >= 100)}
     return res
 
 
@@ -682,6 +903,8 @@ def guarded(results, srv, what, fn, *a, **kw):
 
 def run_all(live, results, args, bigfile, size, work):
     res = results["servers"]
+    tls_servers = [s for s in live if getattr(s, "tls", False)]
+    live = [s for s in live if not getattr(s, "tls", False)]  # plain FTP
     main_servers = [s for s in live if s.name != "ferroftp-fsync"]
     for srv in main_servers:
         settle()
@@ -745,6 +968,54 @@ def run_all(live, results, args, bigfile, size, work):
     rounds("small", live, 3,
            lambda s: measure_small(s, args.small_files, dirname=f"small{next(counter)}"),
            keep_max("small_per_s"))
+    # ---- FTPS: ferroftp (same process), vsftpd-tls, pure-ftpd; interleaved like above, with
+    # the raw-TLS ceiling taking its turn in the RETR/STOR rounds
+    tls_keys = getattr(args, "tls_keys", None)
+
+    class RawTls:
+        name = "raw-tls"
+
+    def raw_tls(_):
+        down, up, busy, cipher = measure_raw_tls(bigfile, size, *tls_keys)
+        if down and down > (c.get("raw_tls_down_mbs") or 0):
+            c["raw_tls_down_mbs"], c["raw_tls_down_client_busy"] = down, busy
+        if up:
+            c["raw_tls_up_mbs"] = max(c.get("raw_tls_up_mbs") or 0, up)
+        c["raw_tls_cipher"] = cipher
+        return down, up
+
+    def cipher_of(srv):
+        ftp = login(srv)
+        try:
+            return f"{ftp.sock.cipher()[0]} {ftp.sock.version()}"
+        finally:
+            quit_quietly(ftp)
+
+    for srv in tls_servers:
+        v = guarded(results, srv, "FTPS login", cipher_of, srv)
+        if v:
+            res[srv.name]["cipher"] = v
+            log(f"{srv.name}: FTPS control connection {v}")
+    tls_servers = [s for s in tls_servers if not res[s.name].get("error")]
+    if tls_servers and args.tls_rounds:
+        for i in range(args.tls_rounds):
+            if tls_keys:
+                rounds("raw TLS", [RawTls()], 1, raw_tls, lambda s, v: None)
+            rounds("FTPS RETR", tls_servers, 1, lambda s: measure_retr(s, size, runs=1),
+                   keep_xfer("retr"))
+            rounds("FTPS STOR", tls_servers, 1,
+                   lambda s: measure_stor(s, bigfile, size, runs=1), keep_xfer("stor"))
+        rounds("FTPS small", tls_servers, 2,
+               lambda s: measure_small(s, args.small_files, dirname=f"small{next(counter)}"),
+               keep_max("small_per_s"))
+        if args.nagle_files:
+            # ftplib's own data sockets keep Nagle on: a TLS upload then waits for the
+            # server's (delayed) ACK of the client's Finished before its data goes out
+            rounds("FTPS small, Nagle on", tls_servers, 1,
+                   lambda s: measure_small(s, args.nagle_files, nodelay=False,
+                                           dirname=f"small{next(counter)}"),
+                   keep_max("small_nagle_per_s"))
+
     ferro = next((s for s in main_servers if s.name == "ferroftp"), None)
     if ferro and not args.no_strace:
         mid = os.path.join(ferro.dir, "server_storage", ferro.user, "mid.bin")
@@ -754,6 +1025,12 @@ def run_all(live, results, args, bigfile, size, work):
                      work)
         if st:
             res["ferroftp"]["strace"] = st
+        ftls = next((s for s in tls_servers if s.name == "ferroftp-tls"), None)
+        if ftls:
+            st = guarded(results, ftls, "strace", strace_check, ftls, mid,
+                         min(size, 256 * MIB), work)
+            if st:
+                res[ftls.name]["strace"] = st
 
 
 def main():
@@ -765,8 +1042,16 @@ def main():
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--sessions", type=int, default=1000)
     ap.add_argument("--small-files", type=int, default=2000)
-    ap.add_argument("--servers", default="ferroftp,vsftpd,pyftpdlib")
+    ap.add_argument("--servers", default="ferroftp,vsftpd,pyftpdlib,pure-ftpd")
     ap.add_argument("--rounds", type=int, default=5, help="RETR/STOR rounds (best is kept)")
+    ap.add_argument("--tls-rounds", type=int, default=3,
+                    help="FTPS RETR/STOR rounds (0: no FTPS tests)")
+    ap.add_argument("--nagle-files", type=int, default=100,
+                    help="FTPS small-file probe with Nagle on (ftplib's default); 0: skip")
+    ap.add_argument("--pure-ftpd", default=os.environ.get("BENCH_PURE_FTPD")
+                    or shutil.which("pure-ftpd") or "/usr/sbin/pure-ftpd")
+    ap.add_argument("--pure-pw", default=os.environ.get("BENCH_PURE_PW")
+                    or shutil.which("pure-pw") or "/usr/bin/pure-pw")
     ap.add_argument("--no-strace", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "results-latest.txt"))
     ap.add_argument("--json", default=os.path.join(HERE, "results-latest.json"))
@@ -814,6 +1099,25 @@ def main():
         if "ferroftp" in wanted:
             servers.append(Ferroftp(args.ferroftp, work, bigfile, fsync=True,
                                     label="ferroftp-fsync"))
+        # FTPS: ferroftp's own self-signed pair (ECDSA P-256, made on its first start) serves
+        # vsftpd and pure-ftpd too, so every server does the same handshake arithmetic
+        ferro = next((s for s in servers if s.name == "ferroftp"), None)
+        if ferro and args.tls_rounds:
+            certs = (os.path.join(ferro.dir, "certs", "cert.pem"),
+                     os.path.join(ferro.dir, "certs", "key.pem"))
+            args.tls_keys = certs
+            servers.append(TlsView(ferro, "ferroftp-tls"))
+            if "vsftpd" in wanted and any(s.name == "vsftpd" for s in servers):
+                servers.append(Vsftpd(args.vsftpd, work, bigfile, args.vsftpd_user,
+                                      args.vsftpd_password, tls=certs))
+            if "pure-ftpd" in wanted:
+                if (os.path.exists(args.pure_ftpd) and os.path.exists(args.pure_pw)
+                        and args.vsftpd_user):
+                    servers.append(PureFtpd(args.pure_ftpd, args.pure_pw, work, bigfile,
+                                            args.vsftpd_user, *certs))
+                else:
+                    results["notes"].append("pure-ftpd skipped (not found, or no local "
+                                            "account to map its virtual user to)")
         # All servers run at once; the transfer tests go round-robin over them, so the noise
         # of a shared machine hits every server alike. The idle-RSS test runs one server at a
         # time (the others are idle and do not change its RSS).
@@ -829,7 +1133,10 @@ def main():
                 log(f"{srv.name}: FAILED to start: {e!r}")
         try:
             run_all(live, results, args, bigfile, size, work)
-            results["servers"].pop("raw", None)
+            for raw in ("raw", "raw-tls"):
+                err = results["servers"].pop(raw, {}).get("error")
+                if err:
+                    results["notes"].append(f"ceiling {raw} failed: {err}")
         finally:
             for srv in live:
                 srv.stop()
@@ -851,15 +1158,20 @@ TARGETS = {
     "greet": "unFTP 9,000",
     "idlemib": "pyftpdlib 41 MB/1000",
     "idle": "< 100",
+    "ftps_retr": "pure-ftpd ~900",
+    "ftps_small": "pure-ftpd 2,700",
 }
+
+COLUMNS = ["ferroftp", "vsftpd", "pyftpdlib", "pure-ftpd"]
+PLAIN = {"ferroftp": "ferroftp", "vsftpd": "vsftpd", "pyftpdlib": "pyftpdlib"}
+FTPS = {"ferroftp": "ferroftp-tls", "vsftpd": "vsftpd-tls", "pure-ftpd": "pure-ftpd"}
 
 
 def render(results, args):
     s = results["servers"]
-    names = ["ferroftp", "vsftpd", "pyftpdlib"]
 
     def get(name, *path):
-        v = s.get(name, {})
+        v = s.get(name, {}) if name else {}
         for p in path:
             if not isinstance(v, dict):
                 return None
@@ -868,30 +1180,40 @@ def render(results, args):
 
     sz = f"{args.size_mib // 1024} GiB" if args.size_mib % 1024 == 0 else f"{args.size_mib} MiB"
     rows = [
-        (f"RETR {sz}, MB/s (best of {args.rounds})", "retr", "mbs", ("retr_mbs",), True),
-        ("  server CPU s/GiB sent (median)", None, "cpu", ("retr_cpu_s_per_gib",), False),
-        ("  client CPU busy (1.00 = one core)", None, "cpu", ("retr_client_busy",), None),
-        (f"STOR {sz}, MB/s (best of {args.rounds})", None, "mbs", ("stor_mbs",), True),
-        ("  server CPU s/GiB received (median)", None, "cpu", ("stor_cpu_s_per_gib",), False),
-        (f"RSS with {args.sessions} idle sessions, MiB", "idlemib", "mib", ("idle", "rss1_kib"), False),
-        ("idle session, KiB RSS each", "idle", "kib", ("idle", "kib_per_session_rss"), False),
-        ("idle session, KiB PSS each", None, "kib", ("idle", "kib_per_session_pss"), False),
-        ("greetings (connect+220+close)/s", "greet", "rate", ("greet_per_s",), True),
-        ("small files 4 KiB STOR/s", "small", "rate", ("small_per_s",), True),
+        (PLAIN, f"RETR {sz}, MB/s (best of {args.rounds})", "retr", "mbs", ("retr_mbs",), True),
+        (PLAIN, "  server CPU s/GiB sent (median)", None, "cpu", ("retr_cpu_s_per_gib",), False),
+        (PLAIN, "  client CPU busy (1.00 = one core)", None, "cpu", ("retr_client_busy",), None),
+        (PLAIN, f"STOR {sz}, MB/s (best of {args.rounds})", None, "mbs", ("stor_mbs",), True),
+        (PLAIN, "  server CPU s/GiB received (median)", None, "cpu", ("stor_cpu_s_per_gib",), False),
+        (PLAIN, f"RSS with {args.sessions} idle sessions, MiB", "idlemib", "mib", ("idle", "rss1_kib"), False),
+        (PLAIN, "idle session, KiB RSS each", "idle", "kib", ("idle", "kib_per_session_rss"), False),
+        (PLAIN, "idle session, KiB PSS each", None, "kib", ("idle", "kib_per_session_pss"), False),
+        (PLAIN, "greetings (connect+220+close)/s", "greet", "rate", ("greet_per_s",), True),
+        (PLAIN, "small files 4 KiB STOR/s", "small", "rate", ("small_per_s",), True),
+        (FTPS, f"FTPS RETR {sz}, MB/s (best of {args.tls_rounds})", "ftps_retr", "mbs", ("retr_mbs",), True),
+        (FTPS, "  server CPU s/GiB sent (median)", None, "cpu", ("retr_cpu_s_per_gib",), False),
+        (FTPS, "  client CPU busy (1.00 = one core)", None, "cpu", ("retr_client_busy",), None),
+        (FTPS, f"FTPS STOR {sz}, MB/s (best of {args.tls_rounds})", None, "mbs", ("stor_mbs",), True),
+        (FTPS, "  server CPU s/GiB received (median)", None, "cpu", ("stor_cpu_s_per_gib",), False),
+        (FTPS, "FTPS small files 4 KiB STOR/s", "ftps_small", "rate", ("small_per_s",), True),
+        (FTPS, f"  same, Nagle on ({args.nagle_files} files)", None, "rate", ("small_nagle_per_s",), True),
     ]
-    head = f"{'metric':34} {'ferroftp':>10} {'vsftpd':>10} {'pyftpdlib':>10} {'ratio':>7}  target"
+    head = (f"{'metric':36} " + " ".join(f"{c:>10}" for c in COLUMNS)
+            + f" {'ratio':>7}  target")
     lines = [
         f"ferroftp benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}, "
         f"{os.uname().nodename} {os.uname().release}, {os.cpu_count()} CPUs; "
         f"file {args.size_mib} MiB, {args.sessions} idle sessions, "
         f"{args.small_files} small files; MB = 10^6 bytes",
         "ratio = ferroftp / best other (higher is better, except CPU and KiB rows: lower is better)",
+        "FTPS rows: explicit TLS (AUTH TLS, PBSZ 0, PROT P), data connections resume the control"
+        " session; vsftpd column = a second vsftpd with ssl_enable=YES; pure-ftpd: FTPS only (-Y 2)",
         "",
         head,
         "-" * len(head),
     ]
-    for label, tkey, kind, path, higher in rows:
-        vals = [get(n, *path) for n in names]
+    for which, label, tkey, kind, path, higher in rows:
+        vals = [get(which.get(c), *path) if which.get(c) else None for c in COLUMNS]
         others = [v for v in vals[1:] if v is not None]
         ratio = "-"
         if vals[0] is not None and others and higher is not None:
@@ -900,26 +1222,35 @@ def render(results, args):
                 r = vals[0] / best
                 ratio = f"{r:.2f}" if r >= 0.1 else f"{r:.3f}"
         tgt = TARGETS.get(tkey, "")
-        lines.append(f"{label:34} " + " ".join(f"{fmt(v, kind):>10}" for v in vals)
+        if which is FTPS and label.startswith("FTPS RETR"):
+            lines.append("")
+        lines.append(f"{label:36} " + " ".join(f"{fmt(v, kind):>10}" for v in vals)
                      + f" {ratio:>7}  {tgt}")
-    fs = s.get("ferroftp-fsync", {})
-    lines.append(f"{'STOR ' + sz + ', fsync_uploads=true':34} {fmt(fs.get('stor_mbs'), 'mbs'):>10}"
-                 f" {'n/a':>10} {'n/a':>10}")
-    lines.append(f"{'small files/s, fsync_uploads=true':34} "
-                 f"{fmt(fs.get('small_per_s'), 'rate'):>10} {'n/a':>10} {'n/a':>10}")
+        if label.startswith("small files 4 KiB"):
+            fs = s.get("ferroftp-fsync", {})
+            lines.append(f"{'STOR ' + sz + ', fsync_uploads=true':36} "
+                         f"{fmt(fs.get('stor_mbs'), 'mbs'):>10}")
+            lines.append(f"{'small files/s, fsync_uploads=true':36} "
+                         f"{fmt(fs.get('small_per_s'), 'rate'):>10}")
     c = results["ceiling"]
     lines += [
         "",
-        "ceiling (raw loopback TCP, no FTP):",
+        "ceiling (loopback, no FTP):",
         f"  Python client recv_into <- Python os.sendfile   {fmt(c.get('raw_python_down_mbs'), 'mbs')} MB/s"
         f"   (RETR ceiling with this client; client CPU busy {fmt(c.get('raw_python_down_client_busy'), 'cpu')})",
         f"  Python client sendfile  -> Python recv_into     {fmt(c.get('raw_python_up_mbs'), 'mbs')} MB/s"
         "   (STOR ceiling, without the disk write)",
         f"  iperf3 (C both ends)                            {fmt(c.get('iperf3_mbs'), 'mbs')} MB/s",
-        "",
-        "idle-session detail:",
+        f"  TLS, Python ssl both ends: server -> client     {fmt(c.get('raw_tls_down_mbs'), 'mbs')} MB/s"
+        f"   (FTPS RETR ceiling with this client; client CPU busy {fmt(c.get('raw_tls_down_client_busy'), 'cpu')})",
+        f"  TLS, Python ssl both ends: client -> server     {fmt(c.get('raw_tls_up_mbs'), 'mbs')} MB/s"
+        f"   (FTPS STOR ceiling, without the disk write; {c.get('raw_tls_cipher') or '-'})",
     ]
-    for n in names:
+    ciphers = [f"{n} {get(FTPS[n], 'cipher')}" for n in FTPS if get(FTPS[n], "cipher")]
+    if ciphers:
+        lines.append("  negotiated (control connection): " + "; ".join(ciphers))
+    lines += ["", "idle-session detail:"]
+    for n in PLAIN:
         d = get(n, "idle")
         if not d:
             continue
@@ -928,16 +1259,22 @@ def render(results, args):
             f" -> {d['rss1_kib']/1024:.1f} MiB, PSS {d['pss0_kib']/1024:.1f} -> "
             f"{d['pss1_kib']/1024:.1f} MiB, {d['processes']} processes, {d['threads']} threads,"
             f" logins took {d['login_seconds']:.1f} s")
-    for n in names:
+    for n in PLAIN:
         if get(n, "greet_errors"):
             lines.append(f"  {n}: {get(n, 'greet_errors')} greeting errors")
-    st = get("ferroftp", "strace")
-    if st:
-        lines += ["", "ferroftp syscalls that moved the data (strace -f, one transfer of min(file, 256 MiB) each):"]
+    for name, title in (("ferroftp", "plain"), ("ferroftp-tls", "FTPS")):
+        st = get(name, "strace")
+        if not st:
+            continue
+        lines += ["", f"ferroftp {title}: syscalls during one transfer of min(file, 256 MiB) each "
+                      "(strace -f; writev: requested = iovecs):"]
         for what in ("retr", "stor"):
             for call, d in sorted((st.get(what) or {}).items()):
                 if call == "error":
                     lines.append(f"  {what.upper()}: strace run failed: {d}")
+                    continue
+                if not d["bytes"]:
+                    lines.append(f"  {what.upper()}: {call:10} {d['calls']:6} calls")
                     continue
                 sizes = ", ".join(f"{k}x{v}" for k, v in sorted(d["sizes"].items(),
                                                                 key=lambda kv: -kv[1])[:3])

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ferroftp benchmark: builds ferroftp --release, installs vsftpd / pyftpdlib / iperf3 /
-# strace if missing, and runs bench/ftpbench.py against all servers on 127.0.0.1.
-# Takes ~5-10 minutes. Writes bench/results-latest.txt (and .json).
+# strace if missing, fetches pure-ftpd's binaries, and runs bench/ftpbench.py against all
+# servers on 127.0.0.1 (plain FTP and FTPS). Takes ~8-10 minutes. Writes
+# bench/results-latest.txt (and .json).
 #
 #   bench/run.sh                       # everything
 #   bench/run.sh --size-mib 256        # smaller transfer file (any ftpbench.py option)
@@ -32,6 +33,32 @@ if [ -z "${BENCH_NO_INSTALL:-}" ]; then
     python3 -c 'import pyftpdlib' 2>/dev/null \
       || python3 -m pip install -q pyftpdlib >&2 \
       || echo "[run] could not install pyftpdlib; skipped" >&2
+fi
+
+# pure-ftpd (an FTPS comparison) cannot be installed next to vsftpd: the Debian packages
+# conflict (both provide ftp-server). Its binaries are taken from the .deb instead, unpacked
+# into a cache dir outside the repo (BENCH_CACHE, default /var/tmp/ferroftp-bench).
+if command -v pure-ftpd >/dev/null && command -v pure-pw >/dev/null; then
+    export BENCH_PURE_FTPD="$(command -v pure-ftpd)" BENCH_PURE_PW="$(command -v pure-pw)"
+else
+    pure_root="${BENCH_CACHE:-/var/tmp/ferroftp-bench}/pure-ftpd-root"
+    if [ ! -x "$pure_root/usr/sbin/pure-ftpd" ] && [ -z "${BENCH_NO_INSTALL:-}" ] \
+        && [ "$(id -u)" = 0 ]; then
+        echo "[run] fetching pure-ftpd (apt-get download; unpacked, not installed)" >&2
+        cache="$(dirname "$pure_root")"
+        mkdir -p "$cache"
+        ( cd "$cache" && rm -f pure-ftpd_*.deb \
+          && { apt-get download pure-ftpd >/dev/null 2>&1 \
+               || { apt-get update -qq >&2 && apt-get download pure-ftpd >/dev/null 2>&1; }; } \
+          && deps="$(dpkg-deb -f pure-ftpd_*.deb Depends | tr ',|' '\n\n' \
+                     | sed -E 's/\(.*\)//; s/ //g' | grep '^lib' | sort -u | tr '\n' ' ')" \
+          && { [ -z "$deps" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $deps >&2; } \
+          && rm -rf "$pure_root" && dpkg-deb -x pure-ftpd_*.deb "$pure_root" ) \
+          || echo "[run] could not fetch pure-ftpd; it is skipped" >&2
+    fi
+    if [ -x "$pure_root/usr/sbin/pure-ftpd" ]; then
+        export BENCH_PURE_FTPD="$pure_root/usr/sbin/pure-ftpd" BENCH_PURE_PW="$pure_root/usr/bin/pure-pw"
+    fi
 fi
 
 # vsftpd needs a real local account (PAM login); a throwaway one with a fresh password.
