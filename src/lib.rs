@@ -19,3 +19,4 @@ pub mod protocol;
 pub mod server;
 pub mod storage;
 pub mod tls;
+pub mod web;
