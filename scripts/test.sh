@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test command (README): installs the external FTP clients the tests drive
-# (curl, lftp; python3 is expected on the machine), then runs every test target.
+# The test command (README): installs the external FTP clients and servers the tests
+# drive (curl, lftp, python3, tmux; pyftpdlib from pip), then runs every test target.
 # Idempotent and quiet when everything is present; works as root with no stdin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +8,12 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v lftp >/dev/null 2>&1 || missing+=(lftp)
-command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+# pip, only when pyftpdlib is not there yet.
+if ! python3 -c 'import pyftpdlib' >/dev/null 2>&1 && ! python3 -m pip --version >/dev/null 2>&1; then
+    missing+=(python3-pip)
+fi
 
 if ((${#missing[@]} > 0)); then
     echo "installing ${missing[*]}" >&2
@@ -26,6 +31,17 @@ if ((${#missing[@]} > 0)); then
         exit 1
     fi
     rm -f "$log"
+fi
+
+# pyftpdlib: the independent server `ferroftp client` is tested against.
+if ! python3 -c 'import pyftpdlib' >/dev/null 2>&1; then
+    echo "installing pyftpdlib" >&2
+    if ! python3 -m pip install --quiet --disable-pip-version-check pyftpdlib </dev/null >/dev/null 2>&1 &&
+        ! python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
+            pyftpdlib </dev/null >/dev/null 2>&1; then
+        echo "cannot install pyftpdlib (python3 -m pip install pyftpdlib)" >&2
+        exit 1
+    fi
 fi
 
 status=0

@@ -1,5 +1,5 @@
-//! The command line: `serve` and `user add|del|ban|unban|passwd|list`. Parsing is clap's;
-//! each subcommand is one function here.
+//! The command line: `serve`, `user add|del|ban|unban|passwd|list` and `client`. Parsing is
+//! clap's; each subcommand is one function here (`client` lives in [`crate::client`]).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::{AccountState, Accounts, Password, Role};
+use crate::client::ClientArgs;
 use crate::config::{FileConfig, Overrides, Settings};
 use crate::instance::Instance;
 use crate::server::{Server, net};
@@ -31,6 +32,8 @@ pub enum Command {
     /// Manage accounts in DIR/data/credentials.txt (works while the server runs).
     #[command(subcommand)]
     User(UserCommand),
+    /// Terminal FTP/FTPS client for any server (interactive, or scripted with -c).
+    Client(ClientArgs),
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +126,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::User(cmd) => user(cmd),
+        Command::Client(args) => crate::client::run(args),
     }
 }
 

@@ -1,6 +1,8 @@
 //! ferroftp: an FTP/FTPS server for the LAN, in one binary. The map:
 //!
 //! - [`cli`]: the command line (`serve`, `user …`) — the front door.
+//! - [`client`]: `ferroftp client`, the terminal FTP/FTPS client, and the connection
+//!   layer it shares with the web client.
 //! - [`config`]: `ferroftp.toml` overlaid by flags → `Settings`.
 //! - [`instance`]: the paths under `--dir` (data/, server_storage/, certs/).
 //! - [`limits`]: every named limit and timeout.
@@ -12,6 +14,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod instance;
 pub mod limits;

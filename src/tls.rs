@@ -3,20 +3,18 @@
 //! what their client shows; per-session control/data `ServerConfig`s that bind data-channel
 //! resumption to the control connection.
 
+use std::collections::VecDeque;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::{ServerSessionMemoryCache, StoresServerSessions};
+use rustls::server::StoresServerSessions;
 use sha2::{Digest, Sha256};
-
-/// Sessions remembered per control connection (its data connections resume from here).
-const SESSIONS_PER_CONTROL: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -24,8 +22,11 @@ pub enum Error {
     File { path: PathBuf, source: io::Error },
     #[error("{}: {what}", path.display())]
     Pem { path: PathBuf, what: String },
-    #[error("certificate and key do not form a usable TLS identity: {0}")]
-    Identity(rustls::Error),
+    #[error("{}: certificate and key do not form a usable TLS identity: {source}", path.display())]
+    Identity {
+        path: PathBuf,
+        source: rustls::Error,
+    },
     #[error("cannot generate a self-signed certificate: {0}")]
     Generate(rcgen::Error),
 }
@@ -46,14 +47,23 @@ impl std::fmt::Debug for Identity {
     }
 }
 
-/// A control connection's pair of configs: the data one shares the control one's session
-/// cache (so only this control connection's sessions resume) and sends no TLS 1.3 tickets
-/// (clients close data connections with a ticket unread, and the kernel then resets uploads).
+/// A control connection's configs. The data ones share the control one's session cache (so
+/// only this control connection's sessions resume). Upload connections send no TLS 1.3
+/// tickets: clients close them with a ticket unread, and the kernel then resets the upload.
+/// TLS 1.3 clients such as rustls spend each ticket once, so the control connection hands
+/// out as many as a client keeps, and download connections (which the client reads to the
+/// end anyway) hand out replacements.
 #[derive(Clone)]
 pub struct SessionConfigs {
     pub control: Arc<ServerConfig>,
-    pub data: Arc<ServerConfig>,
+    pub upload: Arc<ServerConfig>,
+    pub download: Arc<ServerConfig>,
 }
+
+/// Tickets on the control connection: rustls clients keep at most 8 per server.
+const CONTROL_TICKETS: usize = 8;
+/// Tickets on a download connection: one to replace the one spent, one to spare.
+const DOWNLOAD_TICKETS: usize = 2;
 
 impl Identity {
     /// Loads `dir/cert.pem` and `dir/key.pem`; when both are absent, generates a self-signed
@@ -78,7 +88,10 @@ impl Identity {
         let base = ServerConfig::builder()
             .with_no_client_auth()
             .with_single_cert(certs, key)
-            .map_err(Error::Identity)?;
+            .map_err(|source| Error::Identity {
+                path: cert_path.clone(),
+                source,
+            })?;
         Ok(Identity {
             base: Arc::new(base),
             fingerprint,
@@ -93,43 +106,94 @@ impl Identity {
 
     /// Fresh configs for one control connection.
     pub fn session_configs(&self) -> SessionConfigs {
-        let cache: Arc<dyn StoresServerSessions> = Arc::new(ReusableSessions(
-            ServerSessionMemoryCache::new(SESSIONS_PER_CONTROL),
-        ));
+        let cache = Arc::new(SessionCache::default());
+        let view = |pin| -> Arc<dyn StoresServerSessions> {
+            Arc::new(CacheView {
+                cache: Arc::clone(&cache),
+                pin,
+            })
+        };
         let mut control = (*self.base).clone();
-        control.session_storage = cache.clone();
-        let mut data = control.clone();
-        data.send_tls13_tickets = 0;
+        control.session_storage = view(true);
+        let mut upload = control.clone();
+        upload.send_tls13_tickets = 0;
+        let mut download = control.clone();
+        download.send_tls13_tickets = DOWNLOAD_TICKETS;
+        download.session_storage = view(false);
+        upload.session_storage = view(false);
+        control.send_tls13_tickets = CONTROL_TICKETS;
         SessionConfigs {
             control: Arc::new(control),
-            data: Arc::new(data),
+            upload: Arc::new(upload),
+            download: Arc::new(download),
         }
     }
 }
 
-/// One control connection's session cache, whose TLS 1.3 sessions may be resumed more than
-/// once. rustls treats a TLS 1.3 ticket as single-use (`take`), but FTP clients (lftp/GnuTLS,
-/// FileZilla) resume every data connection from the one session the control connection got,
-/// and data connections get no fresh tickets. SECURITY: reuse is confined to this control
-/// connection's own cache, and 0-RTT is off, so reuse allows no replay of application data.
-#[derive(Debug)]
-struct ReusableSessions(Arc<dyn StoresServerSessions>);
+/// One control connection's TLS sessions. Sessions created on the control connection are
+/// kept for its whole life (clients such as lftp/GnuTLS resume every data connection from
+/// them); sessions created on download connections go to a small rolling window, so they can
+/// never push the control connection's out.
+///
+/// Sessions may be resumed more than once: rustls treats a TLS 1.3 ticket as single-use
+/// (`take`), but FTP clients resume many data connections from one session. SECURITY: reuse
+/// is confined to this control connection's own cache, and 0-RTT is off, so it allows no
+/// replay of application data.
+#[derive(Debug, Default)]
+struct SessionCache {
+    pinned: Mutex<VecDeque<(Vec<u8>, Vec<u8>)>>,
+    rolling: Mutex<VecDeque<(Vec<u8>, Vec<u8>)>>,
+}
 
-impl StoresServerSessions for ReusableSessions {
+/// Control-connection sessions kept (rustls sends at most `CONTROL_TICKETS` of them).
+const PINNED_SESSIONS: usize = 16;
+/// Download-connection sessions kept.
+const ROLLING_SESSIONS: usize = 32;
+
+impl SessionCache {
+    fn find(&self, key: &[u8]) -> Option<Vec<u8>> {
+        for tier in [&self.pinned, &self.rolling] {
+            let tier = tier.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, v)) = tier.iter().find(|(k, _)| k == key) {
+                return Some(v.clone());
+            }
+        }
+        None
+    }
+}
+
+/// A config's view of the cache: which tier its new sessions go to.
+#[derive(Debug)]
+struct CacheView {
+    cache: Arc<SessionCache>,
+    pin: bool,
+}
+
+impl StoresServerSessions for CacheView {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
-        self.0.put(key, value)
+        let (tier, cap) = if self.pin {
+            (&self.cache.pinned, PINNED_SESSIONS)
+        } else {
+            (&self.cache.rolling, ROLLING_SESSIONS)
+        };
+        let mut tier = tier.lock().unwrap_or_else(PoisonError::into_inner);
+        if tier.len() >= cap {
+            tier.pop_front();
+        }
+        tier.push_back((key, value));
+        true
     }
 
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.0.get(key)
+        self.cache.find(key)
     }
 
     fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.0.get(key)
+        self.cache.find(key)
     }
 
     fn can_cache(&self) -> bool {
-        self.0.can_cache()
+        true
     }
 }
 
@@ -197,7 +261,8 @@ mod tests {
         assert_eq!(first.fingerprint(), again.fingerprint());
         assert_eq!(first.fingerprint().len(), 32 * 3 - 1);
         let configs = again.session_configs();
-        assert_eq!(configs.data.send_tls13_tickets, 0);
+        assert_eq!(configs.upload.send_tls13_tickets, 0);
+        assert_eq!(configs.control.send_tls13_tickets, CONTROL_TICKETS);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use crate::support::{ADMIN, ALICE, Raw, TestServer, dir_names, sha256_file, tree};
+use crate::support::{ADMIN, ALICE, Raw, TestServer, dir_names, place, sha256_file, tree};
 
 const CORPUS: &str = include_str!("data/traversal.txt");
 const ABSENT: &str = "550 No such file or directory.\r\n";
@@ -61,16 +61,20 @@ impl Fixture {
         symlink(canary.path().join("canary.txt"), home.join("out_file_link")).unwrap();
         symlink(canary.path().join("missing"), home.join("dangling_link")).unwrap();
         symlink("../../data", home.join("up_link")).unwrap();
-        std::fs::write(home.join("victim.txt"), b"victim").unwrap();
-        std::fs::write(server.storage("bob/secret.txt"), b"bob's secret").unwrap();
+        // alice's own file: she may rename it, so RNTO reaches the hostile target.
+        place(&server, "alice/victim.txt", b"victim", "alice", false);
+        place(&server, "bob/secret.txt", b"bob's secret", "bob", false);
         Fixture { server, canary }
     }
 
-    /// Everything outside server_storage/ (xferlog aside), the canary, and /etc/passwd.
+    /// Everything outside server_storage/ (the xferlog and the ownership journal, which grow
+    /// with every legitimate transfer and MKD, aside), the canary, and /etc/passwd.
     fn outside(&self) -> Outside {
         let instance: Vec<_> = tree(self.server.root(), &["server_storage"])
             .into_iter()
-            .filter(|(p, _)| p != Path::new("data/xferlog"))
+            .filter(|(p, _)| {
+                p != Path::new("data/xferlog") && p != Path::new("data/metadata.jsonl")
+            })
             .collect();
         let passwd = sha256_file(Path::new("/etc/passwd"));
         (instance, tree(self.canary.path(), &[]), passwd)
@@ -153,6 +157,19 @@ fn traversal_corpus_is_refused() {
         b"victim"
     );
     assert!(!fx.canary.path().join("missing").exists());
+    // The journal only ever names paths inside the namespace.
+    let journal = std::fs::read_to_string(fx.server.root().join("data/metadata.jsonl")).unwrap();
+    for line in journal.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        for key in ["path", "from", "to"] {
+            if let Some(path) = record.get(key).and_then(|p| p.as_str()) {
+                assert!(
+                    path.starts_with('/') && !path.split('/').any(|c| c == ".." || c == "."),
+                    "journal names {path:?}: {line}"
+                );
+            }
+        }
+    }
 }
 
 /// A plain name: absent at first, then created exactly where its name says, then removed.

@@ -9,16 +9,24 @@ use std::time::{Duration, SystemTime};
 use suppaftp::FtpError;
 use suppaftp::types::{FileType, FormatControl};
 
-use crate::support::{ADMIN, ALICE, Raw, TestServer, accept_within, pasv_port};
+use crate::support::{
+    ADMIN, ALICE, Raw, TestServer, accept_within, dir_names, pasv_port, place, place_dir,
+};
 
 /// 2020-01-02 03:04:05 UTC: old enough that `ls -l` shows the year.
 const FIXED_MTIME: u64 = 1_577_934_245;
 const FIXED_TIMEVAL: &str = "20200102030405";
 
-/// Writes `rel` under server_storage/ with the fixed mtime.
+/// Writes `rel` under server_storage/ with the fixed mtime, owned by alice and private, as
+/// if she had uploaded it to her home.
 fn put(server: &TestServer, rel: &str, body: &[u8]) {
+    put_as(server, rel, body, "alice", false);
+}
+
+/// Writes `rel` with the fixed mtime and records `owner` and visibility.
+fn put_as(server: &TestServer, rel: &str, body: &[u8], owner: &str, public: bool) {
     let path = server.storage(rel);
-    std::fs::write(&path, body).unwrap();
+    place(server, rel, body, owner, public);
     let file = std::fs::File::options().write(true).open(&path).unwrap();
     file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(FIXED_MTIME))
         .unwrap();
@@ -222,7 +230,7 @@ fn stat_without_and_with_path() {
     );
     assert_eq!(
         raw.cmd("STAT f.txt"),
-        "213-Status of f.txt:\r\n -rw-r--r--   1 ftp      ftp                 5 Jan  2  2020 f.txt\r\n\
+        "213-Status of f.txt:\r\n -rw-------   1 alice    ftp                 5 Jan  2  2020 f.txt\r\n\
          213 End of status\r\n"
     );
     assert_eq!(raw.cmd("STAT nope"), "550 No such file or directory.\r\n");
@@ -383,7 +391,7 @@ fn dele_rnfr_rnto() {
     let server = TestServer::start();
     put(&server, "alice/a.txt", b"a");
     put(&server, "alice/b.txt", b"b");
-    std::fs::create_dir(server.storage("alice/dir")).unwrap();
+    place_dir(&server, "alice/dir", "alice", false);
     let mut raw = server.login(ALICE);
     assert_eq!(raw.cmd("RNTO x"), "503 RNFR required first.\r\n");
     assert_eq!(
@@ -427,6 +435,21 @@ fn dele_rnfr_rnto() {
     put(&server, "alice/p.txt", b"p");
     put(&server, "alice/q.txt", b"q");
     assert_eq!(code(ftp.rename("p.txt", "q.txt").unwrap_err()), 550);
+
+    // A file placed on disk with no record belongs to nobody: alice may read it, but only an
+    // admin may delete or rename it.
+    std::fs::write(server.storage("alice/unowned.txt"), b"u").unwrap();
+    assert_eq!(raw.cmd("DELE unowned.txt"), "550 Permission denied.\r\n");
+    assert_eq!(raw.cmd("RNFR unowned.txt"), "350 Ready for RNTO.\r\n");
+    assert_eq!(raw.cmd("RNTO u2.txt"), "550 Permission denied.\r\n");
+    assert_eq!(raw.cmd("SIZE unowned.txt"), "213 1\r\n");
+    assert!(server.storage("alice/unowned.txt").is_file());
+    let mut admin = server.login(ADMIN);
+    assert_eq!(
+        admin.cmd("DELE /alice/unowned.txt"),
+        "250 Delete operation successful.\r\n"
+    );
+    assert!(!server.storage("alice/unowned.txt").exists());
 }
 
 #[test]
@@ -488,7 +511,7 @@ fn mlst_and_mlsd_facts() {
     let h_unique = unique(&server, "alice/.hidden");
     let mut raw = server.login(ALICE);
     let file_facts = format!(
-        "type=file;size=5;modify={FIXED_TIMEVAL};perm=adfrw;unique={f_unique};UNIX.owner=ftp;"
+        "type=file;size=5;modify={FIXED_TIMEVAL};perm=adfrw;unique={f_unique};UNIX.owner=alice;"
     );
     assert_eq!(
         raw.cmd("MLST f.txt"),
@@ -501,8 +524,8 @@ fn mlst_and_mlsd_facts() {
     assert_eq!(
         body,
         format!(
-            "type=file;size=0;modify={FIXED_TIMEVAL};perm=adfrw;unique={h_unique};UNIX.owner=ftp; .hidden\r\n\
-             type=dir;size=4096;modify={FIXED_TIMEVAL};perm=cdeflmp;unique={d_unique};UNIX.owner=ftp; dir\r\n\
+            "type=file;size=0;modify={FIXED_TIMEVAL};perm=adfrw;unique={h_unique};UNIX.owner=alice; .hidden\r\n\
+             type=dir;size=4096;modify={FIXED_TIMEVAL};perm=celm;unique={d_unique};UNIX.owner=nobody; dir\r\n\
              {file_facts} f.txt\r\n"
         )
     );
@@ -523,16 +546,18 @@ fn mlst_and_mlsd_facts() {
 fn list_is_ls_style_and_accepts_flags() {
     let server = TestServer::start();
     put(&server, "alice/f.txt", b"hello");
-    put(&server, "alice/.dot", b"12");
+    put_as(&server, "alice/.dot", b"12", "alice", true);
     std::fs::create_dir(server.storage("alice/dir")).unwrap();
     std::fs::File::open(server.storage("alice/dir"))
         .unwrap()
         .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(FIXED_MTIME))
         .unwrap();
     let mut raw = server.login(ALICE);
-    let dir_line = "drwxr-xr-x   2 ftp      ftp              4096 Jan  2  2020 dir\r\n";
-    let file_line = "-rw-r--r--   1 ftp      ftp                 5 Jan  2  2020 f.txt\r\n";
-    let dot_line = "-rw-r--r--   1 ftp      ftp                 2 Jan  2  2020 .dot\r\n";
+    // A directory placed on disk with no record belongs to nobody; f.txt is alice's private
+    // file, .dot her public one.
+    let dir_line = "drwxr-xr-x   2 nobody   ftp              4096 Jan  2  2020 dir\r\n";
+    let file_line = "-rw-------   1 alice    ftp                 5 Jan  2  2020 f.txt\r\n";
+    let dot_line = "-rw-r--r--   1 alice    ftp                 2 Jan  2  2020 .dot\r\n";
     let (opening, body, done) = raw.listing("LIST");
     assert_eq!(opening, "150 Here comes the directory listing.\r\n");
     assert_eq!(body, format!("{dir_line}{file_line}"));
@@ -888,21 +913,39 @@ fn utf8_file_names_round_trip() {
     );
 }
 
-/// A file name with CR/LF must not forge a reply line (reply text is sanitised).
+/// A file name with CR/LF (or any control character) must not forge a reply or log line:
+/// such names are refused as paths (550), nothing is created, and the session goes on.
 #[test]
 fn crlf_in_names_cannot_inject_replies() {
     let server = TestServer::start();
     let mut raw = server.login(ALICE);
-    raw.send_bytes(b"MKD a\rb\r\n");
-    assert_eq!(raw.reply(), "257 \"/alice/a b\" created.\r\n");
-    assert!(server.storage("alice/a\rb").is_dir());
+    raw.cmd("TYPE I");
+    for line in [
+        &b"MKD a\rb\r\n"[..],
+        b"MKD tab\there\r\n",
+        b"RNFR x\x1b[2Jy\r\n",
+    ] {
+        raw.send_bytes(line);
+        assert_eq!(
+            raw.reply(),
+            "550 No such file or directory.\r\n",
+            "{line:?}"
+        );
+    }
+    // A name that merely looks like a reply is an ordinary name.
+    assert_eq!(
+        raw.cmd("MKD 257 forged"),
+        "257 \"/alice/257 forged\" created.\r\n"
+    );
+    let (opening, _) = raw.upload("STOR evil\rname", b"x");
+    assert_eq!(opening, "550 No such file or directory.\r\n");
     assert_eq!(raw.cmd("NOOP"), "200 NOOP ok.\r\n");
+    assert_eq!(dir_names(&server.storage("alice")), ["257 forged"]);
 }
 
 /// SPEC (LIST, Access model): the owner column shows the uploader, and a new upload outside
 /// `Public/` is private (`-rw-------`); inside `Public/` it is public. MLSx give `UNIX.owner`.
 #[test]
-#[ignore = "BUG t1-3: ownership/visibility metadata not implemented: LIST shows `-rw-r--r-- 1 ftp` and MLST `UNIX.owner=ftp` for alice's private upload"]
 fn list_shows_owner_and_visibility_of_uploads() {
     let server = TestServer::start();
     let mut raw = server.login(ALICE);

@@ -3,8 +3,12 @@
 mod cli;
 mod clients;
 mod support;
+mod term_client;
 
+mod ftps;
 mod jail;
 mod login;
 mod protocol;
 mod transfer;
+
+mod access;

@@ -140,6 +140,7 @@ impl Server {
             &instance.storage_dir(),
             &instance.metadata_journal(),
             settings.fsync_uploads,
+            &|name: &str| accounts.lookup(name).is_some(),
         )
         .map_err(setup("server_storage"))?;
         for account in accounts.list() {
@@ -241,9 +242,23 @@ impl Server {
             thread::Builder::new()
                 .name("ferroftp-accounts".into())
                 .spawn(move || {
+                    let mut known = account_names(&shared.accounts);
+                    let mut generation = shared.accounts.generation();
                     while !shared.shutdown.wait_timeout(Duration::from_secs(1)) {
                         shared.accounts.reload_if_changed();
                         shared.directories.reload_if_changed();
+                        if shared.accounts.generation() != generation {
+                            generation = shared.accounts.generation();
+                            let now = account_names(&shared.accounts);
+                            for gone in known.difference(&now) {
+                                if let Err(e) = shared.storage.disown(gone) {
+                                    log::error!(
+                                        "cannot disown the files of deleted account {gone}: {e}"
+                                    );
+                                }
+                            }
+                            known = now;
+                        }
                     }
                 })
                 .map_err(setup("accounts watcher"))?
@@ -287,4 +302,12 @@ fn certificate_names() -> Vec<String> {
     }
     names.extend(net::lan_addresses().into_iter().map(|ip| ip.to_string()));
     names
+}
+
+fn account_names(accounts: &Accounts) -> std::collections::HashSet<String> {
+    accounts
+        .list()
+        .into_iter()
+        .map(|a| a.name.as_str().to_owned())
+        .collect()
 }

@@ -33,6 +33,16 @@ enum Record {
         from: String,
         to: String,
     },
+    /// The account `owner` was deleted: its entries pass to the tombstone owner `~name`.
+    Disown {
+        owner: String,
+    },
+}
+
+/// The owner recorded for entries of a deleted account. `~` is not allowed in user names, so
+/// a later account of the same name does not inherit the files (private ones stay private).
+pub fn tombstone(owner: &str) -> String {
+    format!("~{owner}")
 }
 
 pub struct MetaStore {
@@ -54,9 +64,20 @@ impl MetaStore {
     /// Replays `journal` (a torn last line from a crash is skipped), drops records whose
     /// entry no longer exists under `storage_root`, rewrites the journal compacted
     /// (temp, fsync, rename), and opens it for appending.
-    pub fn open(journal: &Path, storage_root: &Path, fsync: bool) -> io::Result<MetaStore> {
+    pub fn open(
+        journal: &Path,
+        storage_root: &Path,
+        fsync: bool,
+        is_account: &dyn Fn(&str) -> bool,
+    ) -> io::Result<MetaStore> {
         let mut map = replay(journal)?;
         map.retain(|path, _| fs::symlink_metadata(real_path(storage_root, path)).is_ok());
+        // Accounts deleted while the server was down (by hand or by `ferroftp user del`).
+        for meta in map.values_mut() {
+            if !meta.owner.starts_with('~') && !is_account(&meta.owner) {
+                meta.owner = tombstone(&meta.owner);
+            }
+        }
         compact(journal, &map)?;
         let file = OpenOptions::new().create(true).append(true).open(journal)?;
         Ok(MetaStore {
@@ -103,6 +124,16 @@ impl MetaStore {
                 to: to.to_owned(),
             },
             |map| move_tree(map, from, to),
+        )
+    }
+
+    /// Hands every entry of a deleted account to its tombstone owner.
+    pub fn disown(&self, owner: &str) -> io::Result<()> {
+        self.append(
+            &Record::Disown {
+                owner: owner.to_owned(),
+            },
+            |map| disown_all(map, owner),
         )
     }
 
@@ -153,6 +184,7 @@ fn replay(journal: &Path) -> io::Result<BTreeMap<String, Meta>> {
             }
             Ok(Record::Del { path }) => remove_tree(&mut map, &path),
             Ok(Record::Mv { from, to }) => move_tree(&mut map, &from, &to),
+            Ok(Record::Disown { owner }) => disown_all(&mut map, &owner),
             // A crash mid-append leaves a torn last line; nothing after it was acknowledged.
             Err(e) => log::warn!(
                 "{}:{}: skipped unreadable record: {e}",
@@ -195,6 +227,12 @@ fn subtree_keys(map: &BTreeMap<String, Meta>, path: &str) -> Vec<String> {
         .collect()
 }
 
+fn disown_all(map: &mut BTreeMap<String, Meta>, owner: &str) {
+    for meta in map.values_mut().filter(|m| m.owner == owner) {
+        meta.owner = tombstone(owner);
+    }
+}
+
 fn remove_tree(map: &mut BTreeMap<String, Meta>, path: &str) {
     map.remove(path);
     for k in subtree_keys(map, path) {
@@ -229,6 +267,33 @@ mod tests {
     }
 
     #[test]
+    fn deleted_accounts_leave_tombstones() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("storage");
+        fs::create_dir_all(root.join("Public")).unwrap();
+        fs::write(root.join("Public/a"), b"x").unwrap();
+        fs::write(root.join("Public/b"), b"x").unwrap();
+        let journal = dir.path().join("metadata.jsonl");
+        let store = MetaStore::open(&journal, &root, false, &|_: &str| true).unwrap();
+        store.set("/Public/a", meta("carol", false)).unwrap();
+        store.set("/Public/b", meta("dave", false)).unwrap();
+        store.disown("carol").unwrap();
+        assert_eq!(store.get("/Public/a"), Some(meta("~carol", false)));
+        drop(store);
+        let store = MetaStore::open(&journal, &root, false, &|name: &str| name != "dave").unwrap();
+        assert_eq!(
+            store.get("/Public/a"),
+            Some(meta("~carol", false)),
+            "replayed"
+        );
+        assert_eq!(
+            store.get("/Public/b"),
+            Some(meta("~dave", false)),
+            "deleted while down"
+        );
+    }
+
+    #[test]
     fn survives_reopen_and_follows_tree_renames() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("storage");
@@ -236,7 +301,7 @@ mod tests {
         fs::write(root.join("alice/d/sub/f"), b"x").unwrap();
         fs::write(root.join("alice/g"), b"x").unwrap();
         let journal = dir.path().join("metadata.jsonl");
-        let store = MetaStore::open(&journal, &root, true).unwrap();
+        let store = MetaStore::open(&journal, &root, true, &|_: &str| true).unwrap();
         store.set("/alice/d", meta("alice", false)).unwrap();
         store.set("/alice/d/sub/f", meta("alice", true)).unwrap();
         store.set("/alice/dx", meta("bob", true)).unwrap();
@@ -256,7 +321,7 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&journal).unwrap();
         f.write_all(b"{\"op\":\"set\",\"pa").unwrap();
         drop(f);
-        let store = MetaStore::open(&journal, &root, true).unwrap();
+        let store = MetaStore::open(&journal, &root, true, &|_: &str| true).unwrap();
         assert_eq!(store.get("/alice/e"), Some(meta("alice", false)));
         assert_eq!(store.get("/alice/e/sub/f"), Some(meta("alice", true)));
         assert_eq!(store.get("/alice/g"), None);

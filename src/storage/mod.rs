@@ -143,10 +143,16 @@ pub struct Storage {
 impl Storage {
     /// Opens (creating) `root` and its `Public/` and replays the ownership journal; stale
     /// upload temp files older than now are swept in the background.
-    pub fn open(root: &Path, journal: &Path, fsync_uploads: bool) -> io::Result<Storage> {
+    /// `is_account` says whether an owner name is a current account (others get tombstones).
+    pub fn open(
+        root: &Path,
+        journal: &Path,
+        fsync_uploads: bool,
+        is_account: &dyn Fn(&str) -> bool,
+    ) -> io::Result<Storage> {
         fs::create_dir_all(root.join(PUBLIC_DIR))?;
         let root = root.canonicalize()?;
-        let meta = MetaStore::open(journal, &root, fsync_uploads)
+        let meta = MetaStore::open(journal, &root, fsync_uploads, is_account)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", journal.display())))?;
         let sweep_root = root.clone();
         let started = SystemTime::now();
@@ -377,6 +383,13 @@ impl Storage {
             ))
         };
         Upload::begin(r.real.clone(), mode, self.fsync_uploads, record)
+    }
+
+    /// The account `name` was deleted: its files stay, owned by a tombstone no new account
+    /// of the same name inherits.
+    pub fn disown(&self, name: &str) -> Result<(), Error> {
+        self.meta.disown(name)?;
+        Ok(())
     }
 
     /// Records `path`'s owner and visibility directly (for tools that place files on disk).

@@ -13,6 +13,7 @@ use std::time::Duration;
 use ferroftp::auth::{Accounts, Password, Role};
 use ferroftp::config::Settings;
 use ferroftp::server::{Server, Shared, Shutdown};
+use ferroftp::storage::{Meta, VirtualPath};
 use sha2::{Digest, Sha256};
 
 pub const ADMIN: (&str, &str) = ("admin", "admin-pw");
@@ -25,6 +26,7 @@ pub struct TestServer {
     pub implicit_addr: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
     pub shared: Arc<Shared>,
+    settings: Settings,
     shutdown: Shutdown,
     handle: Option<JoinHandle<()>>,
 }
@@ -50,7 +52,12 @@ impl TestServer {
         accounts
             .add(BOB.0, &Password::new(BOB.1.into()), Role::User)
             .unwrap();
-        let server = Server::bind(settings).expect("server binds");
+        drop(accounts);
+        let server = Server::bind(settings.clone()).expect("server binds");
+        TestServer::running(dir, settings, server)
+    }
+
+    fn running(dir: tempfile::TempDir, settings: Settings, server: Server) -> TestServer {
         let addr = server.local_addrs()[0];
         let implicit_addr = server.implicit_tls_addrs().first().copied();
         let shutdown = server.shutdown_handle();
@@ -61,9 +68,29 @@ impl TestServer {
             implicit_addr,
             dir,
             shared,
+            settings,
             shutdown,
             handle: Some(handle),
         }
+    }
+
+    /// Stops this server and starts a new `Server` on the same instance directory and
+    /// settings (a new port: use `addr`/`port()` afterwards). Everything on disk is kept.
+    pub fn restart(&mut self) {
+        self.stop();
+        let server = Server::bind(self.settings.clone()).expect("server binds again");
+        self.addr = server.local_addrs()[0];
+        self.implicit_addr = server.implicit_tls_addrs().first().copied();
+        self.shutdown = server.shutdown_handle();
+        self.shared = server.shared();
+        self.handle = Some(std::thread::spawn(move || {
+            server.run().expect("server runs")
+        }));
+    }
+
+    /// The settings this server was started with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub fn root(&self) -> &Path {
@@ -220,6 +247,35 @@ impl Raw {
     pub fn stream(&self) -> &TcpStream {
         &self.writer
     }
+}
+
+/// Places `rel` (relative to server_storage/, e.g. `alice/f.txt`) on disk with `body` and
+/// records its owner and visibility, as if `owner` had uploaded it over FTP.
+pub fn place(server: &TestServer, rel: &str, body: &[u8], owner: &str, public: bool) {
+    std::fs::write(server.storage(rel), body).unwrap();
+    own(server, rel, owner, public);
+}
+
+/// Creates directory `rel` under server_storage/ and records its owner and visibility.
+pub fn place_dir(server: &TestServer, rel: &str, owner: &str, public: bool) {
+    std::fs::create_dir(server.storage(rel)).unwrap();
+    own(server, rel, owner, public);
+}
+
+/// Records the owner and visibility of `rel` (which must exist under server_storage/).
+pub fn own(server: &TestServer, rel: &str, owner: &str, public: bool) {
+    let path = VirtualPath::root().join(&format!("/{rel}")).unwrap();
+    server
+        .shared
+        .storage
+        .record_ownership(
+            &path,
+            Meta {
+                owner: owner.into(),
+                public,
+            },
+        )
+        .unwrap();
 }
 
 pub fn sha256(bytes: &[u8]) -> String {
@@ -484,4 +540,234 @@ pub fn run_with_input(cmd: &mut std::process::Command, input: Option<&[u8]>, sec
         stdout: out.join().unwrap_or_default(),
         stderr: err.join().unwrap_or_default(),
     }
+}
+
+// ---- FTPS helpers (t4) ----
+
+/// A rustls client stream (control or data connection).
+pub type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+impl TestServer {
+    /// As [`TestServer::start_with`], plus one implicit-TLS listener on 127.0.0.1:0; returns
+    /// the server and the implicit listener's address.
+    pub fn start_tls(configure: impl FnOnce(&mut Settings)) -> (TestServer, SocketAddr) {
+        let server = TestServer::start_with(|s| {
+            s.implicit_tls_listen = vec!["127.0.0.1:0".parse().unwrap()];
+            configure(s);
+        });
+        let implicit = server.implicit_addr.expect("an implicit-TLS listener");
+        (server, implicit)
+    }
+
+    /// The generated (or configured) certificate, `DIR/certs/cert.pem`.
+    pub fn cert_pem(&self) -> PathBuf {
+        self.dir.path().join("certs").join("cert.pem")
+    }
+
+    /// A rustls client config that trusts exactly this server's certificate (one per client:
+    /// its session cache is what the data connections resume from).
+    pub fn tls_client_config(&self) -> Arc<rustls::ClientConfig> {
+        tls_client_config(&self.cert_pem())
+    }
+
+    /// An explicit-FTPS control connection (AUTH TLS done) over rustls, not logged in.
+    pub fn tls_raw(&self) -> TlsRaw {
+        TlsRaw::explicit(self.addr, self.tls_client_config())
+    }
+
+    /// An explicit-FTPS control connection logged in as `user`, with PBSZ 0, PROT P, TYPE I.
+    pub fn tls_login(&self, user: (&str, &str)) -> TlsRaw {
+        let mut c = self.tls_raw();
+        c.login(user);
+        assert_eq!(c.cmd("PBSZ 0"), "200 PBSZ=0\r\n");
+        assert!(c.cmd("PROT P").starts_with("200 "));
+        assert!(c.cmd("TYPE I").starts_with("200 "));
+        c
+    }
+}
+
+/// A client config trusting the certificate in `cert_pem` (PEM file).
+pub fn tls_client_config(cert_pem: &Path) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(cert_pem).expect("read cert.pem") {
+        roots.add(cert.expect("parse cert.pem")).expect("add root");
+    }
+    Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+/// Runs a TLS client handshake on `tcp` for `localhost`.
+pub fn tls_connect(config: &Arc<rustls::ClientConfig>, tcp: TcpStream) -> TlsStream {
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::clone(config), name).expect("client conn");
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    while s.conn.is_handshaking() {
+        s.conn.complete_io(&mut s.sock).expect("TLS handshake");
+    }
+    s
+}
+
+/// A TLS control connection (explicit after `AUTH TLS`, or implicit) that returns replies
+/// as the exact text received, and opens protected passive data connections.
+pub struct TlsRaw {
+    reader: BufReader<TlsStream>,
+    config: Arc<rustls::ClientConfig>,
+    peer: SocketAddr,
+}
+
+impl TlsRaw {
+    /// Connects, reads `220`, sends `AUTH TLS`, expects `234`, and runs the handshake.
+    pub fn explicit(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> TlsRaw {
+        let mut raw = Raw::connect(addr);
+        assert!(raw.reply().starts_with("220 "));
+        assert_eq!(raw.cmd("AUTH TLS"), "234 Proceed with negotiation.\r\n");
+        TlsRaw::over(raw.writer, config)
+    }
+
+    /// Connects to an implicit-TLS port, runs the handshake and reads the `220` greeting.
+    pub fn implicit(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> TlsRaw {
+        let tcp = TcpStream::connect(addr).expect("connect");
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut c = TlsRaw::over(tcp, config);
+        let greeting = c.reply();
+        assert!(greeting.starts_with("220 "), "greeting: {greeting}");
+        c
+    }
+
+    /// Runs the handshake on `tcp` (after `234`, or on an implicit port) and wraps it.
+    pub fn over(tcp: TcpStream, config: Arc<rustls::ClientConfig>) -> TlsRaw {
+        let peer = tcp.peer_addr().unwrap();
+        let stream = tls_connect(&config, tcp);
+        TlsRaw {
+            reader: BufReader::new(stream),
+            config,
+            peer,
+        }
+    }
+
+    pub fn send(&mut self, line: &str) {
+        let s = self.reader.get_mut();
+        s.write_all(format!("{line}\r\n").as_bytes()).expect("send");
+        s.flush().expect("flush");
+    }
+
+    /// One whole reply (multi-line included), CRLFs kept.
+    pub fn reply(&mut self) -> String {
+        let mut out = String::new();
+        let mut first = String::new();
+        self.reader.read_line(&mut first).expect("read reply");
+        out.push_str(&first);
+        if first.len() >= 4 && first.as_bytes()[3] == b'-' {
+            let code = first[..3].to_owned();
+            loop {
+                let mut line = String::new();
+                if self.reader.read_line(&mut line).expect("read reply") == 0 {
+                    break;
+                }
+                out.push_str(&line);
+                if line.starts_with(&code) && line.as_bytes().get(3) == Some(&b' ') {
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    pub fn cmd(&mut self, line: &str) -> String {
+        self.send(line);
+        self.reply()
+    }
+
+    pub fn login(&mut self, user: (&str, &str)) {
+        let r = self.cmd(&format!("USER {}", user.0));
+        assert!(r.starts_with("331 "), "USER: {r}");
+        assert_eq!(
+            self.cmd(&format!("PASS {}", user.1)),
+            "230 Login successful.\r\n"
+        );
+    }
+
+    /// `EPSV` and a TCP connection to the announced port (TLS not started yet).
+    pub fn epsv(&mut self) -> TcpStream {
+        let r = self.cmd("EPSV");
+        assert!(r.starts_with("229 "), "EPSV: {r}");
+        let port: u16 = r
+            .split("|||")
+            .nth(1)
+            .and_then(|s| s.split('|').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        let s = TcpStream::connect((self.peer.ip(), port)).expect("data connect");
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s
+    }
+
+    /// Runs the TLS handshake on a data connection with this control connection's config
+    /// (so it resumes the control session).
+    pub fn protect(&self, tcp: TcpStream) -> TlsStream {
+        tls_connect(&self.config, tcp)
+    }
+
+    /// `verb` over a fresh protected EPSV connection: (150 line, data, final reply).
+    pub fn download(&mut self, verb: &str) -> (String, Vec<u8>, String) {
+        let tcp = self.epsv();
+        let opening = self.cmd(verb);
+        if !opening.starts_with("150") {
+            return (opening, Vec::new(), String::new());
+        }
+        let mut data = self.protect(tcp);
+        let mut buf = Vec::new();
+        // An error (e.g. no close_notify on a refused connection) shows in the reply and in
+        // the caller's check of the bytes.
+        let _ = data.read_to_end(&mut buf);
+        (opening, buf, self.reply())
+    }
+
+    /// `verb` sending `body` over a protected EPSV connection, closed with close_notify:
+    /// (150 line, final reply).
+    pub fn upload(&mut self, verb: &str, body: &[u8]) -> (String, String) {
+        let tcp = self.epsv();
+        let opening = self.cmd(verb);
+        if !opening.starts_with("150") {
+            return (opening, String::new());
+        }
+        let mut data = self.protect(tcp);
+        // A refused connection (e.g. 522) breaks the pipe: the reply tells why.
+        if data.write_all(body).is_ok() {
+            data.conn.send_close_notify();
+            let _ = data.flush();
+        }
+        let _ = data.sock.shutdown(std::net::Shutdown::Write);
+        (opening, self.reply())
+    }
+
+    pub fn config(&self) -> &Arc<rustls::ClientConfig> {
+        &self.config
+    }
+
+    /// Sets the control connection's read timeout.
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.reader
+            .get_ref()
+            .sock
+            .set_read_timeout(Some(timeout))
+            .unwrap();
+    }
+}
+
+/// Runs a Python 3 script (written to a temp file) with `args` under a time limit.
+pub fn python(script: &str, args: &[&str], secs: u64) -> Ran {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("script.py");
+    std::fs::write(&path, script).unwrap();
+    run_with_timeout(
+        std::process::Command::new("python3").arg(&path).args(args),
+        secs,
+    )
 }

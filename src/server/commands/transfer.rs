@@ -73,10 +73,13 @@ impl Session<'_> {
             return Err(storage::Error::BadOffset.into());
         }
         let mode = self.mode_name();
-        let mut stream = self.open_data(&format!(
-            "Opening {mode} mode data connection for {} ({len} bytes).",
-            target.virt
-        ))?;
+        let mut stream = self.open_data(
+            &format!(
+                "Opening {mode} mode data connection for {} ({len} bytes).",
+                target.virt
+            ),
+            Direction::Outgoing,
+        )?;
         let started = Instant::now();
         let outcome = match self.transfer_type {
             TransferType::Image => self.send_file(&mut stream, &file, offset),
@@ -130,10 +133,17 @@ impl Session<'_> {
             } else {
                 format!("{base}.{i}")
             };
-            let candidate = self.resolve(&name)?;
-            if !self.shared.storage.exists(&candidate) {
-                target = Some(candidate);
-                break;
+            match self.resolve(&name) {
+                Ok(candidate) if !self.shared.storage.exists(&candidate) => {
+                    target = Some(candidate);
+                    break;
+                }
+                Ok(_) => {}
+                // Someone else's private file hides there: taken, try the next name.
+                Err(storage::Error::NotFound)
+                    if i == 0 && self.resolve(&format!("{name}/..")).is_ok() => {}
+                Err(storage::Error::NotFound) if i > 0 => {}
+                Err(e) => return Err(e.into()),
             }
         }
         let target = target.ok_or(storage::Error::AlreadyExists)?;
@@ -158,7 +168,7 @@ impl Session<'_> {
         opening: &str,
         done: &str,
     ) -> Result<Reply, SessionError> {
-        let mut stream = self.open_data(opening)?;
+        let mut stream = self.open_data(opening, Direction::Incoming)?;
         let started = Instant::now();
         let mut outcome = self.receive(&mut stream, &mut upload);
         // Answer the client's close_notify with ours: Python's ssl unwrap() waits for it.
@@ -183,7 +193,8 @@ impl Session<'_> {
 
     /// Sends a listing body over a data connection.
     pub(super) fn send_listing(&mut self, body: &[u8]) -> Result<Reply, SessionError> {
-        let mut stream = self.open_data("Here comes the directory listing.")?;
+        let mut stream =
+            self.open_data("Here comes the directory listing.", Direction::Outgoing)?;
         match stream.write_all(body) {
             Ok(()) => {
                 stream.finish();
@@ -199,7 +210,7 @@ impl Session<'_> {
 
     /// Sends `150 <opening>` and opens the data connection (TLS under PROT P, resuming this
     /// control connection's session); `425` (without 150) when the client set none up.
-    fn open_data(&mut self, opening: &str) -> Result<Stream, SessionError> {
+    fn open_data(&mut self, opening: &str, direction: Direction) -> Result<Stream, SessionError> {
         if self.shared.settings.require_tls && !self.protect_data {
             return Err(SessionError::Reply(Reply::new(
                 521,
@@ -234,7 +245,10 @@ impl Session<'_> {
         };
         match (&self.tls, self.protect_data) {
             (Some(configs), true) => {
-                let config = configs.data.clone();
+                let config = match direction {
+                    Direction::Incoming => configs.upload.clone(),
+                    Direction::Outgoing => configs.download.clone(),
+                };
                 self.protect(tcp, config).map_err(SessionError::Reply)
             }
             _ => Ok(Stream::Plain(tcp)),
@@ -263,6 +277,8 @@ impl Session<'_> {
             .set_read_timeout(Some(DATA_STALL_TIMEOUT))
             .map_err(failed)?;
         if self.shared.settings.tls_session_reuse && !stream.resumed() {
+            // Close cleanly (close_notify) so the client reads the 522 rather than a TLS error.
+            stream.finish();
             log::warn!(
                 "{}: data connection did not resume the control TLS session; refused",
                 self.control.peer

@@ -1,0 +1,819 @@
+//! One FTP/FTPS connection, on top of the `suppaftp` crate: connect (plain, explicit
+//! `AUTH TLS`, implicit TLS) with bounded waits, log in, and the verbs both front ends need
+//! (this terminal client and the web client). Transfers stream into a `Write` or out of a
+//! `Read`, so callers add progress bars, temp files or HTTP bodies around them.
+//!
+//! Errors are [`Error`]: a refusal carries the server's reply line as sent
+//! (`550 No such file or directory.`); everything else is one sentence naming what failed.
+//! This module prints nothing and never sees a terminal.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use suppaftp::types::{FileType, FormatControl};
+use suppaftp::{FtpError, Mode, RustlsConnector, RustlsFtpStream};
+
+use crate::auth::Password;
+use crate::client::trust::{PinningVerifier, TrustPolicy, Verdict};
+
+/// Default wait for a TCP connection and the server's greeting (`--timeout` changes it).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for a reply on the control connection once connected.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a data connection may stall (no byte either way) before the transfer fails.
+pub const DATA_TIMEOUT: Duration = Duration::from_secs(60);
+/// Copy buffer for transfers.
+const CHUNK: usize = 64 * 1024;
+
+/// How the control connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Plain FTP: user names, passwords and data in clear text.
+    None,
+    /// `AUTH TLS` after the greeting (RFC 4217), then `PBSZ 0` and `PROT P`: `ftps://`.
+    Explicit,
+    /// TLS from the first byte (the old port-990 style): `--implicit`.
+    Implicit,
+}
+
+/// Where to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// The `known_hosts` key: `host:port` (`[::1]:21` for IPv6 literals).
+    pub fn key(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// How data connections are opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataMode {
+    /// The client connects: `EPSV`, falling back to `PASV` on servers that do not know it.
+    Passive,
+    /// The server connects back: `PORT` (IPv4) or `EPRT` (IPv6).
+    Active,
+}
+
+/// `TYPE I` or `TYPE A`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferType {
+    Binary,
+    Ascii,
+}
+
+/// A reply from the server, as sent: the code and every line (CRLF removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u32,
+    pub lines: Vec<String>,
+}
+
+impl Reply {
+    fn from_response(response: &suppaftp::types::Response) -> Reply {
+        let text = String::from_utf8_lossy(&response.body);
+        let lines: Vec<String> = text
+            .lines()
+            .map(|l| l.trim_end_matches('\r').to_owned())
+            .filter(|l| !l.is_empty())
+            .collect();
+        // suppaftp maps codes it does not name (522, 534, …) to 0: read the line instead.
+        let code = lines
+            .last()
+            .and_then(|l| l.get(..3))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| response.status.code());
+        Reply { code, lines }
+    }
+
+    /// The last line (`550 No such file or directory.`): what a one-line report shows.
+    pub fn last_line(&self) -> &str {
+        self.lines.last().map(String::as_str).unwrap_or("")
+    }
+
+    /// The text after the code on the last line.
+    pub fn message(&self) -> &str {
+        self.last_line().get(4..).unwrap_or("").trim()
+    }
+}
+
+impl fmt::Display for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.last_line() {
+            "" => write!(f, "{}", self.code),
+            line => f.write_str(line),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server refused: its reply line, verbatim.
+    #[error("{0}")]
+    Reply(Reply),
+    #[error("cannot resolve {host}: {source}")]
+    Resolve { host: String, source: io::Error },
+    #[error("cannot connect to {endpoint}: {source}")]
+    Connect { endpoint: String, source: io::Error },
+    #[error("no answer from {endpoint} within {secs} s")]
+    Timeout { endpoint: String, secs: u64 },
+    #[error("TLS failure with {endpoint}: {message}")]
+    Tls { endpoint: String, message: String },
+    #[error("the certificate of {endpoint} is not trusted yet (SHA-256 {fingerprint})")]
+    UnknownCertificate {
+        endpoint: String,
+        fingerprint: String,
+    },
+    #[error(
+        "REFUSED: the certificate of {endpoint} has CHANGED (pinned SHA-256 {pinned}, \
+         presented {presented}); this may be an attack; if the change is expected, delete \
+         its line from {known_hosts}"
+    )]
+    CertificateChanged {
+        endpoint: String,
+        pinned: String,
+        presented: String,
+        known_hosts: String,
+    },
+    #[error("connection to the server lost: {0}")]
+    Io(io::Error),
+    #[error("cannot write the local file: {0}")]
+    LocalWrite(io::Error),
+    #[error("cannot read the local file: {0}")]
+    LocalRead(io::Error),
+    #[error("the server sent a malformed reply")]
+    BadReply,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Error {
+    /// The server's reply code, when the server refused.
+    pub fn code(&self) -> Option<u32> {
+        match self {
+            Error::Reply(r) => Some(r.code),
+            _ => None,
+        }
+    }
+}
+
+/// An open control connection (logged in or not).
+///
+/// suppaftp's `RustlsFtpStream` serves both plain and TLS sessions: without `into_secure`
+/// it never starts TLS, so one type covers every [`Security`].
+pub struct Connection {
+    ftp: RustlsFtpStream,
+    endpoint: Endpoint,
+    security: Security,
+    mode: DataMode,
+    /// The server answered `EPSV` with 500/502: passive mode uses `PASV` from then on.
+    epsv_refused: bool,
+    ascii: bool,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("endpoint", &self.endpoint)
+            .field("security", &self.security)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Context for turning suppaftp's errors into ours.
+struct Ctx<'a> {
+    endpoint: &'a Endpoint,
+    verifier: Option<&'a PinningVerifier>,
+}
+
+impl Ctx<'_> {
+    fn error(&self, e: FtpError) -> Error {
+        if let Some(verdict) = self.verifier.and_then(PinningVerifier::verdict) {
+            return certificate_error(self.endpoint, verdict);
+        }
+        match e {
+            FtpError::UnexpectedResponse(r) => Error::Reply(Reply::from_response(&r)),
+            FtpError::SecureError(message) => Error::Tls {
+                endpoint: self.endpoint.to_string(),
+                message,
+            },
+            FtpError::ConnectionError(io) => self.io_error(io),
+            FtpError::BadResponse => Error::BadReply,
+            FtpError::InvalidAddress(e) => Error::Invalid(format!("invalid address: {e}")),
+            FtpError::DataConnectionAlreadyOpen => {
+                Error::Invalid("a transfer is still running".into())
+            }
+        }
+    }
+
+    fn io_error(&self, io: io::Error) -> Error {
+        if let Some(tls) = io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Error::Tls {
+                endpoint: self.endpoint.to_string(),
+                message: tls.to_string(),
+            };
+        }
+        if matches!(
+            io.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ) {
+            return Error::Io(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the server did not answer in time",
+            ));
+        }
+        Error::Io(io)
+    }
+}
+
+fn certificate_error(endpoint: &Endpoint, verdict: Verdict) -> Error {
+    match verdict {
+        Verdict::Unknown { fingerprint } => Error::UnknownCertificate {
+            endpoint: endpoint.to_string(),
+            fingerprint,
+        },
+        Verdict::Changed { pinned, presented } => Error::CertificateChanged {
+            endpoint: endpoint.to_string(),
+            pinned,
+            presented,
+            known_hosts: crate::client::trust::config_dir()
+                .map(|d| d.join("known_hosts").display().to_string())
+                .unwrap_or_else(|| "known_hosts".into()),
+        },
+    }
+}
+
+/// The rustls client config for one connection: our provider (ring), TLS 1.2 and 1.3, the
+/// pinning verifier, and rustls' in-memory session cache. suppaftp reuses this config for
+/// every data connection, so data connections resume the control connection's session.
+fn tls_config(verifier: Arc<PinningVerifier>) -> Result<Arc<ClientConfig>, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(TLS_VERSIONS)
+        .map_err(|e| Error::Invalid(format!("TLS setup: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// TLS 1.2 only. SECURITY/interoperability: servers that bind data connections to the
+/// control session (ours, vsftpd `require_ssl_reuse`) need every data connection to resume
+/// it. rustls uses a TLS 1.3 ticket at most once and such servers send no new tickets on
+/// data connections, so after a couple of transfers a TLS 1.3 client would have nothing
+/// left to resume with; a TLS 1.2 session id can be resumed any number of times. TLS 1.2
+/// with rustls' suites (ECDHE, AEAD only) keeps forward secrecy.
+const TLS_VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+
+fn resolve(endpoint: &Endpoint) -> Result<Vec<SocketAddr>, Error> {
+    let addrs: Vec<SocketAddr> = (endpoint.host.as_str(), endpoint.port)
+        .to_socket_addrs()
+        .map_err(|source| Error::Resolve {
+            host: endpoint.host.clone(),
+            source,
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(Error::Resolve {
+            host: endpoint.host.clone(),
+            source: io::Error::new(io::ErrorKind::NotFound, "no address"),
+        });
+    }
+    Ok(addrs)
+}
+
+/// TCP to the first address that answers within `timeout` each.
+fn connect_tcp(
+    endpoint: &Endpoint,
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> Result<TcpStream, Error> {
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(addr, timeout) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    let source = last.unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound));
+    if matches!(
+        source.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    ) {
+        return Err(Error::Timeout {
+            endpoint: endpoint.to_string(),
+            secs: timeout.as_secs(),
+        });
+    }
+    Err(Error::Connect {
+        endpoint: endpoint.to_string(),
+        source,
+    })
+}
+
+fn set_timeouts(s: &TcpStream, timeout: Duration) -> io::Result<()> {
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))
+}
+
+/// A greeting that does not come within the connect timeout is a timeout, not "lost".
+fn greeting_error(endpoint: &Endpoint, timeout: Duration, e: Error) -> Error {
+    match e {
+        Error::Io(io) if io.kind() == io::ErrorKind::TimedOut => Error::Timeout {
+            endpoint: endpoint.to_string(),
+            secs: timeout.as_secs(),
+        },
+        other => other,
+    }
+}
+
+impl Connection {
+    /// Connects, reads the greeting and, for TLS, completes the handshake (checking the
+    /// certificate against `trust`) and `PBSZ 0` / `PROT P`. Not logged in yet.
+    pub fn connect(
+        endpoint: &Endpoint,
+        security: Security,
+        trust: TrustPolicy,
+        timeout: Duration,
+    ) -> Result<Connection, Error> {
+        let addrs = resolve(endpoint)?;
+        let verifier = PinningVerifier::new(trust);
+        let ctx = Ctx {
+            endpoint,
+            verifier: Some(&verifier),
+        };
+        let domain = endpoint.host.clone();
+        let ftp = match security {
+            Security::None | Security::Explicit => {
+                let tcp = connect_tcp(endpoint, &addrs, timeout)?;
+                set_timeouts(&tcp, timeout).map_err(Error::Io)?;
+                let ftp = RustlsFtpStream::connect_with_stream(tcp)
+                    .map_err(|e| greeting_error(endpoint, timeout, ctx.error(e)))?;
+                if security == Security::Explicit {
+                    let connector = RustlsConnector::from(tls_config(verifier.clone())?);
+                    ftp.into_secure(connector, &domain)
+                        .map_err(|e| greeting_error(endpoint, timeout, ctx.error(e)))?
+                } else {
+                    ftp
+                }
+            }
+            Security::Implicit => {
+                // suppaftp opens the implicit-TLS socket itself, with no connect timeout:
+                // run it on a helper thread and stop waiting after `timeout`. A thread left
+                // behind ends with the OS connect timeout; nothing waits for it.
+                let connector = RustlsConnector::from(tls_config(verifier.clone())?);
+                let (tx, rx) = mpsc::channel();
+                let addr = addrs[0];
+                std::thread::spawn(move || {
+                    let _ = tx.send(RustlsFtpStream::connect_secure_implicit(
+                        addr, connector, &domain,
+                    ));
+                });
+                match rx.recv_timeout(timeout) {
+                    Ok(result) => result.map_err(|e| ctx.error(e))?,
+                    Err(_) => {
+                        return Err(Error::Timeout {
+                            endpoint: endpoint.to_string(),
+                            secs: timeout.as_secs(),
+                        });
+                    }
+                }
+            }
+        };
+        set_timeouts(&ftp.get_ref(), REPLY_TIMEOUT).map_err(Error::Io)?;
+        let connect_timeout = timeout;
+        let mut ftp = ftp
+            .active_mode(DATA_TIMEOUT)
+            .passive_stream_builder(move |addr| {
+                let s = TcpStream::connect_timeout(&addr, connect_timeout)
+                    .map_err(FtpError::ConnectionError)?;
+                set_timeouts(&s, DATA_TIMEOUT).map_err(FtpError::ConnectionError)?;
+                Ok(s)
+            });
+        ftp.set_mode(Mode::ExtendedPassive);
+        Ok(Connection {
+            ftp,
+            endpoint: endpoint.clone(),
+            security,
+            mode: DataMode::Passive,
+            epsv_refused: false,
+            ascii: false,
+        })
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            endpoint: &self.endpoint,
+            verifier: None,
+        }
+    }
+
+    fn err(&self, e: FtpError) -> Error {
+        self.ctx().error(e)
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    pub fn security(&self) -> Security {
+        self.security
+    }
+
+    pub fn mode(&self) -> DataMode {
+        self.mode
+    }
+
+    pub fn transfer_type(&self) -> TransferType {
+        if self.ascii {
+            TransferType::Ascii
+        } else {
+            TransferType::Binary
+        }
+    }
+
+    /// The greeting (`220 …`), if any.
+    pub fn welcome(&self) -> Option<&str> {
+        self.ftp.get_welcome_msg()
+    }
+
+    /// `USER`/`PASS`; then `TYPE I`, so files arrive byte for byte.
+    pub fn login(&mut self, user: &str, password: &Password) -> Result<(), Error> {
+        self.ftp
+            .login(user, password.expose())
+            .map_err(|e| self.err(e))?;
+        // A server that refuses TYPE I still transfers; the default type is its business.
+        let _ = self.set_type(TransferType::Binary);
+        Ok(())
+    }
+
+    /// Runs a data-connection operation; in passive mode a server that does not know
+    /// `EPSV` (500/502) is asked again with `PASV`, once for the rest of the session.
+    fn with_data<T>(
+        &mut self,
+        mut op: impl FnMut(&mut RustlsFtpStream) -> suppaftp::FtpResult<T>,
+    ) -> Result<T, Error> {
+        match op(&mut self.ftp) {
+            Err(FtpError::UnexpectedResponse(r))
+                if self.mode == DataMode::Passive
+                    && !self.epsv_refused
+                    && matches!(r.status.code(), 500 | 502) =>
+            {
+                self.epsv_refused = true;
+                self.ftp.set_mode(Mode::Passive);
+                op(&mut self.ftp).map_err(|e| self.err(e))
+            }
+            other => other.map_err(|e| self.err(e)),
+        }
+    }
+
+    /// `LIST` lines as the server sent them.
+    pub fn list(&mut self, path: Option<&str>) -> Result<Vec<String>, Error> {
+        self.with_data(|ftp| ftp.list(path))
+    }
+
+    /// `NLST` names.
+    pub fn nlst(&mut self, path: Option<&str>) -> Result<Vec<String>, Error> {
+        self.with_data(|ftp| ftp.nlst(path))
+    }
+
+    /// `LIST` parsed into entries (lines no parser understands are left out).
+    pub fn entries(&mut self, path: Option<&str>) -> Result<Vec<Entry>, Error> {
+        Ok(self
+            .list(path)?
+            .iter()
+            .filter_map(|line| Entry::parse(line))
+            .collect())
+    }
+
+    pub fn cwd(&mut self, path: &str) -> Result<(), Error> {
+        self.ftp.cwd(path).map_err(|e| self.err(e))
+    }
+
+    pub fn cdup(&mut self) -> Result<(), Error> {
+        self.ftp.cdup().map_err(|e| self.err(e))
+    }
+
+    pub fn pwd(&mut self) -> Result<String, Error> {
+        self.ftp.pwd().map_err(|e| self.err(e))
+    }
+
+    /// `SIZE` (RFC 3659), for progress bars and resume.
+    pub fn size(&mut self, path: &str) -> Result<u64, Error> {
+        self.ftp
+            .size(path)
+            .map(|n| n as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    /// `RETR remote` into `out`, starting at `offset` (sent as `REST offset` when non-zero).
+    /// Returns the bytes written. A local write failure aborts the transfer (`ABOR`).
+    pub fn get(&mut self, remote: &str, offset: u64, out: &mut dyn Write) -> Result<u64, Error> {
+        let offset = usize::try_from(offset)
+            .map_err(|_| Error::Invalid("resume offset too large".into()))?;
+        let mut stream = self.with_data(|ftp| {
+            ftp.resume_transfer(offset)?;
+            ftp.retr_as_stream(remote)
+        })?;
+        let result = if self.ascii {
+            copy(&mut stream, &mut AsciiToLocal::new(out))
+        } else {
+            copy(&mut stream, out)
+        };
+        match result {
+            Ok(n) => {
+                stream.finish().map_err(|e| self.err(e))?;
+                Ok(n)
+            }
+            Err(Failed::Write(e)) => {
+                let _ = self.ftp.abort(stream);
+                Err(Error::LocalWrite(e))
+            }
+            Err(Failed::Read(e)) => Err(match stream.finish() {
+                Err(FtpError::UnexpectedResponse(r)) => Error::Reply(Reply::from_response(&r)),
+                _ => self.ctx().io_error(e),
+            }),
+        }
+    }
+
+    /// `STOR remote` from `input`. Returns the bytes read from `input`. A local read
+    /// failure aborts the transfer (`ABOR`), so the server can discard the partial file.
+    pub fn put(&mut self, remote: &str, input: &mut dyn Read) -> Result<u64, Error> {
+        let mut stream = self.with_data(|ftp| ftp.put_with_stream(remote))?;
+        let result = if self.ascii {
+            copy(&mut LocalToAscii::new(input), &mut stream)
+        } else {
+            copy(input, &mut stream)
+        };
+        match result {
+            Ok(n) => {
+                stream.finish().map_err(|e| self.err(e))?;
+                Ok(n)
+            }
+            Err(Failed::Read(e)) => {
+                let _ = self.ftp.abort(stream);
+                Err(Error::LocalRead(e))
+            }
+            Err(Failed::Write(e)) => Err(match stream.finish() {
+                Err(FtpError::UnexpectedResponse(r)) => Error::Reply(Reply::from_response(&r)),
+                _ => self.ctx().io_error(e),
+            }),
+        }
+    }
+
+    pub fn mkdir(&mut self, path: &str) -> Result<(), Error> {
+        self.ftp.mkdir(path).map_err(|e| self.err(e))
+    }
+
+    pub fn rmdir(&mut self, path: &str) -> Result<(), Error> {
+        self.ftp.rmdir(path).map_err(|e| self.err(e))
+    }
+
+    pub fn delete(&mut self, path: &str) -> Result<(), Error> {
+        self.ftp.rm(path).map_err(|e| self.err(e))
+    }
+
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<(), Error> {
+        self.ftp.rename(from, to).map_err(|e| self.err(e))
+    }
+
+    /// `SITE args`; any 1xx-3xx reply is success and is returned whole.
+    pub fn site(&mut self, args: &str) -> Result<Reply, Error> {
+        self.quote(&format!("SITE {args}"))
+    }
+
+    /// Sends one raw command line; any 1xx-3xx reply is success. Commands that need a
+    /// data connection (LIST, RETR, …) are not for this: use the verbs above.
+    pub fn quote(&mut self, line: &str) -> Result<Reply, Error> {
+        if line.contains(['\r', '\n']) {
+            return Err(Error::Invalid(
+                "a command cannot contain a line break".into(),
+            ));
+        }
+        // No expected codes: suppaftp then reads any reply whole (its FEAT special case
+        // would end a `211-`/`214-` reply at its first line) and hands it back as
+        // "unexpected"; the code decides.
+        match self.ftp.custom_command(line, &[]) {
+            Ok(r) => Ok(Reply::from_response(&r)),
+            Err(FtpError::UnexpectedResponse(r)) => {
+                let reply = Reply::from_response(&r);
+                if reply.code < 400 {
+                    Ok(reply)
+                } else {
+                    Err(Error::Reply(reply))
+                }
+            }
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    pub fn set_mode(&mut self, mode: DataMode) {
+        self.mode = mode;
+        self.ftp.set_mode(match mode {
+            DataMode::Active => Mode::Active,
+            DataMode::Passive if self.epsv_refused => Mode::Passive,
+            DataMode::Passive => Mode::ExtendedPassive,
+        });
+    }
+
+    pub fn set_type(&mut self, kind: TransferType) -> Result<(), Error> {
+        let file_type = match kind {
+            TransferType::Binary => FileType::Binary,
+            TransferType::Ascii => FileType::Ascii(FormatControl::Default),
+        };
+        self.ftp.transfer_type(file_type).map_err(|e| self.err(e))?;
+        self.ascii = kind == TransferType::Ascii;
+        Ok(())
+    }
+
+    /// `QUIT`; the connection is gone either way.
+    pub fn quit(mut self) -> Result<(), Error> {
+        self.ftp.quit().map_err(|e| self.err(e))
+    }
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub is_dir: bool,
+    pub size: u64,
+}
+
+impl Entry {
+    /// A `LIST` line in Unix (`ls -l`) or DOS form; `None` for totals and unknown shapes.
+    pub fn parse(line: &str) -> Option<Entry> {
+        if line.starts_with("total ") {
+            return None;
+        }
+        let file = suppaftp::list::File::from_str(line.trim_end()).ok()?;
+        Some(Entry {
+            name: file.name().to_owned(),
+            is_dir: file.is_directory(),
+            size: file.size() as u64,
+        })
+    }
+}
+
+/// Which side of a copy failed.
+enum Failed {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+fn copy(input: &mut dyn Read, out: &mut dyn Write) -> Result<u64, Failed> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Failed::Read(e)),
+        };
+        out.write_all(&buf[..n]).map_err(Failed::Write)?;
+        total += n as u64;
+    }
+    out.flush().map_err(Failed::Write)?;
+    Ok(total)
+}
+
+/// `TYPE A` download: CRLF becomes the local LF (a lone CR stays).
+struct AsciiToLocal<'a> {
+    out: &'a mut dyn Write,
+    pending_cr: bool,
+}
+
+impl<'a> AsciiToLocal<'a> {
+    fn new(out: &'a mut dyn Write) -> Self {
+        AsciiToLocal {
+            out,
+            pending_cr: false,
+        }
+    }
+}
+
+impl Write for AsciiToLocal<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut converted = Vec::with_capacity(buf.len() + 1);
+        for &b in buf {
+            if self.pending_cr && b != b'\n' {
+                converted.push(b'\r');
+            }
+            self.pending_cr = b == b'\r';
+            if !self.pending_cr {
+                converted.push(b);
+            }
+        }
+        self.out.write_all(&converted)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if std::mem::take(&mut self.pending_cr) {
+            self.out.write_all(b"\r")?;
+        }
+        self.out.flush()
+    }
+}
+
+/// `TYPE A` upload: a LF not preceded by CR is sent as CRLF (RFC 959 NVT-ASCII).
+struct LocalToAscii<'a> {
+    input: &'a mut dyn Read,
+    last: u8,
+    carry: Vec<u8>,
+}
+
+impl<'a> LocalToAscii<'a> {
+    fn new(input: &'a mut dyn Read) -> Self {
+        LocalToAscii {
+            input,
+            last: 0,
+            carry: Vec::new(),
+        }
+    }
+}
+
+impl Read for LocalToAscii<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.carry.is_empty() {
+            let mut raw = vec![0u8; buf.len().div_ceil(2).max(1)];
+            let n = self.input.read(&mut raw)?;
+            for &b in &raw[..n] {
+                if b == b'\n' && self.last != b'\r' {
+                    self.carry.push(b'\r');
+                }
+                self.carry.push(b);
+                self.last = b;
+            }
+        }
+        let n = self.carry.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.carry[..n]);
+        self.carry.drain(..n);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_conversions() {
+        let mut out = Vec::new();
+        {
+            let mut w = AsciiToLocal::new(&mut out);
+            w.write_all(b"a\r").unwrap();
+            w.write_all(b"\nb\rc\r\n\r").unwrap();
+            w.flush().unwrap();
+        }
+        assert_eq!(out, b"a\nb\rc\n\r");
+        let mut input: &[u8] = b"a\nb\r\nc\n";
+        let mut sent = Vec::new();
+        LocalToAscii::new(&mut input)
+            .read_to_end(&mut sent)
+            .unwrap();
+        assert_eq!(sent, b"a\r\nb\r\nc\r\n");
+    }
+
+    #[test]
+    fn listing_lines_parse() {
+        let e = Entry::parse("drwxr-xr-x 1 alice alice 0 Jan 01 12:00 sub dir").unwrap();
+        assert_eq!((e.name.as_str(), e.is_dir), ("sub dir", true));
+        let f = Entry::parse("-rw------- 1 alice alice 12 Jan 01 2024 x.bin").unwrap();
+        assert_eq!((f.name.as_str(), f.is_dir, f.size), ("x.bin", false, 12));
+        assert!(Entry::parse("total 3").is_none());
+    }
+
+    #[test]
+    fn endpoint_keys() {
+        let e = Endpoint {
+            host: "::1".into(),
+            port: 21,
+        };
+        assert_eq!(e.key(), "[::1]:21");
+    }
+}
