@@ -156,7 +156,7 @@ impl<R: Read> Multipart<R> {
     fn read_header_block(&mut self) -> Result<Vec<u8>, Error> {
         loop {
             let window = &self.buf[self.start..self.end];
-            if let Some(pos) = find(window, b"\r\n\r\n") {
+            if let Some(pos) = find(window, b"\r\n\r\n").filter(|&p| p <= MAX_HEADER_BYTES) {
                 let block = window[..pos].to_vec();
                 self.start += pos + 4;
                 return Ok(block);

@@ -469,7 +469,10 @@ fn with_ftp<T>(
     }
     let conn = login.conn.as_mut()?;
     match op(conn) {
-        Err(FtpError::Io(_) | FtpError::Timeout { .. }) => {
+        // A server that closed an idle connection answers the next command with 421.
+        Err(e)
+            if matches!(e, FtpError::Io(_) | FtpError::Timeout { .. }) || e.code() == Some(421) =>
+        {
             login.conn = None;
             match open(login) {
                 Ok((mut c, _)) => {
