@@ -262,7 +262,7 @@ impl Client {
     fn login(&mut self, ftp: &TestServer, user: (&str, &str)) -> Resp {
         let r = self.login_form(ftp.port(), user, false);
         assert_eq!(r.status, 303, "login: {}", r.text());
-        let page = self.get(&r.location().to_owned());
+        let page = self.get(r.location());
         assert_eq!(page.status, 200, "{}", page.text());
         page
     }
