@@ -500,22 +500,45 @@ fn web_allowlist_rules_admit_listed_servers() {
     let allow = Allowlist::new(vec![Rule::parse(&rule).unwrap()], Vec::new());
     let web = Web::start_with(allow, ferroftp::web::SESSION_IDLE);
     web.client().login(&ftp, ALICE);
-    // `localhost` resolves to an allowed address too.
-    let mut b = web.client();
-    let csrf = b.csrf();
-    let port = ftp.port().to_string();
-    let r = b.post_form(
-        "/login",
-        &[
-            ("csrf", &csrf),
-            ("host", "localhost"),
-            ("port", &port),
-            ("user", BOB.0),
-            ("password", BOB.1),
-        ],
-    );
-    // localhost may resolve to ::1 first on some machines: allowed only if it is 127/8.
-    assert!(matches!(r.status, 303 | 403), "{}", r.text());
+    // The same host on another port is not listed.
+    let other = TestServer::start();
+    let r = web.client().login_form(other.port(), ALICE, false);
+    assert_eq!(r.status, 403, "{}", r.text());
+}
+
+/// The README's `web_allowed_servers` examples mean what the README says.
+#[test]
+fn web_allowlist_readme_examples() {
+    let rules = [
+        "localhost",
+        "192.168.1.0/24:21,2121",
+        "[fd00::5]:1024-65535",
+    ]
+    .iter()
+    .map(|r| Rule::parse(r).unwrap_or_else(|e| panic!("{r}: {e}")))
+    .collect();
+    let allow = Allowlist::new(rules, Vec::new());
+    for (host, port) in [
+        ("127.0.0.1", 5550),
+        ("::1", 21),
+        ("192.168.1.7", 21),
+        ("192.168.1.254", 2121),
+        ("fd00::5", 2121),
+    ] {
+        assert!(allow.resolve(host, port).is_ok(), "{host}:{port}");
+    }
+    for (host, port) in [
+        ("127.0.0.1", 22),
+        ("192.168.1.7", 22),
+        ("192.168.2.7", 21),
+        ("10.1.2.3", 21),
+        ("fd00::6", 2121),
+        ("fd00::5", 21),
+    ] {
+        assert!(allow.resolve(host, port).is_err(), "{host}:{port}");
+    }
+    assert!(Rule::parse("192.168.1.0/33").is_err());
+    assert!(Rule::parse("example.com").is_err());
 }
 
 #[test]
