@@ -275,24 +275,17 @@ fn disposition(value: &str) -> Result<PartHeaders, Error> {
     })
 }
 
-/// A quoted (with `\"` escapes) or bare parameter value, and what follows it.
+/// A quoted or bare parameter value, and what follows it. Browsers do not backslash-escape
+/// (a `\` in a Windows name is literal); they send `"` as `%22` (HTML's form encoding),
+/// which is decoded here. CR and LF arrive as `%0D`/`%0A` and stay encoded: the FTP side
+/// refuses control characters anyway.
 fn param_value(s: &str) -> Result<(String, &str), Error> {
     let s = s.trim_start();
     if let Some(quoted) = s.strip_prefix('"') {
-        let mut value = String::new();
-        let mut chars = quoted.char_indices();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => {
-                    if let Some((_, escaped)) = chars.next() {
-                        value.push(escaped);
-                    }
-                }
-                '"' => return Ok((value, &quoted[i + 1..])),
-                c => value.push(c),
-            }
-        }
-        Err(Error::Malformed("unterminated quoted value"))
+        let end = quoted
+            .find('"')
+            .ok_or(Error::Malformed("unterminated quoted value"))?;
+        Ok((quoted[..end].replace("%22", "\""), &quoted[end + 1..]))
     } else {
         let end = s.find(';').unwrap_or(s.len());
         Ok((s[..end].trim().to_owned(), &s[end..]))
@@ -323,7 +316,7 @@ mod tests {
             b"Content-Disposition: form-data; name=\"csrf\"\r\n\r\ntok123\r\n--XyZ\r\n",
         );
         b.extend_from_slice(
-            b"Content-Disposition: form-data; name=\"file\"; filename=\"a \\\"b\\\".txt\"\r\n",
+            b"Content-Disposition: form-data; name=\"file\"; filename=\"a %22b%22.txt\"\r\n",
         );
         b.extend_from_slice(b"Content-Type: application/octet-stream\r\n\r\n");
         b.extend_from_slice(b"line1\r\n--Xy not a boundary\r\n\r\n--XyQ");

@@ -184,7 +184,7 @@ pub fn browser(b: &Browser<'_>) -> String {
         server = escape(b.server),
         crumbs = breadcrumbs(b.path),
     );
-    out.push_str("<table class=\"files\"><thead><tr><th>Name</th><th>Size</th><th>Modified</th><th>Owner</th><th>Permissions</th><th></th></tr></thead><tbody>");
+    out.push_str("<div class=\"table-wrap\"><table class=\"files\"><thead><tr><th>Name</th><th>Size</th><th>Modified</th><th>Owner</th><th>Permissions</th><th></th></tr></thead><tbody>");
     if b.path != "/" {
         let parent = match b.path.rfind('/') {
             Some(0) | None => "/".to_owned(),
@@ -192,7 +192,7 @@ pub fn browser(b: &Browser<'_>) -> String {
         };
         let _ = write!(
             out,
-            "<tr><td colspan=\"6\"><a href=\"/browse?path={}\">↑ up</a></td></tr>",
+            "<tr><td colspan=\"6\"><a class=\"up\" href=\"/browse?path={}\">↑ up</a></td></tr>",
             percent_encode(&parent)
         );
     }
@@ -231,7 +231,7 @@ pub fn browser(b: &Browser<'_>) -> String {
             perms = escape(&r.perms),
         );
     }
-    out.push_str("</tbody></table>");
+    out.push_str("</tbody></table></div>");
     let _ = write!(
         out,
         "<section class=\"tools\">\

@@ -47,6 +47,9 @@ pub enum Answer {
         error: Option<String>,
     },
     Redirect(String),
+    /// A short plain-text answer (the upload destination for the page's script).
+    Text(String),
+    NoContent,
     Static {
         content_type: &'static str,
         body: &'static str,
@@ -145,12 +148,34 @@ pub fn handle(state: &State, mut request: Request) {
             set_cookie = Some(sessions::set_cookie("", true));
             Answer::Redirect("/".into())
         }),
-        (Method::Post, "/upload", Some((_, s))) => upload(&mut request, s, &query),
+        (Method::Post, "/upload", Some((_, s))) => {
+            // The page's script uploads in the background: it wants the destination as text
+            // (a followed redirect would use up the one-time notice) and errors as pages.
+            let scripted = request
+                .headers()
+                .iter()
+                .any(|h| h.field.equiv("X-Ferroftp-Upload"));
+            match upload(&mut request, s, &query) {
+                Answer::Redirect(location) if scripted => Answer::Text(location),
+                other => other,
+            }
+        }
+        (Method::Get, "/favicon.ico", _) => Answer::NoContent,
         (Method::Get, "/download", Some((_, s))) => {
             return download(request, s, &query, set_cookie);
         }
         _ => error_page(404, "Not found.", "/"),
     };
+    // SECURITY: a new session id at login, so an id planted before login (session
+    // fixation) is worthless afterwards; the CSRF token changes with it.
+    if let (Method::Post, "/login" | "/trust", Some((id, s)), Answer::Redirect(_)) =
+        (&method, path.as_str(), &session, &answer)
+    {
+        let logged_in = lock(s).data.login.is_some();
+        if logged_in && let Some(new_id) = state.sessions.rotate(id) {
+            set_cookie = Some(sessions::set_cookie(&new_id, false));
+        }
+    }
     let notice = session.as_ref().and_then(|(_, s)| {
         if matches!(answer, Answer::Page { .. }) {
             lock(s).notice.take()
@@ -175,6 +200,11 @@ fn respond(request: Request, answer: Answer, set_cookie: Option<String>, notice:
     }
     let response = match answer {
         Answer::Done => return,
+        Answer::NoContent => Response::from_string(String::new()).with_status_code(StatusCode(204)),
+        Answer::Text(text) => {
+            headers.extend(header("Content-Type", "text/plain; charset=utf-8"));
+            Response::from_string(text).with_status_code(StatusCode(200))
+        }
         Answer::Redirect(location) => {
             headers.extend(header("Location", &location));
             Response::from_string(String::new()).with_status_code(StatusCode(303))
@@ -606,11 +636,15 @@ fn mkdir(form: &[(String, String)], s: &Session) -> Answer {
             entry.notice = Some(format!("Created {path}."));
             Answer::Redirect(back)
         }
-        Some(Err(e)) => error_page(
-            ftp_error_status(&e),
-            format!("Cannot create {path}: {e}"),
-            &back,
-        ),
+        // 550 on MKD is nearly always "it exists": a conflict, not a missing page.
+        Some(Err(e)) => {
+            let status = if e.code() == Some(550) {
+                409
+            } else {
+                ftp_error_status(&e)
+            };
+            error_page(status, format!("Cannot create {path}: {e}"), &back)
+        }
     }
 }
 

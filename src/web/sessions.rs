@@ -102,6 +102,17 @@ impl<T> Sessions<T> {
         Some(entry)
     }
 
+    /// Moves a session to a fresh id with a fresh CSRF token; returns the new id.
+    pub fn rotate(&self, old: &str) -> Option<String> {
+        let id = random_token().ok()?;
+        let csrf = random_token().ok()?;
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = map.remove(old)?;
+        entry.lock().unwrap_or_else(PoisonError::into_inner).csrf = csrf;
+        map.insert(id.clone(), entry);
+        Some(id)
+    }
+
     pub fn remove(&self, id: &str) -> Option<Arc<Mutex<Entry<T>>>> {
         self.map
             .lock()
@@ -149,6 +160,10 @@ mod tests {
         assert_ne!(e.lock().unwrap().csrf, id);
         assert!(s.get(&id).is_some());
         assert!(s.get("nope").is_none());
+        let old_csrf = e.lock().unwrap().csrf.clone();
+        let id = s.rotate(&id).unwrap();
+        assert!(s.get(&id).is_some());
+        assert_ne!(e.lock().unwrap().csrf, old_csrf);
         std::thread::sleep(Duration::from_millis(80));
         assert!(s.get(&id).is_none(), "idle session expired");
         let (id2, _) = s.create(8).unwrap();
