@@ -1479,3 +1479,69 @@ fn web_end_to_end_in_headless_chromium() {
     let uploaded = ftp_get(&ftp, ALICE, "hello from chromium.txt").expect("uploaded");
     assert!(uploaded.starts_with(b"uploaded by headless Chromium"));
 }
+
+/// Session fixation: the id (and CSRF token) given before login is not the one used after.
+#[test]
+fn web_login_issues_a_new_session_id() {
+    let ftp = TestServer::start();
+    let web = Web::start();
+    let mut b = web.client();
+    let before_csrf = b.csrf();
+    let before = b.cookie.clone().expect("a session cookie before login");
+    b.login(&ftp, ALICE);
+    let after = b.cookie.clone().expect("a session cookie after login");
+    assert_ne!(before, after, "login must rotate the session id");
+    assert_ne!(b.csrf(), before_csrf, "login must rotate the CSRF token");
+    // The pre-login id no longer reaches the logged-in session.
+    let mut planted = web.client();
+    planted.cookie = Some(before);
+    let r = planted.get("/browse?path=%2Falice");
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.location(), "/");
+}
+
+/// The page's script uploads with `X-Ferroftp-Upload`: success answers the destination as
+/// text (so the notice is still there to show), and the browser's `%22` for `"` in a file
+/// name is decoded.
+#[test]
+fn web_scripted_upload_and_browser_encoded_names() {
+    let ftp = TestServer::start();
+    let web = Web::start();
+    let mut b = web.client();
+    b.login(&ftp, ALICE);
+    let csrf = b.csrf();
+    let body = multipart(Some(&csrf), &[("say %22hi%22.txt", b"quoted")]);
+    let ct = format!("multipart/form-data; boundary={BOUNDARY}");
+    let mut req = ureq::http::Request::builder()
+        .method("POST")
+        .uri(format!("{}/upload?dir=%2Falice", b.base))
+        .header("Content-Type", ct.as_str())
+        .header("X-Ferroftp-Upload", "1");
+    if let Some(c) = &b.cookie {
+        req = req.header("Cookie", c.as_str());
+    }
+    let mut resp = b.agent.run(req.body(body).unwrap()).unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let text = resp.body_mut().read_to_string().unwrap();
+    assert_eq!(text, "/browse?path=%2Falice");
+    assert_eq!(
+        std::fs::read(ftp.storage("alice/say \"hi\".txt")).unwrap(),
+        b"quoted"
+    );
+    let page = b.get(&text);
+    assert_eq!(
+        page.notice().as_deref(),
+        Some("Uploaded 1 file(s): say &quot;hi&quot;.txt.")
+    );
+    // Creating a directory that exists is a conflict.
+    let r = b.post_form(
+        "/mkdir",
+        &[("csrf", &csrf), ("dir", "/alice"), ("name", "d")],
+    );
+    assert_eq!(r.status, 303);
+    let r = b.post_form(
+        "/mkdir",
+        &[("csrf", &csrf), ("dir", "/alice"), ("name", "d")],
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+}
