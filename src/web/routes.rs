@@ -486,6 +486,9 @@ fn trust(state: &State, ip: Option<IpAddr>, form: &[(String, String)], s: &Sessi
 }
 
 /// Runs `op` on the session's FTP connection, reconnecting once if the server dropped it.
+/// The caller holds the browser session's mutex across this FTP I/O on purpose: one FTP control
+/// connection can serve one request at a time, so requests of one browser queue here. The
+/// lock is per browser session; the sessions map itself is never held across I/O.
 fn with_ftp<T>(
     entry: &mut Entry<WebSession>,
     mut op: impl FnMut(&mut Connection) -> Result<T, FtpError>,
