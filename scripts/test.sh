@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README): installs the external FTP clients and servers the tests
-# drive (curl, lftp, python3, tmux; pyftpdlib from pip), then runs every test target.
+# drive (curl, lftp, python3, tmux; pyftpdlib from pip), Debian's chromium and the npm
+# packages of tests/browser (playwright-core, no browser download) for the web client's
+# end-to-end test, then runs every test target.
 # Idempotent and quiet when everything is present; works as root with no stdin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +12,10 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v lftp >/dev/null 2>&1 || missing+=(lftp)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+# The web client's end-to-end test: a real headless Chromium, driven from Node.js.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 # pip, only when pyftpdlib is not there yet.
 if ! python3 -c 'import pyftpdlib' >/dev/null 2>&1 && ! python3 -m pip --version >/dev/null 2>&1; then
     missing+=(python3-pip)
@@ -42,6 +48,18 @@ if ! python3 -c 'import pyftpdlib' >/dev/null 2>&1; then
         echo "cannot install pyftpdlib (python3 -m pip install pyftpdlib)" >&2
         exit 1
     fi
+fi
+
+# playwright-core for tests/browser/e2e.mjs, exactly as package-lock.json says.
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+    echo "installing tests/browser npm packages" >&2
+    log=$(mktemp)
+    if ! (cd tests/browser && npm ci --silent --no-audit --no-fund) </dev/null >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "cannot install tests/browser packages (cd tests/browser && npm ci)" >&2
+        exit 1
+    fi
+    rm -f "$log"
 fi
 
 status=0

@@ -34,6 +34,8 @@ pub enum Command {
     User(UserCommand),
     /// Terminal FTP/FTPS client for any server (interactive, or scripted with -c).
     Client(ClientArgs),
+    /// Serve the browser UI to FTP/FTPS servers (default http://127.0.0.1:8080/).
+    Web(WebArgs),
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +67,19 @@ pub struct ServeArgs {
     /// Refuse logins before AUTH TLS and transfers without PROT P.
     #[arg(long)]
     pub require_tls: bool,
+    /// Config file (default DIR/ferroftp.toml when present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WebArgs {
+    /// Address of the web page (default 127.0.0.1:8080; 0.0.0.0 exposes it to the LAN).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// Instance directory whose ferroftp.toml holds web_allowed_servers.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
     /// Config file (default DIR/ferroftp.toml when present).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -127,6 +142,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args),
         Command::User(cmd) => user(cmd),
         Command::Client(args) => crate::client::run(args),
+        Command::Web(args) => web(args),
     }
 }
 
@@ -281,4 +297,39 @@ fn read_password(from_stdin: bool) -> anyhow::Result<Password> {
         bail!("passwords do not match");
     }
     Ok(Password::new(first))
+}
+
+fn web(args: WebArgs) -> anyhow::Result<()> {
+    let file = load_file_config(&args.dir, args.config.as_deref())?;
+    let listen_spec = args
+        .listen
+        .or(file.web_listen)
+        .unwrap_or_else(|| crate::web::DEFAULT_LISTEN.to_owned());
+    let listen: std::net::SocketAddr = listen_spec
+        .parse()
+        .with_context(|| format!("--listen {listen_spec:?} is not ADDR:PORT"))?;
+    let local = net::lan_addresses();
+    let allow = match file.web_allowed_servers {
+        None => crate::web::allow::Allowlist::this_machine(local),
+        Some(specs) => {
+            let rules = specs
+                .iter()
+                .map(|s| crate::web::allow::Rule::parse(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            crate::web::allow::Allowlist::new(rules, local)
+        }
+    };
+    let config = crate::web::WebConfig {
+        listen,
+        allow,
+        known_hosts: None,
+        session_idle: crate::web::SESSION_IDLE,
+    };
+    let server = crate::web::WebServer::bind(config)?;
+    let addr = server.local_addr().unwrap_or(listen);
+    println!("web client on http://{addr}/");
+    let stop = server.stopper();
+    ctrlc::set_handler(stop).context("cannot install the Ctrl-C/SIGTERM handler")?;
+    server.run();
+    Ok(())
 }

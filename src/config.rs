@@ -67,6 +67,10 @@ pub struct FileConfig {
     pub require_tls: Option<bool>,
     pub tls_session_reuse: Option<bool>,
     pub tls_strict_eof: Option<bool>,
+    /// `ferroftp web`: where the browser UI listens.
+    pub web_listen: Option<String>,
+    /// `ferroftp web`: FTP servers it may connect to (addresses, CIDRs, `localhost`, `:PORTS`).
+    pub web_allowed_servers: Option<Vec<String>>,
 }
 
 /// The flags of `serve` that override the file.

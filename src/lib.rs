@@ -22,3 +22,4 @@ pub mod protocol;
 pub mod server;
 pub mod storage;
 pub mod tls;
+pub mod web;

@@ -12,3 +12,5 @@ mod protocol;
 mod transfer;
 
 mod access;
+
+mod web;

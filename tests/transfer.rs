@@ -665,3 +665,61 @@ fn readers_never_see_a_half_upload() {
     assert_eq!(raw.reply(), "226 Transfer complete.\r\n");
     assert_eq!(sha256_file(&server.storage("alice/doc.bin")), sha256(&body));
 }
+
+/// Disk full (here: the file-size limit `ulimit -f`, which fails writes with EFBIG the way a
+/// full disk fails them with ENOSPC) answers 452, keeps nothing, and the session goes on.
+#[test]
+fn disk_full_answers_452_and_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ferroftp.toml"), "bcrypt_cost = 4\n").unwrap();
+    let bin = env!("CARGO_BIN_EXE_ferroftp");
+    let mut add = std::process::Command::new(bin);
+    add.args(["user", "add", "alice", "--password-stdin", "--dir"])
+        .arg(dir.path());
+    crate::support::run_with_input(&mut add, Some(b"alice-pw\n"), 60).ok("user add");
+    // 512 KiB limit; SIGXFSZ ignored so the write fails instead of killing the server.
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 512; exec {bin} serve --dir {} --listen 127.0.0.1:0",
+        dir.path().display()
+    );
+    let mut child = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let _guard = Kill(child);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut raw = Raw::connect(addr);
+    assert!(raw.reply().starts_with("220 "));
+    raw.cmd("USER alice");
+    assert_eq!(raw.cmd("PASS alice-pw"), "230 Login successful.\r\n");
+    raw.cmd("TYPE I");
+    let big = pseudo_random(1024 * 1024, 11);
+    let (opening, done) = raw.upload("STOR big.bin", &big);
+    assert!(opening.starts_with("150 "), "{opening}");
+    assert_eq!(done, "452 Insufficient storage space.\r\n");
+    let home = dir.path().join("server_storage/alice");
+    assert!(!home.join("big.bin").exists());
+    assert!(temp_files(&home).is_empty(), "{:?}", temp_files(&home));
+    assert_eq!(
+        raw.upload("STOR small.bin", b"fits").1,
+        "226 Transfer complete.\r\n"
+    );
+    assert_eq!(raw.cmd("NOOP"), "200 NOOP ok.\r\n");
+}

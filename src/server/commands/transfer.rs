@@ -324,11 +324,14 @@ impl Session<'_> {
             }
             return self.copy_buffered(stream, file, None);
         };
-        if let Err(e) = tcp.set_nonblocking(true) {
+        // A blocking sendfile keeps the socket buffer full without extra wakeups; the short
+        // send timeout bounds how long it blocks when the client stops reading, so the
+        // control connection is still looked at (ABOR) at least once per `CONTROL_POLL`.
+        if let Err(e) = tcp.set_write_timeout(Some(CONTROL_POLL)) {
             return self.data_failure(0, &e);
         }
         let outcome = self.sendfile_loop(tcp, file, offset);
-        let _ = tcp.set_nonblocking(false);
+        let _ = tcp.set_write_timeout(Some(DATA_STALL_TIMEOUT));
         outcome
     }
 
@@ -336,16 +339,8 @@ impl Session<'_> {
         let mut position = offset;
         let mut last_progress = Instant::now();
         loop {
-            let control = if self.pending.is_none() {
-                Some(self.control.fd())
-            } else {
-                None
-            };
-            let (writable, control_ready) =
-                net::wait_data(tcp.as_fd(), libc::POLLOUT, control, CONTROL_POLL)
-                    .unwrap_or((true, false));
             let sent = position - offset;
-            if control_ready || (self.pending.is_none() && self.control.has_buffered_input()) {
+            if self.pending.is_none() && self.control.input_pending() {
                 match self.check_control() {
                     ControlCheck::Abort => return Outcome::Aborted(sent),
                     ControlCheck::Closed => return Outcome::ControlLost(sent),
@@ -355,12 +350,6 @@ impl Session<'_> {
             if let Some(stop) = self.stop_reason(sent) {
                 return stop;
             }
-            if !writable {
-                if last_progress.elapsed() >= DATA_STALL_TIMEOUT {
-                    return Outcome::Failed(sent, stalled_reply());
-                }
-                continue;
-            }
             match net::sendfile(tcp.as_fd(), file.as_fd(), &mut position, SENDFILE_CHUNK) {
                 Ok(0) => return Outcome::Complete(position - offset),
                 Ok(_) => last_progress = Instant::now(),
@@ -368,7 +357,12 @@ impl Session<'_> {
                     if matches!(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) => {}
+                    ) =>
+                {
+                    if last_progress.elapsed() >= DATA_STALL_TIMEOUT {
+                        return Outcome::Failed(position - offset, stalled_reply());
+                    }
+                }
                 Err(e) => return self.data_failure(position - offset, &e),
             }
         }

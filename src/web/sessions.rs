@@ -1,0 +1,186 @@
+//! Browser sessions: random 128-bit ids in an `HttpOnly; SameSite=Strict` cookie, a CSRF
+//! token per session, idle expiry, and a cap on how many exist at once. The payload (the FTP
+//! login and connection) stays in server memory and never reaches the browser.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Name of the session cookie.
+pub const COOKIE: &str = "ferroftp_session";
+/// Sessions alive at once; beyond that new visitors are refused until idle ones expire.
+const MAX_SESSIONS: usize = 10_000;
+
+/// One browser session.
+pub struct Entry<T> {
+    pub csrf: String,
+    pub last_seen: Instant,
+    /// A message for the next page (e.g. "Logged in").
+    pub notice: Option<String>,
+    pub data: T,
+}
+
+pub struct Sessions<T> {
+    map: Mutex<HashMap<String, Arc<Mutex<Entry<T>>>>>,
+    idle: Duration,
+}
+
+/// 128 random bits as 32 hex digits.
+pub fn random_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Compares tokens in time independent of where they differ.
+pub fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The value of cookie `name` in a `Cookie:` header.
+pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k == name).then_some(v)
+    })
+}
+
+/// The `Set-Cookie` value for a session id (`Max-Age=0` clears it).
+pub fn set_cookie(id: &str, clear: bool) -> String {
+    let max_age = if clear { "; Max-Age=0" } else { "" };
+    format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict{max_age}")
+}
+
+impl<T> Sessions<T> {
+    pub fn new(idle: Duration) -> Sessions<T> {
+        Sessions {
+            map: Mutex::new(HashMap::new()),
+            idle,
+        }
+    }
+
+    /// Starts a session; `None` when the cap is reached even after expiring idle ones.
+    pub fn create(&self, data: T) -> Option<(String, Arc<Mutex<Entry<T>>>)> {
+        let id = random_token().ok()?;
+        let csrf = random_token().ok()?;
+        let entry = Arc::new(Mutex::new(Entry {
+            csrf,
+            last_seen: Instant::now(),
+            notice: None,
+            data,
+        }));
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= MAX_SESSIONS {
+            drop(map);
+            self.sweep();
+            map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+            if map.len() >= MAX_SESSIONS {
+                return None;
+            }
+        }
+        map.insert(id.clone(), Arc::clone(&entry));
+        Some((id, entry))
+    }
+
+    /// The live session for `id`, touched; expired ones are removed.
+    pub fn get(&self, id: &str) -> Option<Arc<Mutex<Entry<T>>>> {
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = Arc::clone(map.get(id)?);
+        // try_lock: a session busy with a long transfer is obviously not idle.
+        if let Ok(mut e) = entry.try_lock() {
+            if e.last_seen.elapsed() >= self.idle {
+                drop(e);
+                map.remove(id);
+                return None;
+            }
+            e.last_seen = Instant::now();
+        }
+        Some(entry)
+    }
+
+    /// Moves a session to a fresh id with a fresh CSRF token; returns the new id.
+    pub fn rotate(&self, old: &str) -> Option<String> {
+        let id = random_token().ok()?;
+        let csrf = random_token().ok()?;
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = map.remove(old)?;
+        entry.lock().unwrap_or_else(PoisonError::into_inner).csrf = csrf;
+        map.insert(id.clone(), entry);
+        Some(id)
+    }
+
+    pub fn remove(&self, id: &str) -> Option<Arc<Mutex<Entry<T>>>> {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id)
+    }
+
+    /// Drops sessions idle for longer than the limit (their FTP connections close on drop).
+    pub fn sweep(&self) -> usize {
+        let expired: Vec<Arc<Mutex<Entry<T>>>> = {
+            let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+            let idle = self.idle;
+            let keys: Vec<String> = map
+                .iter()
+                .filter(|(_, e)| e.try_lock().is_ok_and(|e| e.last_seen.elapsed() >= idle))
+                .map(|(k, _)| k.clone())
+                .collect();
+            keys.iter().filter_map(|k| map.remove(k)).collect()
+        };
+        // Dropped here, outside the map lock: closing FTP connections is I/O.
+        expired.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_get_expire() {
+        let s: Sessions<u32> = Sessions::new(Duration::from_millis(50));
+        let (id, e) = s.create(7).unwrap();
+        assert_eq!(id.len(), 32);
+        assert_ne!(e.lock().unwrap().csrf, id);
+        assert!(s.get(&id).is_some());
+        assert!(s.get("nope").is_none());
+        let old_csrf = e.lock().unwrap().csrf.clone();
+        let id = s.rotate(&id).unwrap();
+        assert!(s.get(&id).is_some());
+        assert_ne!(e.lock().unwrap().csrf, old_csrf);
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(s.get(&id).is_none(), "idle session expired");
+        let (id2, _) = s.create(8).unwrap();
+        std::thread::sleep(Duration::from_millis(80));
+        assert_eq!(s.sweep(), 1);
+        assert!(s.get(&id2).is_none());
+    }
+
+    #[test]
+    fn cookies_and_tokens() {
+        assert_eq!(
+            cookie_value("a=1; ferroftp_session=abc; b=2", COOKIE),
+            Some("abc")
+        );
+        assert_eq!(cookie_value("xferroftp_session=abc", COOKIE), None);
+        assert!(set_cookie("id", false).contains("HttpOnly; SameSite=Strict"));
+        assert!(set_cookie("id", true).ends_with("Max-Age=0"));
+        assert!(same_token("abc", "abc") && !same_token("abc", "abd") && !same_token("abc", "ab"));
+    }
+}
