@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ferroftp benchmark: builds ferroftp --release, installs vsftpd / pyftpdlib / iperf3 /
 # strace if missing, fetches pure-ftpd's binaries, and runs bench/ftpbench.py against all
-# servers on 127.0.0.1 (plain FTP and FTPS). Takes ~8-10 minutes. Writes
+# servers on 127.0.0.1 (plain FTP and FTPS). Takes ~5-6 minutes. Writes
 # bench/results-latest.txt (and .json).
 #
 #   bench/run.sh                       # everything
