@@ -49,6 +49,15 @@ impl Stream {
         Ok(Stream::Tls(Box::new(StreamOwned::new(conn, tcp))))
     }
 
+    /// Lets a large write become one TLS flush: rustls otherwise caps its send buffer at
+    /// 64 KiB and splits each transfer chunk into several writes. The transfer loops write
+    /// bounded chunks, so memory stays bounded.
+    pub fn unbuffered_writes(&mut self) {
+        if let Stream::Tls(s) = self {
+            s.conn.set_buffer_limit(None);
+        }
+    }
+
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,

@@ -271,7 +271,12 @@ impl Session<'_> {
         };
         tcp.set_read_timeout(Some(CONTROL_POLL)).map_err(failed)?;
         let deadline = Instant::now() + self.shared.settings.data_timeout;
-        let stream = Stream::accept_tls(tcp, config, deadline).map_err(failed)?;
+        let mut stream = Stream::accept_tls(tcp, config, deadline).map_err(failed)?;
+        // An upload connection gets nothing from us after the handshake (no tickets), so the
+        // client's Finished would wait for the 40 ms delayed ACK, and a client with Nagle on
+        // holds its first data until then: acknowledge at once.
+        let _ = socket2::SockRef::from(stream.tcp()).set_tcp_quickack(true);
+        stream.unbuffered_writes();
         stream
             .tcp()
             .set_read_timeout(Some(DATA_STALL_TIMEOUT))
