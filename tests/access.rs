@@ -1188,3 +1188,34 @@ fn stou_steps_over_a_hidden_private_file() {
         b"bob's"
     );
 }
+
+/// SECURITY (review): an upload that started while a name was free must not replace the file
+/// someone else published under it meanwhile.
+#[test]
+fn a_racing_upload_never_replaces_a_file_published_meanwhile() {
+    let server = TestServer::start();
+    let mut alice = server.login(ALICE);
+    let mut bob = server.login(BOB);
+    alice.cmd("TYPE I");
+    bob.cmd("TYPE I");
+    let mut data = alice.epsv();
+    assert!(alice.cmd("STOR /Public/report.txt").starts_with("150 "));
+    data.write_all(b"ALICE WAS HERE").unwrap();
+    assert_eq!(
+        bob.cmd("SITE VISIBILITY private"),
+        "200 New uploads of this session will be private.\r\n"
+    );
+    upload_ok(&mut bob, "/Public/report.txt", b"bob's report");
+    drop(data);
+    assert_eq!(alice.reply(), "550 File exists.\r\n");
+    assert_eq!(
+        std::fs::read(server.storage("Public/report.txt")).unwrap(),
+        b"bob's report"
+    );
+    assert_eq!(
+        alice.cmd("SIZE /Public/report.txt"),
+        ABSENT,
+        "still bob's private file"
+    );
+    assert_eq!(bob.cmd("SIZE /Public/report.txt"), "213 12\r\n");
+}

@@ -11,6 +11,7 @@ use std::fs::{self, File, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
 pub use access::{Access, Grants, PUBLIC_DIR};
@@ -99,6 +100,9 @@ pub fn create_home_dir(root: &Path, name: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Stripes of `Storage::publish`.
+const PUBLISH_LOCKS: usize = 64;
+
 /// A path the jail accepted: its place in the namespace, its real path, the session's access
 /// to its top-level directory, and its ownership record (if any).
 #[derive(Debug, Clone)]
@@ -135,6 +139,8 @@ impl Resolved {
 /// The storage root, upload policy and ownership records.
 #[derive(Debug)]
 pub struct Storage {
+    /// Striped locks serialising the final step of uploads to the same path.
+    publish: [Mutex<()>; PUBLISH_LOCKS],
     root: PathBuf,
     fsync_uploads: bool,
     meta: MetaStore,
@@ -160,6 +166,7 @@ impl Storage {
             .name("ferroftp-sweep".into())
             .spawn(move || sweep_stale_temps(&sweep_root, started))?;
         Ok(Storage {
+            publish: std::array::from_fn(|_| Mutex::new(())),
             root,
             fsync_uploads,
             meta,
@@ -382,7 +389,10 @@ impl Storage {
                 },
             ))
         };
-        Upload::begin(r.real.clone(), mode, self.fsync_uploads, record)
+        Ok(
+            Upload::begin(r.real.clone(), mode, self.fsync_uploads, record)?
+                .for_path(r.virt.as_str()),
+        )
     }
 
     /// The account `name` was deleted: its files stay, owned by a tombstone no new account
@@ -400,11 +410,38 @@ impl Storage {
 
     /// Publishes a finished upload: its ownership record is journaled first, then the file
     /// is renamed into place, so a crash can never show a private upload without its owner.
-    pub fn finish_upload(&self, upload: Upload) -> Result<(), Error> {
-        if let Some((path, meta)) = upload.record() {
-            self.meta.set(path, meta.clone())?;
+    ///
+    /// SECURITY: the checks of `begin_upload` are repeated here, under a lock for this path,
+    /// because the name may have changed hands while the data flowed: a new file never
+    /// replaces one published meanwhile (by anyone), and an overwrite still needs the right
+    /// to modify what is there now.
+    pub fn finish_upload(&self, grants: &Grants, upload: Upload) -> Result<(), Error> {
+        let _publishing = self
+            .publish_lock(upload.virt())
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match upload.record() {
+            Some((path, meta)) => {
+                if upload.is_replace() && fs::symlink_metadata(upload.target()).is_ok() {
+                    return Err(Error::AlreadyExists);
+                }
+                self.meta.set(path, meta.clone())?;
+                upload.commit(true)
+            }
+            None => {
+                if !grants.can_modify(self.meta.get(upload.virt()).as_ref()) {
+                    return Err(Error::PermissionDenied);
+                }
+                upload.commit(false)
+            }
         }
-        upload.commit()
+    }
+
+    fn publish_lock(&self, path: &str) -> &Mutex<()> {
+        let mut h = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(path, &mut h);
+        let i = (std::hash::Hasher::finish(&h) % PUBLISH_LOCKS as u64) as usize;
+        &self.publish[i]
     }
 
     pub fn exists(&self, r: &Resolved) -> bool {

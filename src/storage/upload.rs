@@ -27,6 +27,8 @@ pub struct Upload {
     file: File,
     /// The ownership record a new file gets when the upload is committed.
     record: Option<(String, Meta)>,
+    /// The namespace path (for the ownership re-check at commit).
+    virt: String,
     temp: Option<PathBuf>,
     target: PathBuf,
     fsync: bool,
@@ -79,11 +81,30 @@ impl Upload {
         Ok(Upload {
             file,
             record,
+            virt: String::new(),
             temp,
             target,
             fsync,
             committed: false,
         })
+    }
+
+    pub(super) fn for_path(mut self, virt: &str) -> Upload {
+        self.virt = virt.to_owned();
+        self
+    }
+
+    pub(super) fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// A fresh STOR (temp file renamed into place), as opposed to a resume or append in place.
+    pub(super) fn is_replace(&self) -> bool {
+        self.temp.is_some()
+    }
+
+    pub(super) fn virt(&self) -> &str {
+        &self.virt
     }
 
     pub(super) fn record(&self) -> Option<(&str, &Meta)> {
@@ -95,12 +116,21 @@ impl Upload {
     }
 
     /// Makes the upload durable (when fsync is on) and visible under its final name.
-    pub(super) fn commit(mut self) -> Result<(), Error> {
+    /// With `no_replace`, a file that appeared under the final name meanwhile is never
+    /// replaced: the upload fails with `AlreadyExists` instead (link, then unlink the temp).
+    pub(super) fn commit(mut self, no_replace: bool) -> Result<(), Error> {
         if self.fsync {
             self.file.sync_all()?;
         }
         if let Some(temp) = &self.temp {
-            fs::rename(temp, &self.target)?;
+            if no_replace {
+                fs::hard_link(temp, &self.target)?;
+                if let Err(e) = fs::remove_file(temp) {
+                    log::warn!("could not remove upload temp file {}: {e}", temp.display());
+                }
+            } else {
+                fs::rename(temp, &self.target)?;
+            }
         }
         self.committed = true;
         if self.fsync
@@ -170,11 +200,11 @@ mod tests {
         let mut up = Upload::begin(target.clone(), UploadMode::Replace, true, None).unwrap();
         up.file().write_all(b"new").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"old content");
-        up.commit().unwrap();
+        up.commit(false).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"new");
         let mut up = Upload::begin(target.clone(), UploadMode::Resume(2), true, None).unwrap();
         up.file().write_all(b"XY").unwrap();
-        up.commit().unwrap();
+        up.commit(false).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"neXY");
         assert!(matches!(
             Upload::begin(target.clone(), UploadMode::Resume(99), true, None),
@@ -182,7 +212,7 @@ mod tests {
         ));
         let mut up = Upload::begin(target.clone(), UploadMode::Append, false, None).unwrap();
         up.file().write_all(b"!").unwrap();
-        up.commit().unwrap();
+        up.commit(false).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"neXY!");
     }
 }

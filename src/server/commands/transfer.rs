@@ -174,7 +174,7 @@ impl Session<'_> {
         // Answer the client's close_notify with ours: Python's ssl unwrap() waits for it.
         stream.finish();
         if let Outcome::Complete(n) = outcome {
-            outcome = match self.shared.storage.finish_upload(upload) {
+            outcome = match self.shared.storage.finish_upload(&self.grants, upload) {
                 Ok(()) => Outcome::Complete(n),
                 Err(e) => {
                     log::error!("upload of {} failed at commit: {e}", target.virt);
