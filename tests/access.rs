@@ -1219,3 +1219,33 @@ fn a_racing_upload_never_replaces_a_file_published_meanwhile() {
     );
     assert_eq!(bob.cmd("SIZE /Public/report.txt"), "213 12\r\n");
 }
+
+/// SECURITY (review): SIGNUP cannot take over a shared directory by naming an account after it.
+#[test]
+fn signup_cannot_take_a_directory_name() {
+    let server = TestServer::start_with(|s| s.allow_signup = true);
+    std::fs::create_dir_all(server.storage("Movies")).unwrap();
+    set_grants_and_wait(
+        &server,
+        "*: Public:rw, ~:rw\nbob: Public:ro, ~:rw, Movies:ro, Music:ro\n",
+        "bob",
+        "Music",
+    );
+    let mut raw = server.raw();
+    assert_eq!(
+        raw.cmd("SITE SIGNUP Movies pw-123456"),
+        "550 That name is not available.\r\n"
+    );
+    assert_eq!(
+        raw.cmd("SIGNUP movies pw-123456"),
+        "550 That name is not available.\r\n"
+    );
+    assert_eq!(
+        raw.cmd("SIGNUP Music pw-123456"),
+        "550 That name is not available.\r\n"
+    );
+    assert_eq!(
+        raw.cmd("SIGNUP dora pw-123456"),
+        "200 User dora created; log in with USER and PASS.\r\n"
+    );
+}

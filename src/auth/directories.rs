@@ -152,6 +152,17 @@ impl Directories {
         grants
     }
 
+    /// True if any line grants `dir` by name (case-insensitively: on a case-insensitive file
+    /// system `movies` would be `Movies`). SIGNUP refuses such names.
+    pub fn names_directory(&self, dir: &str) -> bool {
+        let state = self.read();
+        state
+            .file
+            .rules()
+            .flat_map(|r| r.grants.iter())
+            .any(|(d, _)| matches!(d, Dir::Named(n) if n.eq_ignore_ascii_case(dir)))
+    }
+
     /// Reloads directories.txt if it changed on disk since the last load. A malformed (or
     /// deleted) file is logged once and the last good copy stays in use. True if a reload
     /// happened. Call every second or so, like `Accounts::reload_if_changed`.

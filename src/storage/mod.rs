@@ -184,20 +184,29 @@ impl Storage {
             return Err(Error::Refused("not a top-level name"));
         }
         match fs::create_dir(self.root.join(name)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e.into()),
-        }
-        if self.meta.get(virt.as_str()).is_none() {
-            self.meta.set(
+            // SECURITY: only a directory made here becomes the user's; an existing one (a
+            // shared directory that happens to have this name) is not adopted.
+            Ok(()) => self.meta.set(
                 virt.as_str(),
                 Meta {
                     owner: name.to_owned(),
                     public: false,
                 },
-            )?;
+            )?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
         }
         Ok(())
+    }
+
+    /// True if `server_storage/<name>` exists (in any letter case).
+    pub fn top_dir_exists(&self, name: &str) -> bool {
+        let Ok(entries) = fs::read_dir(&self.root) else {
+            return true;
+        };
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().eq_ignore_ascii_case(name))
     }
 
     /// Resolves a client path against `cwd` for a session with `grants`. Ungranted top-level

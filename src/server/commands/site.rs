@@ -172,6 +172,12 @@ impl Session<'_> {
                 "Too many signups from your address; try later.",
             );
         }
+        // SECURITY: a visitor must not name an account after an existing or granted directory
+        // (`Movies`): the account's home would be that directory.
+        if self.shared.storage.top_dir_exists(name) || self.shared.directories.names_directory(name)
+        {
+            return Reply::new(codes::UNAVAILABLE_FILE, "That name is not available.");
+        }
         match self.create_account(name, password) {
             Ok(()) => {
                 self.shared.signups.record_failure(ip);
