@@ -998,7 +998,7 @@ fn signup_only_when_allowed_and_rate_limited() {
     for (name, code) in [
         ("alice", "550 "),
         ("erin", "550 "),
-        ("Public", "501 "),
+        ("Public", "550 "),
         ("anonymous", "501 "),
         ("ftp", "501 "),
         (".x", "501 "),
