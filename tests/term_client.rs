@@ -671,3 +671,74 @@ mod interactive {
         );
     }
 }
+
+/// SECURITY (review): a PASV reply naming another address must not send the data connection
+/// there (for the web client this would be an SSRF around web_allowed_servers). A fake server
+/// refuses EPSV and answers PASV with 127.0.0.2; the listing must arrive from 127.0.0.1.
+#[test]
+fn pasv_address_of_another_host_is_ignored() {
+    use std::io::{BufRead, BufReader, Write};
+    let control = TcpListener::bind("127.0.0.1:0").unwrap();
+    let honest = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = honest.local_addr().unwrap().port();
+    // The address the reply names; nothing must ever connect to it.
+    let decoy = TcpListener::bind(("127.0.0.2", port)).ok();
+    let ctl_port = control.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (s, _) = control.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut w = s.try_clone().unwrap();
+        let mut r = BufReader::new(s);
+        w.write_all(b"220 fake\r\n").unwrap();
+        let mut line = String::new();
+        while r.read_line(&mut line).unwrap_or(0) > 0 {
+            let verb = line
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            let reply = match verb.as_str() {
+                "USER" => "331 pw\r\n".to_owned(),
+                "PASS" => "230 ok\r\n".to_owned(),
+                "PWD" => "257 \"/\"\r\n".to_owned(),
+                "TYPE" => "200 ok\r\n".to_owned(),
+                "EPSV" => "502 no\r\n".to_owned(),
+                "PASV" => format!(
+                    "227 Entering Passive Mode (127,0,0,2,{},{})\r\n",
+                    port >> 8,
+                    port & 255
+                ),
+                "LIST" => {
+                    w.write_all(b"150 here\r\n").unwrap();
+                    let (mut d, _) =
+                        crate::support::accept_within(&honest, Duration::from_secs(10));
+                    d.write_all(b"-rw-r--r--   1 x x 5 Jan  1  2020 honest.txt\r\n")
+                        .unwrap();
+                    drop(d);
+                    "226 done\r\n".to_owned()
+                }
+                "QUIT" => {
+                    w.write_all(b"221 bye\r\n").unwrap();
+                    break;
+                }
+                _ => "200 ok\r\n".to_owned(),
+            };
+            w.write_all(reply.as_bytes()).unwrap();
+            line.clear();
+        }
+    });
+    let work = Work::new();
+    let url = format!("ftp://alice@127.0.0.1:{ctl_port}");
+    let mut cmd = work.command(&[url.as_str(), "-c", "ls"]);
+    cmd.env("FERROFTP_PASSWORD", "x");
+    let ran = run_with_timeout(&mut cmd, CLIENT_TIMEOUT).ok("ls against the fake server");
+    assert!(ran.stdout.contains("honest.txt"), "{}", ran.stdout);
+    if let Some(decoy) = decoy {
+        decoy.set_nonblocking(true).unwrap();
+        assert!(
+            decoy.accept().is_err(),
+            "the data connection went to the PASV address"
+        );
+    }
+    server.join().unwrap();
+}

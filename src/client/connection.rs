@@ -405,9 +405,15 @@ impl Connection {
         };
         set_timeouts(&ftp.get_ref(), REPLY_TIMEOUT).map_err(Error::Io)?;
         let connect_timeout = timeout;
+        let peer_ip = ftp.get_ref().peer_addr().map_err(Error::Io)?.ip();
         let mut ftp = ftp
             .active_mode(DATA_TIMEOUT)
             .passive_stream_builder(move |addr| {
+                // SECURITY: data connections go to the server we are talking to, whatever
+                // address a PASV reply names (as curl's --ftp-skip-pasv-ip): a hostile server
+                // must not make us connect elsewhere (for the web client, an SSRF around
+                // web_allowed_servers).
+                let addr = std::net::SocketAddr::new(peer_ip, addr.port());
                 let s = TcpStream::connect_timeout(&addr, connect_timeout)
                     .map_err(FtpError::ConnectionError)?;
                 set_timeouts(&s, DATA_TIMEOUT).map_err(FtpError::ConnectionError)?;
