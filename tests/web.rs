@@ -1401,11 +1401,11 @@ fn web_idle_session_expires_back_to_login() {
     let r = b.browse("/alice");
     assert_eq!(r.status, 303, "{}", r.text());
     assert_eq!(r.location(), "/");
-    // A new session (new cookie) was started; the old id is gone.
-    assert_ne!(b.cookie.as_deref(), Some(old.as_str()));
+    // The login page starts a new session (new cookie); the old id is gone.
     let r = b.get("/");
     assert_eq!(r.status, 200);
     assert!(r.text().contains("action=\"/login\""));
+    assert_ne!(b.cookie.as_deref(), Some(old.as_str()));
 }
 
 #[test]
@@ -1544,4 +1544,25 @@ fn web_scripted_upload_and_browser_encoded_names() {
         &[("csrf", &csrf), ("dir", "/alice"), ("name", "d")],
     );
     assert_eq!(r.status, 409, "{}", r.text());
+}
+
+/// SECURITY (review): requests without a cookie outside the login page start no session, so a
+/// flood of them cannot fill the session table; pages send such visitors to the login page.
+#[test]
+fn web_only_the_login_page_starts_a_session() {
+    let web = Web::start();
+    let mut b = web.client();
+    for path in [
+        "/browse?path=%2F",
+        "/favicon.ico",
+        "/nope",
+        "/static/style.css",
+    ] {
+        let r = b.get(path);
+        assert!(r.header("set-cookie").is_none(), "{path} set a cookie");
+    }
+    assert_eq!(b.get("/browse?path=%2F").location(), "/");
+    let r = b.post_form("/mkdir", &[("csrf", "x"), ("dir", "/"), ("name", "d")]);
+    assert_eq!(r.status, 403);
+    assert!(b.get("/").header("set-cookie").is_some());
 }

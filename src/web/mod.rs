@@ -33,8 +33,9 @@ use sessions::Sessions;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// A browser session idle this long is forgotten and its FTP connection closed.
 pub const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
-/// Threads serving HTTP requests.
-const WORKERS: usize = 8;
+/// Threads serving HTTP requests. A slow or silent peer holds one for at most the socket
+/// timeout of the HTTP layer (30 s), so there are enough that a handful cannot stall the rest.
+const WORKERS: usize = 32;
 /// How often idle sessions are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 

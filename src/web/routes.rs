@@ -102,11 +102,16 @@ pub fn handle(state: &State, mut request: Request) {
         .and_then(|id| state.sessions.get(id).map(|s| (id.to_owned(), s)));
     let method = request.method().clone();
     let mut set_cookie = None;
-    // Every page but the static assets belongs to a session; make one on first visit.
-    let session = match (&existing, path.starts_with("/static/")) {
+    // Pages belong to a session. SECURITY: only the login page starts one, so a flood of
+    // cookie-less requests elsewhere cannot fill the session table.
+    let starts_session = method == Method::Get && path == "/";
+    let session = match (&existing, starts_session) {
         (Some((id, s)), _) => Some((id.clone(), Arc::clone(s))),
-        (None, true) => None,
-        (None, false) => match state.sessions.create(WebSession::default()) {
+        (None, false) => None,
+        (None, true) => match state
+            .sessions
+            .create(WebSession::default(), |w: &WebSession| w.login.is_none())
+        {
             Some((id, s)) => {
                 set_cookie = Some(sessions::set_cookie(&id, false));
                 Some((id, s))
@@ -131,7 +136,13 @@ pub fn handle(state: &State, mut request: Request) {
             content_type: "text/javascript; charset=utf-8",
             body: include_str!("assets/app.js"),
         },
-        (_, _, None) => error_page(404, "Not found.", "/"),
+        (Method::Get, "/favicon.ico", _) => Answer::NoContent,
+        (Method::Get, _, None) => Answer::Redirect("/".into()),
+        (_, _, None) => error_page(
+            403,
+            "This form has expired or did not come from this page; please try again.",
+            "/",
+        ),
         (Method::Get, "/", Some((_, s))) => index(s),
         (Method::Post, "/login", Some((_, s))) => {
             with_form(&mut request, s, |form, s| login(state, ip, form, s))
@@ -160,7 +171,6 @@ pub fn handle(state: &State, mut request: Request) {
                 other => other,
             }
         }
-        (Method::Get, "/favicon.ico", _) => Answer::NoContent,
         (Method::Get, "/download", Some((_, s))) => {
             return download(request, s, &query, set_cookie);
         }
@@ -236,6 +246,9 @@ fn with_form(
     s: &Session,
     f: impl FnOnce(&[(String, String)], &Session) -> Answer,
 ) -> Answer {
+    if request.body_length().is_some_and(|n| n > MAX_FORM_BYTES) {
+        return error_page(413, "Form too large.", "/");
+    }
     let mut body = Vec::new();
     let limit = MAX_FORM_BYTES as u64 + 1;
     if request

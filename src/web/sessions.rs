@@ -63,8 +63,13 @@ impl<T> Sessions<T> {
         }
     }
 
-    /// Starts a session; `None` when the cap is reached even after expiring idle ones.
-    pub fn create(&self, data: T) -> Option<(String, Arc<Mutex<Entry<T>>>)> {
+    /// Starts a session. At the cap, idle ones expire first, then the least recently seen
+    /// `evictable` one (e.g. never logged in) makes room; `None` if none can.
+    pub fn create(
+        &self,
+        data: T,
+        evictable: impl Fn(&T) -> bool,
+    ) -> Option<(String, Arc<Mutex<Entry<T>>>)> {
         let id = random_token().ok()?;
         let csrf = random_token().ok()?;
         let entry = Arc::new(Mutex::new(Entry {
@@ -79,7 +84,18 @@ impl<T> Sessions<T> {
             self.sweep();
             map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
             if map.len() >= MAX_SESSIONS {
-                return None;
+                let victim = map
+                    .iter()
+                    .filter_map(|(k, e)| {
+                        e.try_lock()
+                            .ok()
+                            .filter(|e| evictable(&e.data))
+                            .map(|e| (e.last_seen, k.clone()))
+                    })
+                    .min()
+                    .map(|(_, k)| k);
+                let evicted = victim.and_then(|k| map.remove(&k));
+                evicted.as_ref()?;
             }
         }
         map.insert(id.clone(), Arc::clone(&entry));
@@ -155,7 +171,7 @@ mod tests {
     #[test]
     fn create_get_expire() {
         let s: Sessions<u32> = Sessions::new(Duration::from_millis(50));
-        let (id, e) = s.create(7).unwrap();
+        let (id, e) = s.create(7, |_| true).unwrap();
         assert_eq!(id.len(), 32);
         assert_ne!(e.lock().unwrap().csrf, id);
         assert!(s.get(&id).is_some());
@@ -166,7 +182,7 @@ mod tests {
         assert_ne!(e.lock().unwrap().csrf, old_csrf);
         std::thread::sleep(Duration::from_millis(80));
         assert!(s.get(&id).is_none(), "idle session expired");
-        let (id2, _) = s.create(8).unwrap();
+        let (id2, _) = s.create(8, |_| true).unwrap();
         std::thread::sleep(Duration::from_millis(80));
         assert_eq!(s.sweep(), 1);
         assert!(s.get(&id2).is_none());

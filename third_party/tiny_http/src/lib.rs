@@ -293,9 +293,22 @@ impl Server {
             let tasks_pool = util::TaskPool::new();
 
             log::debug!("Running accept thread");
+            // ferroftp patch: at most MAX_CONNECTIONS live connections (each holds a thread);
+            // more are closed at once. Each socket gets timeouts.
+            const MAX_CONNECTIONS: usize = 256;
+            const SOCKET_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+            let live = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             while !inside_close_trigger.load(Relaxed) {
                 let new_client = match server.accept() {
                     Ok((sock, _)) => {
+                        if live.load(Relaxed) >= MAX_CONNECTIONS {
+                            log::warn!("web: too many connections; closing a new one");
+                            drop(sock);
+                            continue;
+                        }
+                        if sock.set_timeouts(SOCKET_TIMEOUT).is_err() {
+                            continue;
+                        }
                         use util::RefinedTcpStream;
                         let (read_closable, write_closable) = match ssl {
                             None => RefinedTcpStream::new(sock),
@@ -323,7 +336,16 @@ impl Server {
                     Ok(client) => {
                         let messages = inside_messages.clone();
                         let mut client = Some(client);
+                        struct Live(Arc<std::sync::atomic::AtomicUsize>);
+                        impl Drop for Live {
+                            fn drop(&mut self) {
+                                self.0.fetch_sub(1, Relaxed);
+                            }
+                        }
+                        live.fetch_add(1, Relaxed);
+                        let mut live_guard = Some(Live(Arc::clone(&live)));
                         tasks_pool.spawn(Box::new(move || {
+                            let _live = live_guard.take();
                             if let Some(client) = client.take() {
                                 // Synchronization is needed for HTTPS requests to avoid a deadlock
                                 if client.secure() {
