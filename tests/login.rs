@@ -327,3 +327,28 @@ fn idle_timeout_counts_from_the_end_of_a_transfer() {
         3000
     );
 }
+
+/// SECURITY (review): many connections sending a wrong PASS at the same moment get no more
+/// guesses than one connection would: at most `max_failures` are checked, the rest get 421.
+#[test]
+fn parallel_guesses_are_limited_like_serial_ones() {
+    let server = TestServer::start_with(|s| s.throttle.max_failures = 5);
+    let mut conns: Vec<_> = (0..20)
+        .map(|_| {
+            let mut raw = server.raw();
+            assert!(raw.cmd("USER alice").starts_with("331 "));
+            raw
+        })
+        .collect();
+    for raw in &mut conns {
+        raw.send("PASS wrong");
+    }
+    let replies: Vec<String> = conns.iter_mut().map(|raw| raw.reply()).collect();
+    let incorrect = replies
+        .iter()
+        .filter(|r| r.as_str() == "530 Login incorrect.\r\n")
+        .count();
+    let refused = replies.iter().filter(|r| r.starts_with("421 ")).count();
+    assert_eq!(incorrect, 5, "{replies:?}");
+    assert_eq!(refused, 15, "{replies:?}");
+}

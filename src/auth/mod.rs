@@ -26,7 +26,7 @@ pub use directories::{
     DIRECTORIES_FILE, DIRECTORIES_HEADER, DirAccess, DirGrant, Directories, MAX_DIR_LEN,
 };
 pub use password::{MAX_PASSWORD_BYTES, Password};
-pub use throttle::{MAX_TRACKED_IPS, Throttle, ThrottlePolicy};
+pub use throttle::{Attempt, MAX_TRACKED_IPS, Throttle, ThrottlePolicy};
 
 use credentials::{CredentialsFile, Entry, FileLock, Stamp};
 

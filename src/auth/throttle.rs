@@ -37,11 +37,22 @@ pub struct Throttle {
     ips: Arc<Mutex<HashMap<IpAddr, Record>>>,
 }
 
+/// What `begin_attempt` decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    Go,
+    /// Too many checks under way for the failures left: try again shortly.
+    Busy,
+    Blocked,
+}
+
 #[derive(Debug, Default)]
 struct Record {
     /// Times of recent failures, oldest first; at most `max_failures` of them.
     failures: VecDeque<Instant>,
     blocked_until: Option<Instant>,
+    /// Password checks under way (reserved by `begin_attempt`, not yet judged).
+    in_flight: u32,
 }
 
 impl Record {
@@ -62,7 +73,7 @@ impl Record {
     }
 
     fn is_expired(&self) -> bool {
-        self.failures.is_empty() && self.blocked_until.is_none()
+        self.failures.is_empty() && self.blocked_until.is_none() && self.in_flight == 0
     }
 
     fn last_activity(&self) -> Option<Instant> {
@@ -131,6 +142,42 @@ impl Throttle {
         false
     }
 
+    /// Reserves a password check for `ip` (`Go`), unless it is blocked or failures plus
+    /// checks already under way reach the limit (`Busy`: wait for one to finish). SECURITY: counting only after bcrypt would let
+    /// many parallel connections each try a password before the first failure is recorded.
+    /// Every `Go` must be followed by exactly one `end_attempt`.
+    pub fn begin_attempt(&self, ip: IpAddr) -> Attempt {
+        let (ip, now) = (canonical(ip), Instant::now());
+        let mut ips = self.lock();
+        if !ips.contains_key(&ip) && ips.len() >= MAX_TRACKED_IPS {
+            make_room(&mut ips, now, self.policy.window);
+        }
+        let record = ips.entry(ip).or_default();
+        record.forget_old(now, self.policy.window);
+        let limit = self.policy.max_failures.max(1) as usize;
+        if record.is_blocked(now) {
+            return Attempt::Blocked;
+        }
+        if record.failures.len() + record.in_flight as usize >= limit {
+            return Attempt::Busy;
+        }
+        record.in_flight += 1;
+        Attempt::Go
+    }
+
+    /// Ends a check reserved by `begin_attempt`; a failure is then counted as by
+    /// `record_failure` (true when it started a block).
+    pub fn end_attempt(&self, ip: IpAddr, failed: bool) -> bool {
+        let ip = canonical(ip);
+        {
+            let mut ips = self.lock();
+            if let Some(record) = ips.get_mut(&ip) {
+                record.in_flight = record.in_flight.saturating_sub(1);
+            }
+        }
+        failed && self.record_failure(ip)
+    }
+
     /// Number of IPs tracked (for tests and status output).
     pub fn tracked(&self) -> usize {
         self.lock().len()
@@ -187,6 +234,29 @@ mod tests {
     use super::*;
 
     const A: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10));
+
+    #[test]
+    fn parallel_attempts_are_reserved_before_they_are_judged() {
+        let t = Throttle::new(ThrottlePolicy {
+            max_failures: 3,
+            ..ThrottlePolicy::default()
+        });
+        for _ in 0..3 {
+            assert_eq!(t.begin_attempt(A), Attempt::Go);
+        }
+        assert_eq!(
+            t.begin_attempt(A),
+            Attempt::Busy,
+            "a 4th check in flight waits"
+        );
+        assert!(!t.end_attempt(A, false), "a success frees its place");
+        assert_eq!(t.begin_attempt(A), Attempt::Go);
+        assert!(!t.end_attempt(A, true));
+        assert!(!t.end_attempt(A, true));
+        assert!(t.end_attempt(A, true), "the 3rd failure starts the block");
+        assert!(t.is_blocked(A));
+        assert_eq!(t.begin_attempt(A), Attempt::Blocked);
+    }
     const B: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 11));
 
     fn mins(n: u64) -> Duration {

@@ -1,10 +1,14 @@
 //! USER, PASS, REIN: the login dialogue (RFC 959 4.1.1) with equal-time failures and the
 //! per-IP brute-force block.
 
-use crate::auth::{self, Password};
+use crate::auth::{self, Attempt, Password};
 use crate::protocol::{Reply, codes};
 use crate::server::session::{ANONYMOUS, Login, Session, SessionError};
 use crate::storage::{Access, Grants, PUBLIC_DIR, VirtualPath};
+
+/// How long a login waits, at most, for parallel password checks from its IP to finish.
+const LOGIN_QUEUE_STEP: std::time::Duration = std::time::Duration::from_millis(20);
+const LOGIN_QUEUE_STEPS: usize = 250;
 
 /// The user names RFC 1635 anonymous FTP uses.
 fn is_anonymous_name(name: &str) -> bool {
@@ -53,7 +57,32 @@ impl Session<'_> {
                 "Login successful (anonymous, read-only).",
             ));
         }
-        match shared.accounts.verify(&name, password) {
+        // Parallel logins beyond what the failure budget allows wait their turn (bounded).
+        let mut turn = shared.throttle.begin_attempt(ip);
+        for _ in 0..LOGIN_QUEUE_STEPS {
+            if turn != Attempt::Busy {
+                break;
+            }
+            std::thread::sleep(LOGIN_QUEUE_STEP);
+            turn = shared.throttle.begin_attempt(ip);
+        }
+        if turn != Attempt::Go {
+            return Err(SessionError::Close(Reply::new(
+                codes::UNAVAILABLE,
+                "Too many failed logins; try again later.",
+            )));
+        }
+        let verdict = shared.accounts.verify(&name, password);
+        let failed = matches!(verdict, Err(auth::Error::LoginIncorrect));
+        if shared.throttle.end_attempt(ip, failed) {
+            let p = shared.throttle.policy();
+            log::warn!(
+                "blocking ip={ip} for {}s after {} failed logins",
+                p.block.as_secs(),
+                p.max_failures
+            );
+        }
+        match verdict {
             Ok(account) => {
                 let home = account.name.as_str().to_owned();
                 shared.storage.ensure_home(&home)?;
@@ -70,14 +99,7 @@ impl Session<'_> {
             Err(auth::Error::LoginIncorrect) => {
                 self.login = Login::Fresh;
                 log::warn!("login failed: user={} ip={ip}", sanitize_for_log(&name));
-                if shared.throttle.record_failure(ip) {
-                    let p = shared.throttle.policy();
-                    log::warn!(
-                        "blocking ip={ip} for {}s after {} failed logins",
-                        p.block.as_secs(),
-                        p.max_failures
-                    );
-                }
+
                 Ok(Reply::new(codes::NOT_LOGGED_IN, "Login incorrect."))
             }
             Err(e) => {
