@@ -1249,3 +1249,29 @@ fn signup_cannot_take_a_directory_name() {
         "200 User dora created; log in with USER and PASS.\r\n"
     );
 }
+
+/// SECURITY (review): the owner of a directory cannot carry other users' files away with it
+/// (RNFR/RNTO of the directory) nor hide them (making the directory private).
+#[test]
+fn a_directory_owner_cannot_move_or_hide_others_files() {
+    let server = TestServer::start();
+    let mut bob = server.login(BOB);
+    let mut alice = server.login(ALICE);
+    bob.cmd("TYPE I");
+    alice.cmd("TYPE I");
+    assert!(bob.cmd("MKD /Public/team").starts_with("257 "));
+    upload_ok(&mut alice, "/Public/team/alice-notes.txt", b"notes");
+    assert_eq!(bob.cmd("RNFR /Public/team"), "350 Ready for RNTO.\r\n");
+    assert_eq!(bob.cmd("RNTO /bob/team"), DENIED);
+    assert_eq!(bob.cmd("SITE VISIBILITY private /Public/team"), DENIED);
+    assert_eq!(alice.cmd("SIZE /Public/team/alice-notes.txt"), "213 5\r\n");
+    // With only his own files inside, he may.
+    assert!(bob.cmd("MKD /Public/mine").starts_with("257 "));
+    upload_ok(&mut bob, "/Public/mine/x.txt", b"x");
+    assert_eq!(
+        bob.cmd("SITE VISIBILITY private /Public/mine"),
+        "200 /Public/mine is now private.\r\n"
+    );
+    assert_eq!(bob.cmd("RNFR /Public/mine"), "350 Ready for RNTO.\r\n");
+    assert_eq!(bob.cmd("RNTO /bob/mine"), "250 Rename successful.\r\n");
+}

@@ -48,8 +48,14 @@ pub fn tombstone(owner: &str) -> String {
 pub struct MetaStore {
     map: RwLock<BTreeMap<String, Meta>>,
     /// Serialises writers so journal order equals apply order; readers never wait on it.
-    journal: Mutex<File>,
+    journal: Mutex<Journal>,
     fsync: bool,
+}
+
+/// The open journal and whether a failed write may have left a partial line at its end.
+struct Journal {
+    file: File,
+    torn: bool,
 }
 
 impl std::fmt::Debug for MetaStore {
@@ -82,7 +88,7 @@ impl MetaStore {
         let file = OpenOptions::new().create(true).append(true).open(journal)?;
         Ok(MetaStore {
             map: RwLock::new(map),
-            journal: Mutex::new(file),
+            journal: Mutex::new(Journal { file, torn: false }),
             fsync,
         })
     }
@@ -127,6 +133,15 @@ impl MetaStore {
         )
     }
 
+    /// True if every record strictly below `path` is owned by `owner`.
+    pub fn subtree_owned_by(&self, path: &str, owner: &str) -> bool {
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        let prefix = format!("{path}/");
+        map.range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .all(|(_, m)| m.owner == owner)
+    }
+
     /// Hands every entry of a deleted account to its tombstone owner.
     pub fn disown(&self, owner: &str) -> io::Result<()> {
         self.append(
@@ -145,9 +160,17 @@ impl MetaStore {
         let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
         line.push(b'\n');
         let mut journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
-        journal.write_all(&line)?;
+        // After a failed write (disk full), start on a fresh line: the next record must not
+        // be glued to a torn one and lost at replay.
+        if std::mem::take(&mut journal.torn) {
+            line.insert(0, b'\n');
+        }
+        if let Err(e) = journal.file.write_all(&line) {
+            journal.torn = true;
+            return Err(e);
+        }
         if self.fsync {
-            journal.sync_data()?;
+            journal.file.sync_data()?;
         }
         apply(&mut self.map.write().unwrap_or_else(PoisonError::into_inner));
         Ok(())

@@ -411,6 +411,11 @@ impl Storage {
         Ok(())
     }
 
+    /// True for admins, and when every recorded entry below `dir` belongs to this user.
+    fn others_absent_below(&self, grants: &Grants, dir: &VirtualPath) -> bool {
+        grants.is_admin() || self.meta.subtree_owned_by(dir.as_str(), grants.user_name())
+    }
+
     /// Records `path`'s owner and visibility directly (for tools that place files on disk).
     pub fn record_ownership(&self, path: &VirtualPath, meta: Meta) -> Result<(), Error> {
         self.meta.set(path.as_str(), meta)?;
@@ -504,9 +509,14 @@ impl Storage {
                 return Err(Error::PermissionDenied);
             }
         }
-        fs::symlink_metadata(&from.real)?;
+        let from_meta = fs::symlink_metadata(&from.real)?;
         from.need_modify(grants)?;
         to.need_write()?;
+        // SECURITY: moving a directory moves everyone's files in it; the owner of the
+        // directory alone must not carry other users' files out of their reach.
+        if from_meta.is_dir() && !self.others_absent_below(grants, &from.virt) {
+            return Err(Error::PermissionDenied);
+        }
         if fs::symlink_metadata(&to.real).is_ok() {
             return Err(Error::AlreadyExists);
         }
@@ -529,8 +539,13 @@ impl Storage {
         if r.is_root_or_top() {
             return Err(Error::PermissionDenied);
         }
-        fs::symlink_metadata(&r.real)?;
+        let fs_meta = fs::symlink_metadata(&r.real)?;
         r.need_modify(grants)?;
+        // SECURITY: a private directory hides everything in it; only when it holds nobody
+        // else's files may its owner close it.
+        if !public && fs_meta.is_dir() && !self.others_absent_below(grants, &r.virt) {
+            return Err(Error::PermissionDenied);
+        }
         let owner = r
             .meta
             .as_ref()
