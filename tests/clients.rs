@@ -2,8 +2,7 @@
 //! transfer is checked byte for byte (SHA-256), listings line by line where stable. Each
 //! client runs under a time limit, so a hung client fails its test instead of the run.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use crate::support::{
@@ -353,6 +352,7 @@ mod curl {
 
 mod lftp {
     use super::*;
+    use crate::support::tree_hashes;
 
     /// Runs `script` in lftp logged in as alice; fail-exit, bounded retries and timeouts,
     /// so a failure exits non-zero quickly instead of retrying for ever.
@@ -378,26 +378,6 @@ mod lftp {
 
     const PASSIVE: &str = "set ftp:passive-mode true";
     const ACTIVE: &str = "set ftp:passive-mode false";
-
-    /// Every regular file under `root`, by relative path, with its SHA-256.
-    fn tree_hashes(root: &Path) -> BTreeMap<PathBuf, String> {
-        fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    walk(root, &path, out);
-                } else {
-                    out.insert(
-                        path.strip_prefix(root).unwrap().to_path_buf(),
-                        sha256_file(&path),
-                    );
-                }
-            }
-        }
-        let mut out = BTreeMap::new();
-        walk(root, root, &mut out);
-        out
-    }
 
     #[test]
     fn mirror_round_trip_of_a_nested_tree() {

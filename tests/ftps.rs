@@ -321,10 +321,9 @@ mod curl {
 }
 
 mod lftp {
-    use std::collections::BTreeMap;
-    use std::path::PathBuf;
 
     use super::*;
+    use crate::support::tree_hashes;
 
     fn lftp(server: &TestServer, cwd: &Path, settings: &str, script: &str) -> Ran {
         let full = format!(
@@ -344,25 +343,6 @@ mod lftp {
                 .env("HOME", cwd),
             CLIENT_TIMEOUT,
         )
-    }
-
-    fn tree_hashes(root: &Path) -> BTreeMap<PathBuf, String> {
-        fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    walk(root, &path, out);
-                } else {
-                    out.insert(
-                        path.strip_prefix(root).unwrap().to_path_buf(),
-                        sha256_file(&path),
-                    );
-                }
-            }
-        }
-        let mut out = BTreeMap::new();
-        walk(root, root, &mut out);
-        out
     }
 
     #[test]

@@ -771,3 +771,23 @@ pub fn python(script: &str, args: &[&str], secs: u64) -> Ran {
         secs,
     )
 }
+
+/// Every regular file under `root`, by relative path, with its SHA-256 (tree comparisons).
+pub fn tree_hashes(root: &Path) -> std::collections::BTreeMap<PathBuf, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<PathBuf, String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.insert(
+                    path.strip_prefix(root).unwrap().to_path_buf(),
+                    sha256_file(&path),
+                );
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
