@@ -742,3 +742,33 @@ fn pasv_address_of_another_host_is_ignored() {
     }
     server.join().unwrap();
 }
+
+/// A full local disk (here the file-size limit `ulimit -f`, which fails writes with EFBIG as a
+/// full disk fails them with ENOSPC): one clear line, non-zero exit, no file left under the
+/// final name and no `.part` left behind.
+#[test]
+fn full_local_disk_is_one_line_and_leaves_nothing() {
+    let server = TestServer::start();
+    crate::support::place(
+        &server,
+        "alice/big.bin",
+        &pseudo_random(1024 * 1024, 77),
+        "alice",
+        false,
+    );
+    let work = Work::new();
+    let url = server.url(ALICE);
+    let bin = env!("CARGO_BIN_EXE_ferroftp");
+    // 256 KiB limit; SIGXFSZ ignored so the write fails instead of killing the client.
+    let script = format!("trap '' XFSZ; ulimit -f 256; exec {bin} client {url} -c 'get big.bin'");
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", &script])
+        .current_dir(work.dir.path())
+        .env("XDG_CONFIG_HOME", work.config_dir())
+        .env("HOME", work.dir.path())
+        .env_remove("RUST_LOG");
+    let ran = run_with_timeout(&mut cmd, CLIENT_TIMEOUT);
+    assert_one_line_failure(&ran, "big.bin");
+    assert!(!work.path("downloads/big.bin").exists());
+    assert!(work.part_files().is_empty(), "{:?}", work.part_files());
+}
