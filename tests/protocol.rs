@@ -974,3 +974,59 @@ fn list_shows_owner_and_visibility_of_uploads() {
         "{mlst}"
     );
 }
+
+/// Nothing a peer sends may panic: 3,000 pseudo-random lines (verbs, arguments, raw bytes,
+/// Telnet IACs) on one session, logged in, then the session and the server still answer.
+#[test]
+fn random_command_lines_never_break_the_session() {
+    let server = TestServer::start();
+    let mut raw = server.login(ALICE);
+    let verbs: &[&[u8]] = &[
+        b"CWD",
+        b"MKD",
+        b"RMD",
+        b"DELE",
+        b"SIZE",
+        b"MDTM",
+        b"MLST",
+        b"RNFR",
+        b"RNTO",
+        b"REST",
+        b"TYPE",
+        b"MODE",
+        b"STRU",
+        b"PORT",
+        b"EPRT",
+        b"OPTS",
+        b"SITE",
+        b"SITE CHMOD",
+        b"SITE VISIBILITY",
+        b"MFMT",
+        b"HELP",
+        b"STAT",
+        b"ALLO",
+        b"PROT",
+        b"PBSZ",
+        b"ACCT",
+        b"\xff\xf4\xff\xf2ABOR",
+        b"XYZZY",
+    ];
+    let noise = crate::support::pseudo_random(3000 * 24, 99);
+    for (i, chunk) in noise.chunks(24).enumerate() {
+        let mut line = verbs[i % verbs.len()].to_vec();
+        line.push(b' ');
+        // Keep the line on one line: no CR/LF inside it.
+        line.extend(
+            chunk
+                .iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b'x' } else { b }),
+        );
+        line.extend_from_slice(b"\r\n");
+        raw.send_bytes(&line);
+        let reply = raw.reply();
+        let code: u16 = reply.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+        assert!((200..600).contains(&code), "line {i}: {reply:?}");
+    }
+    assert_eq!(raw.cmd("NOOP"), "200 NOOP ok.\r\n");
+    assert!(server.raw().cmd("NOOP").starts_with("200 "));
+}
