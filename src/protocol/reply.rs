@@ -1,20 +1,24 @@
 //! FTP replies: a code and one or more lines, written in RFC 959's single- and multi-line forms.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
+use std::io::Write as _;
 
 /// One reply. Text lines never contain CR or LF (they are replaced when the reply is built).
+/// A single-line reply with static text allocates nothing (`rest` stays an empty `Vec`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub code: u16,
-    lines: Vec<Cow<'static, str>>,
+    first: Cow<'static, str>,
+    /// Lines after the first; the last of them closes a multi-line reply.
+    rest: Vec<Cow<'static, str>>,
 }
 
 impl Reply {
     pub fn new(code: u16, text: impl Into<Cow<'static, str>>) -> Reply {
         Reply {
             code,
-            lines: vec![sanitize(text.into())],
+            first: sanitize(text.into()),
+            rest: Vec::new(),
         }
     }
 
@@ -26,11 +30,14 @@ impl Reply {
         body: Vec<String>,
         last: impl Into<Cow<'static, str>>,
     ) -> Reply {
-        let mut lines = Vec::with_capacity(body.len() + 2);
-        lines.push(sanitize(first.into()));
-        lines.extend(body.into_iter().map(|l| sanitize(Cow::Owned(l))));
-        lines.push(sanitize(last.into()));
-        Reply { code, lines }
+        let mut rest = Vec::with_capacity(body.len() + 1);
+        rest.extend(body.into_iter().map(|l| sanitize(Cow::Owned(l))));
+        rest.push(sanitize(last.into()));
+        Reply {
+            code,
+            first: sanitize(first.into()),
+            rest,
+        }
     }
 
     /// `257 "<path>" <text>` with embedded quotes doubled (RFC 959 appendix II).
@@ -45,26 +52,25 @@ impl Reply {
         (200..300).contains(&self.code)
     }
 
-    /// Serialises the reply, CRLF after every line.
+    /// Serialises the reply into `out`, CRLF after every line.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut s = String::new();
-        let last = self.lines.len() - 1;
-        for (i, line) in self.lines.iter().enumerate() {
-            if last == 0 {
-                let _ = write!(s, "{} {}\r\n", self.code, line);
-            } else if i == 0 {
-                let _ = write!(s, "{}-{}\r\n", self.code, line);
-            } else if i == last {
-                let _ = write!(s, "{} {}\r\n", self.code, line);
-            } else {
-                let _ = write!(s, " {}\r\n", line);
-            }
+        let Some((last, body)) = self.rest.split_last() else {
+            let _ = write!(out, "{} {}\r\n", self.code, self.first);
+            return;
+        };
+        let _ = write!(out, "{}-{}\r\n", self.code, self.first);
+        for line in body {
+            let _ = write!(out, " {line}\r\n");
         }
-        out.extend_from_slice(s.as_bytes());
+        let _ = write!(out, "{} {}\r\n", self.code, last);
     }
 
     pub fn text(&self) -> String {
-        self.lines.join("\n")
+        std::iter::once(&self.first)
+            .chain(&self.rest)
+            .map(|l| l.as_ref())
+            .collect::<Vec<&str>>()
+            .join("\n")
     }
 }
 
