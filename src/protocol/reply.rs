@@ -48,10 +48,6 @@ impl Reply {
         )
     }
 
-    pub fn is_positive_completion(&self) -> bool {
-        (200..300).contains(&self.code)
-    }
-
     /// Serialises the reply into `out`, CRLF after every line.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let Some((last, body)) = self.rest.split_last() else {

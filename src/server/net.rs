@@ -16,30 +16,6 @@ pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> 
     Ok(poll(&mut pfd, timeout)? > 0)
 }
 
-/// Waits for `data` to become ready for `data_events` (POLLIN or POLLOUT) or `control` (if
-/// given) to become readable; returns (data ready, control ready), both false on timeout.
-pub fn wait_data(
-    data: BorrowedFd<'_>,
-    data_events: libc::c_short,
-    control: Option<BorrowedFd<'_>>,
-    timeout: Duration,
-) -> io::Result<(bool, bool)> {
-    let mut pfd = [
-        libc::pollfd {
-            fd: data.as_raw_fd(),
-            events: data_events,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: control.map_or(-1, |c| c.as_raw_fd()),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    poll(&mut pfd, timeout)?;
-    Ok((pfd[0].revents != 0, pfd[1].revents != 0))
-}
-
 /// sendfile(2): the kernel copies up to `count` bytes of `file` from `*offset` to `socket`
 /// without a userspace buffer. With a non-blocking socket it returns `WouldBlock` when the
 /// socket buffer is full, so the caller can watch the control connection meanwhile.
