@@ -3,11 +3,10 @@
 //! anonymous login, and account changes from the CLI and the server at once.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,8 +14,8 @@ use ferroftp::config::Settings;
 use ferroftp::server::Server;
 
 use crate::support::{
-    ADMIN, ALICE, BOB, Raw, TestServer, place, pseudo_random, run_with_input, run_with_timeout,
-    wait_until,
+    ADMIN, ALICE, BOB, Raw, Served, TestServer, listening, place, pseudo_random, run_with_input,
+    run_with_timeout, wait_until,
 };
 
 const ABSENT: &str = "550 No such file or directory.\r\n";
@@ -519,90 +518,11 @@ fn ownership_follows_renames_and_survives_a_restart() {
 
 // ---- 4. kill -9 during parallel uploads ----
 
-/// A `ferroftp serve` child; stdout lines on a channel, stderr kept for failure messages;
-/// killed on drop.
-struct Serve {
-    child: Child,
-    lines: Receiver<String>,
-    stderr: Arc<Mutex<String>>,
-    addr: std::net::SocketAddr,
-}
-
-impl Serve {
-    fn start(dir: &Path) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferroftp"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--dir"])
-            .arg(dir)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ferroftp serve");
-        let (tx, lines) = std::sync::mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&stderr);
-        let mut err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let mut serve = Serve {
-            child,
-            lines,
-            stderr,
-            addr: "0.0.0.0:0".parse().unwrap(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match serve.lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(addr) = line.strip_prefix("listening on ") {
-                        serve.addr = addr.trim().parse().expect("listening on ADDR:PORT");
-                        return serve;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => panic!(
-                    "no `listening on` line within 20 s; stderr:\n{}",
-                    serve.stderr.lock().unwrap()
-                ),
-            }
-        }
-    }
-
-    fn kill9(&mut self) {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        let rc = unsafe { libc::kill(pid, libc::SIGKILL) };
-        assert_eq!(rc, 0, "kill(SIGKILL)");
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
+/// A real `ferroftp serve` on 127.0.0.1:0 in `dir`, and its address.
+fn serve_binary(dir: &Path) -> (Served, std::net::SocketAddr) {
+    let mut served = Served::start(dir, &["--listen", "127.0.0.1:0"]);
+    let addr = listening(&served.line());
+    (served, addr)
 }
 
 fn ferroftp() -> Command {
@@ -652,8 +572,7 @@ type Uploaded = (String, Vec<u8>);
 #[test]
 fn kill_9_during_parallel_uploads_loses_no_acknowledged_file() {
     let dir = binary_instance();
-    let mut serve = Serve::start(dir.path());
-    let addr = serve.addr;
+    let (mut serve, addr) = serve_binary(dir.path());
     let stop = Arc::new(AtomicBool::new(false));
     let acknowledged: Arc<Mutex<Vec<Uploaded>>> = Arc::default();
     let workers: Vec<_> = (0..4)
@@ -709,8 +628,7 @@ fn kill_9_during_parallel_uploads_loses_no_acknowledged_file() {
         }
     }
 
-    let serve = Serve::start(dir.path());
-    let addr = serve.addr;
+    let (_serve, addr) = serve_binary(dir.path());
     let mut alice = Raw::connect(addr);
     alice.reply();
     alice.cmd(&format!("USER {}", ALICE.0));

@@ -2,15 +2,14 @@
 //! `data/credentials.txt`, and `serve` as a real process (its stdout contract, first-start
 //! admin, live pick-up of `user add`, several listeners, IPv6, SIGTERM → 421 and exit 0).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{Ran, pseudo_random, run_with_input, run_with_timeout, sha256};
+use crate::support::{
+    Ran, Served, listening, pseudo_random, run_with_input, run_with_timeout, sha256,
+};
 
 /// Seconds any one short-lived `ferroftp` invocation may take.
 const CMD_TIMEOUT: u64 = 30;
@@ -302,134 +301,6 @@ mod users {
         assert_one_line_error(&ran, "user add without a terminal");
         assert_eq!(user_list(&dir), "");
     }
-}
-
-/// A `ferroftp serve` child process: its stdout lines arrive on a channel, its stderr is
-/// collected for failure messages, and Drop kills it so no test leaves a server behind.
-struct Served {
-    child: Child,
-    lines: Receiver<String>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Served {
-    fn start(dir: &Path, args: &[&str]) -> Served {
-        let mut child = ferroftp()
-            .arg("serve")
-            .arg("--dir")
-            .arg(dir)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ferroftp serve");
-        let (tx, lines) = std::sync::mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let mut err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Served {
-            child,
-            lines,
-            stderr,
-        }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// The next stdout line, waiting at most 15 s.
-    fn line(&mut self) -> String {
-        match self.lines.recv_timeout(Duration::from_secs(15)) {
-            Ok(line) => line,
-            Err(RecvTimeoutError::Timeout) => {
-                panic!("no stdout line within 15 s; stderr:\n{}", self.stderr())
-            }
-            Err(RecvTimeoutError::Disconnected) => panic!(
-                "serve closed stdout ({:?}); stderr:\n{}",
-                self.child.try_wait(),
-                self.stderr()
-            ),
-        }
-    }
-
-    /// Reads stdout up to and including the line that starts with `prefix`.
-    fn lines_until(&mut self, prefix: &str) -> Vec<String> {
-        let mut seen = Vec::new();
-        for _ in 0..64 {
-            let line = self.line();
-            let done = line.starts_with(prefix);
-            seen.push(line);
-            if done {
-                return seen;
-            }
-        }
-        panic!("no {prefix:?} line in {seen:?}");
-    }
-
-    fn sigterm(&self) {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-        assert_eq!(rc, 0, "kill(SIGTERM)");
-    }
-
-    /// Waits at most `secs` for the process to exit.
-    fn wait_exit(&mut self, secs: u64) -> std::process::ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "serve still running {secs} s after SIGTERM; stderr:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-/// `listening on ADDR:PORT` → the address (port not 0).
-fn listening(line: &str) -> SocketAddr {
-    let addr: SocketAddr = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("not a listening line: {line:?}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("{line:?}: {e}"));
-    assert_ne!(addr.port(), 0, "{line}");
-    addr
 }
 
 /// A control connection with a read timeout; returns (reader, writer) after the 220.
