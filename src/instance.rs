@@ -1,8 +1,12 @@
-//! The instance directory (`--dir`): where a running server keeps its state.
+//! The instance directory (`--dir`): where a running server keeps its state, and the lock
+//! that lets only one server own it at a time.
 
-use std::fs;
-use std::io;
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+
+/// The file a running `serve` holds locked (and writes its PID into).
+pub const LOCK_FILE: &str = "serve.lock";
 
 /// Paths under the instance directory.
 #[derive(Debug, Clone)]
@@ -39,12 +43,61 @@ impl Instance {
         self.data_dir().join("xferlog")
     }
 
+    /// Takes the instance for this process: only one `serve` may own `data/` at a time (a
+    /// second one would rewrite the metadata journal under the first). The lock is an
+    /// advisory `flock` on `data/serve.lock`, released by the kernel when the process ends,
+    /// even by `kill -9`; the file names the holder's PID for the error message.
+    pub fn lock(&self) -> io::Result<InstanceLock> {
+        create_dir(&self.data_dir())?;
+        let path = self.data_dir().join(LOCK_FILE);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                let who = if holder.is_empty() {
+                    "another ferroftp serve".to_owned()
+                } else {
+                    format!("another ferroftp serve (PID {holder})")
+                };
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("instance {} is in use by {who}", self.root.display()),
+                ));
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot lock {}: {e}", path.display()),
+                ));
+            }
+        }
+        file.set_len(0)?;
+        file.rewind()?;
+        writeln!(file, "{}", std::process::id())?;
+        Ok(InstanceLock { _file: file })
+    }
+
     /// Creates `data/`, `server_storage/Public/` and `certs/` when missing.
     pub fn prepare(&self) -> io::Result<()> {
         create_dir(&self.data_dir())?;
         create_dir(&self.storage_dir().join("Public"))?;
         create_dir(&self.certs_dir())
     }
+}
+
+/// Held while a server owns the instance; dropping it (or the process ending) releases it.
+#[derive(Debug)]
+pub struct InstanceLock {
+    _file: File,
 }
 
 fn create_dir(path: &Path) -> io::Result<()> {

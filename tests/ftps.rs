@@ -858,16 +858,20 @@ mod implicit {
         // Served meanwhile: a full session on the explicit port.
         let mut c = server.tls_login(ALICE);
         assert!(c.cmd("NOOP").starts_with("200 "));
-        // Both places taken now: a third is refused at once.
+        // Both places taken now: a third takes the place of the silent client, which has
+        // not logged in (SPEC: eviction); the silent one is disconnected.
         let mut third = Raw::connect(server.addr);
-        assert!(third.reply().starts_with("421 "));
+        assert_eq!(third.reply(), "220 ferroftp ready.\r\n");
+        let mut silent = silent;
+        silent
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut rest = Vec::new();
+        assert_eq!(silent.read_to_end(&mut rest).unwrap(), 0, "evicted: closed");
         drop(third);
-
-        // The silent client disconnects: its place is freed, new clients are served.
-        drop(silent);
         assert!(
             wait_until(Duration::from_secs(5), || active() == 1),
-            "the silent client's worker is freed when it disconnects"
+            "the evicted and the departed places are freed"
         );
         let mut again = TlsRaw::implicit(implicit, server.tls_client_config());
         again.login(ALICE);

@@ -12,5 +12,6 @@ mod protocol;
 mod transfer;
 
 mod access;
+mod hostile;
 
 mod web;

@@ -53,7 +53,7 @@ pub fn run(listener: TcpListener, implicit_tls: bool, shared: &Arc<Shared>, jobs
 
 fn hand_off(stream: TcpStream, implicit_tls: bool, shared: &Arc<Shared>, jobs: &Sender<Job>) {
     let Ok(peer) = stream.peer_addr() else { return };
-    match shared.admit(peer.ip()) {
+    match shared.admit(peer.ip(), &stream) {
         Ok(permit) => {
             if let Err(e) = jobs.send_timeout(
                 Job {

@@ -20,7 +20,7 @@ pub enum Incoming {
     Line,
     /// A line over `MAX_COMMAND_LINE` was read and thrown away.
     TooLong,
-    /// Nothing complete arrived within `CONTROL_POLL`.
+    /// No complete line within `CONTROL_POLL` (bytes of an unfinished one may have come).
     Idle,
     /// The peer closed the connection.
     Closed,
@@ -34,6 +34,8 @@ pub struct ControlStream {
     buf: Box<[u8]>,
     len: usize,
     discarding: bool,
+    /// When the first byte of the unfinished line in `buf` arrived.
+    line_started: Option<Instant>,
     out: Vec<u8>,
     pub peer: SocketAddr,
     pub local: SocketAddr,
@@ -51,6 +53,7 @@ impl ControlStream {
             buf: vec![0u8; MAX_COMMAND_LINE].into_boxed_slice(),
             len: 0,
             discarding: false,
+            line_started: None,
             out: Vec::with_capacity(256),
             peer,
             local,
@@ -59,35 +62,27 @@ impl ControlStream {
 
     /// Reads until a full line is in `line`, the line proves too long, `CONTROL_POLL` passes,
     /// or the peer closes. Partial input is kept for the next call.
+    ///
+    /// SECURITY: the poll period is a deadline, not a quiet period: a peer dripping one byte
+    /// at a time still gets `Idle` back every `CONTROL_POLL`, so the session's timers run.
     pub fn read_line(&mut self, line: &mut Vec<u8>) -> io::Result<Incoming> {
         line.clear();
+        let wake_at = Instant::now() + CONTROL_POLL;
         loop {
-            if let Some(pos) = self.buf[..self.len].iter().position(|&b| b == b'\n') {
-                let discarded = std::mem::take(&mut self.discarding);
-                if !discarded {
-                    let end = if pos > 0 && self.buf[pos - 1] == b'\r' {
-                        pos - 1
-                    } else {
-                        pos
-                    };
-                    line.extend_from_slice(&self.buf[..end]);
-                }
-                self.buf.copy_within(pos + 1..self.len, 0);
-                self.len -= pos + 1;
-                return Ok(if discarded {
-                    Incoming::TooLong
-                } else {
-                    Incoming::Line
-                });
+            if let Some(found) = self.take_line(line) {
+                return Ok(found);
             }
-            if self.len == self.buf.len() {
-                // SECURITY: an endless line must not grow memory; drop it and answer 500 at its end.
-                self.discarding = true;
-                self.len = 0;
+            if Instant::now() >= wake_at {
+                return Ok(Incoming::Idle);
             }
             match self.stream.read(&mut self.buf[self.len..]) {
                 Ok(0) => return Ok(Incoming::Closed),
-                Ok(n) => self.len += n,
+                Ok(n) => {
+                    if self.len == 0 && !self.discarding {
+                        self.line_started = Some(Instant::now());
+                    }
+                    self.len += n;
+                }
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -100,6 +95,42 @@ impl ControlStream {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Moves the first complete buffered line into `line` (or reports it too long); `None`
+    /// when no newline is buffered yet.
+    fn take_line(&mut self, line: &mut Vec<u8>) -> Option<Incoming> {
+        let Some(pos) = self.buf[..self.len].iter().position(|&b| b == b'\n') else {
+            if self.len == self.buf.len() {
+                // SECURITY: an endless line must not grow memory; drop it and answer 500 at
+                // its end. Its clock keeps running: line_timeout still applies.
+                self.discarding = true;
+                self.len = 0;
+            }
+            return None;
+        };
+        let discarded = std::mem::take(&mut self.discarding);
+        if !discarded {
+            let end = if pos > 0 && self.buf[pos - 1] == b'\r' {
+                pos - 1
+            } else {
+                pos
+            };
+            line.extend_from_slice(&self.buf[..end]);
+        }
+        self.buf.copy_within(pos + 1..self.len, 0);
+        self.len -= pos + 1;
+        self.line_started = (self.len > 0).then(Instant::now);
+        Some(if discarded {
+            Incoming::TooLong
+        } else {
+            Incoming::Line
+        })
+    }
+
+    /// How long the unfinished line being received has taken so far.
+    pub fn partial_line_age(&self) -> Option<Duration> {
+        self.line_started.map(|t| t.elapsed())
     }
 
     /// True if a command is waiting (buffered or on the socket) — used to spot ABOR mid-transfer.
@@ -152,6 +183,11 @@ impl ControlStream {
             String::from_utf8_lossy(&self.out).trim_end()
         );
         Ok(())
+    }
+
+    /// The TCP socket under the (possibly TLS) stream.
+    pub fn tcp(&self) -> &TcpStream {
+        self.stream.tcp()
     }
 
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {

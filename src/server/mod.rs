@@ -1,6 +1,7 @@
 //! The FTP server: shared state, listeners, the bounded worker pool and the shutdown drain.
 
 mod acceptor;
+mod admission;
 mod commands;
 mod control;
 mod data;
@@ -11,23 +12,23 @@ pub mod shutdown;
 mod stream;
 pub mod xferlog;
 
-use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub use admission::Permit;
 pub use shutdown::Shutdown;
 
 use crate::auth::{self, Accounts, Directories, Throttle, ThrottlePolicy};
 use crate::config::Settings;
+use crate::instance::InstanceLock;
 use crate::limits::{SHUTDOWN_GRACE, SIGNUPS_PER_HOUR};
 use crate::protocol::address::canonical;
 use crate::storage::Storage;
 use crate::tls::{self, Identity};
+use admission::Admission;
 use xferlog::XferLog;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,9 @@ pub enum ServerError {
     Tls(#[from] tls::Error),
     #[error("{what}: {source}")]
     Setup { what: String, source: io::Error },
+    /// Another process serves this instance (or its lock file cannot be taken).
+    #[error("{0}")]
+    Locked(io::Error),
 }
 
 fn setup(what: impl Into<String>) -> impl FnOnce(io::Error) -> ServerError {
@@ -59,55 +63,26 @@ pub struct Shared {
     pub throttle: Throttle,
     pub xferlog: XferLog,
     pub shutdown: Shutdown,
-    active: AtomicUsize,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    admission: Arc<Admission>,
 }
 
 impl Shared {
     pub fn active_sessions(&self) -> usize {
-        self.active.load(Ordering::SeqCst)
+        self.admission.active()
     }
 
-    /// Counts a new session in, or says why it is refused.
-    fn admit(self: &Arc<Shared>, ip: IpAddr) -> Result<Permit, &'static str> {
+    /// Seats a new session, or says why it is refused (the exact reply line).
+    fn admit(&self, ip: IpAddr, stream: &TcpStream) -> Result<Permit, &'static str> {
         let ip = canonical(ip);
         if self.throttle.is_blocked(ip) {
-            return Err("421 Too many failed logins from your address; try again later.\r\n");
+            return Err(admission::REFUSED_BLOCKED);
         }
-        let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        let count = per_ip.entry(ip).or_insert(0);
-        if *count >= self.settings.max_per_ip {
-            return Err("421 Too many connections from your address.\r\n");
-        }
-        // The acceptor is the only thread that increments, so check-then-add cannot overshoot.
-        if self.active.load(Ordering::SeqCst) >= self.settings.max_sessions {
-            return Err("421 Too many connections.\r\n");
-        }
-        *count += 1;
-        self.active.fetch_add(1, Ordering::SeqCst);
-        Ok(Permit {
-            shared: Arc::clone(self),
+        self.admission.admit(
             ip,
-        })
-    }
-}
-
-/// One admitted session's place; dropping it (even after a panic) frees the place.
-pub struct Permit {
-    shared: Arc<Shared>,
-    ip: IpAddr,
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        let mut per_ip = self.shared.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = per_ip.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                per_ip.remove(&self.ip);
-            }
-        }
-        self.shared.active.fetch_sub(1, Ordering::SeqCst);
+            stream,
+            self.settings.max_sessions,
+            self.settings.max_per_ip,
+        )
     }
 }
 
@@ -126,12 +101,17 @@ pub struct Server {
     shared: Arc<Shared>,
     /// Set when `prepare` created the first admin account: its password, to print once.
     pub created_admin_password: Option<auth::Password>,
+    /// This process owns the instance until `run` returns.
+    _lock: InstanceLock,
 }
 
 impl Server {
-    /// Prepares the instance directory, loads accounts and binds every listener.
+    /// Locks the instance, binds every listener, then (and only then) prepares the instance
+    /// directory and loads its state: a server that cannot start changes nothing on disk.
     pub fn bind(settings: Settings) -> Result<Server, ServerError> {
         let instance = settings.instance.clone();
+        let lock = instance.lock().map_err(ServerError::Locked)?;
+        let listeners = bind_listeners(&settings)?;
         instance.prepare().map_err(setup("instance directory"))?;
         let accounts = Accounts::open(&instance.data_dir(), settings.bcrypt_cost)?;
         let created_admin_password = auth::ensure_admin(&accounts)?;
@@ -151,16 +131,6 @@ impl Server {
         let xferlog = XferLog::open(&instance.xferlog())
             .map_err(setup(instance.xferlog().display().to_string()))?;
         let identity = Identity::load_or_generate(&instance.certs_dir(), certificate_names())?;
-        let mut listeners = Vec::new();
-        let plain = settings.listen.iter().map(|a| (a, false));
-        let implicit = settings.implicit_tls_listen.iter().map(|a| (a, true));
-        for (addr, implicit_tls) in plain.chain(implicit) {
-            let l = net::listen(*addr).map_err(|source| ServerError::Listen {
-                addr: *addr,
-                source,
-            })?;
-            listeners.push((l, implicit_tls));
-        }
         let shared = Arc::new(Shared {
             throttle: Throttle::new(settings.throttle),
             signups: Throttle::new(ThrottlePolicy {
@@ -175,13 +145,13 @@ impl Server {
             storage,
             xferlog,
             shutdown: Shutdown::new(),
-            active: AtomicUsize::new(0),
-            per_ip: Mutex::new(HashMap::new()),
+            admission: Arc::new(Admission::default()),
         });
         Ok(Server {
             listeners,
             shared,
             created_admin_password,
+            _lock: lock,
         })
     }
 
@@ -222,7 +192,7 @@ impl Server {
         let shared = self.shared;
         let handler: Arc<dyn Fn(Job) + Send + Sync> = {
             let shared = Arc::clone(&shared);
-            Arc::new(move |job: Job| session::run(&shared, job.stream, job.implicit_tls))
+            Arc::new(move |job: Job| session::run(&shared, job))
         };
         let (pool, jobs) = pool::Pool::start(shared.settings.max_sessions, handler)
             .map_err(setup("worker pool"))?;
@@ -280,6 +250,23 @@ impl Server {
         log::info!("stopped");
         Ok(())
     }
+}
+
+/// Each configured listener, bound, with whether it is implicit TLS.
+fn bind_listeners(settings: &Settings) -> Result<Vec<(TcpListener, bool)>, ServerError> {
+    let plain = settings.listen.iter().map(|a| (a, false));
+    let implicit = settings.implicit_tls_listen.iter().map(|a| (a, true));
+    plain
+        .chain(implicit)
+        .map(|(addr, implicit_tls)| {
+            net::listen(*addr)
+                .map(|l| (l, implicit_tls))
+                .map_err(|source| ServerError::Listen {
+                    addr: *addr,
+                    source,
+                })
+        })
+        .collect()
 }
 
 /// Names the generated certificate is valid for: localhost, this host's name, its addresses.

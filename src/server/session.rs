@@ -2,7 +2,6 @@
 //! reply) and the timers that end it. The verbs themselves live in `commands/`.
 
 use std::io;
-use std::net::TcpStream;
 use std::time::Instant;
 
 use crate::auth::Account;
@@ -10,10 +9,10 @@ use crate::auth::DirAccess;
 use crate::limits::TLS_HANDSHAKE_TIMEOUT;
 use crate::protocol::listing::FactSet;
 use crate::protocol::{Command, ParseError, Reply, SiteCommand, TransferType, codes};
-use crate::server::Shared;
 use crate::server::commands;
 use crate::server::control::{ControlStream, Incoming};
 use crate::server::data::DataPlan;
+use crate::server::{Job, Permit, Shared};
 use crate::storage::{self, Access, Grants, Resolved, VirtualPath};
 use crate::tls::SessionConfigs;
 
@@ -58,7 +57,8 @@ pub struct Session<'a> {
     pub(super) transfer_type: TransferType,
     pub(super) data_plan: DataPlan,
     pub(super) restart_at: u64,
-    pub(super) rename_from: Option<Resolved>,
+    /// RNFR's source, re-resolved and judged again at RNTO.
+    pub(super) rename_from: Option<VirtualPath>,
     pub(super) epsv_all: bool,
     pub(super) mlst_facts: FactSet,
     /// `SITE VISIBILITY public|private` without a path: the default for this session's uploads.
@@ -72,22 +72,29 @@ pub struct Session<'a> {
     pub(super) transfer_failed: bool,
     /// PROT P: data connections are TLS too.
     pub(super) protect_data: bool,
+    /// This session's seat at the admission desk (evicted while not logged in, when full).
+    pub(super) permit: Permit,
     line: Vec<u8>,
-    connected_at: Instant,
+    pub(super) connected_at: Instant,
     last_command: Instant,
     accounts_generation: u64,
     directories_generation: u64,
 }
 
 /// Runs one session to its end. Errors are logged here, once.
-pub fn run(shared: &Shared, stream: TcpStream, implicit_tls: bool) {
+pub fn run(shared: &Shared, job: Job) {
+    let Job {
+        stream,
+        implicit_tls,
+        permit,
+    } = job;
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into());
     log::info!("connect from {peer}");
     let mut session = match ControlStream::new(stream) {
-        Ok(control) => Session::new(shared, control),
+        Ok(control) => Session::new(shared, control, permit),
         Err(e) => {
             log::info!("disconnect {peer}: {e}");
             return;
@@ -107,7 +114,7 @@ pub fn run(shared: &Shared, stream: TcpStream, implicit_tls: bool) {
 }
 
 impl<'a> Session<'a> {
-    fn new(shared: &'a Shared, control: ControlStream) -> Session<'a> {
+    fn new(shared: &'a Shared, control: ControlStream, permit: Permit) -> Session<'a> {
         let now = Instant::now();
         Session {
             shared,
@@ -127,6 +134,7 @@ impl<'a> Session<'a> {
             mlst_facts: FactSet::default(),
             upload_public: None,
             pending: None,
+            permit,
             line: Vec::with_capacity(128),
             connected_at: now,
             last_command: now,
@@ -213,7 +221,12 @@ impl<'a> Session<'a> {
         loop {
             match self.control.read_line(&mut self.line)? {
                 Incoming::Line => return Ok(true),
-                Incoming::Closed => return Ok(false),
+                Incoming::Closed => {
+                    if self.permit.is_evicted() {
+                        self.control.send(&busy())?;
+                    }
+                    return Ok(false);
+                }
                 Incoming::TooLong => {
                     self.control
                         .send(&Reply::new(codes::SYNTAX_ERROR, "Command line too long."))?;
@@ -228,19 +241,26 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// A reason to end an idle session now: shutdown, timeouts, or the account going away.
+    /// A reason to end a session that is waiting for its next line: shutdown, eviction, the
+    /// timeouts, or the account going away.
     fn expiry(&mut self) -> Option<Reply> {
         let settings = &self.shared.settings;
-        if self.shared.shutdown.is_triggered() {
-            return Some(Reply::new(codes::UNAVAILABLE, "Server shutting down."));
+        if let Some(reply) = self.expiry_on_command() {
+            return Some(reply);
         }
-        if !self.is_logged_in() && self.connected_at.elapsed() >= settings.login_timeout {
-            return Some(Reply::new(codes::UNAVAILABLE, "Login timeout."));
-        }
+        // SECURITY: only complete lines reset the idle clock, and an unfinished line has
+        // `line_timeout` to become one: bytes dripped without a newline hold no worker.
         if self.last_command.elapsed() >= settings.idle_timeout {
             return Some(Reply::new(codes::UNAVAILABLE, "Timeout."));
         }
-        self.account_revoked()
+        if self
+            .control
+            .partial_line_age()
+            .is_some_and(|age| age >= settings.line_timeout)
+        {
+            return Some(Reply::new(codes::UNAVAILABLE, "Command line timeout."));
+        }
+        None
     }
 
     /// `421` if this session's account was banned or deleted since it logged in; picks up
@@ -330,9 +350,20 @@ impl<'a> Session<'a> {
         Ok(!quit)
     }
 
+    /// A reason to end the session before its next command: shutdown, eviction, the login
+    /// deadline, or the account going away.
     fn expiry_on_command(&mut self) -> Option<Reply> {
         if self.shared.shutdown.is_triggered() {
             return Some(Reply::new(codes::UNAVAILABLE, "Server shutting down."));
+        }
+        if self.permit.is_evicted() {
+            return Some(busy());
+        }
+        // SECURITY: the login deadline is absolute from connect: commands (NOOP, a stream of
+        // wrong passwords) do not extend it.
+        if !self.is_logged_in() && self.connected_at.elapsed() >= self.shared.settings.login_timeout
+        {
+            return Some(Reply::new(codes::UNAVAILABLE, "Login timeout."));
         }
         self.account_revoked()
     }
@@ -341,6 +372,11 @@ impl<'a> Session<'a> {
     pub(super) fn resolve(&self, arg: &str) -> Result<Resolved, storage::Error> {
         self.shared.storage.resolve(&self.grants, &self.cwd, arg)
     }
+}
+
+/// What an evicted session is told: its worker went to a newer connection.
+pub(super) fn busy() -> Reply {
+    Reply::new(codes::UNAVAILABLE, "Server busy, try again later.")
 }
 
 fn parse_error_reply(e: &ParseError) -> Reply {

@@ -49,6 +49,8 @@ pub struct MetaStore {
     map: RwLock<BTreeMap<String, Meta>>,
     /// Serialises writers so journal order equals apply order; readers never wait on it.
     journal: Mutex<Journal>,
+    /// A second handle on the journal for fsync outside the journal lock.
+    sync_handle: File,
     fsync: bool,
 }
 
@@ -86,9 +88,11 @@ impl MetaStore {
         }
         compact(journal, &map)?;
         let file = OpenOptions::new().create(true).append(true).open(journal)?;
+        let sync_handle = file.try_clone()?;
         Ok(MetaStore {
             map: RwLock::new(map),
             journal: Mutex::new(Journal { file, torn: false }),
+            sync_handle,
             fsync,
         })
     }
@@ -102,14 +106,30 @@ impl MetaStore {
     }
 
     pub fn set(&self, path: &str, meta: Meta) -> io::Result<()> {
+        self.set_unsynced(path, meta)?;
+        self.sync()
+    }
+
+    /// `set` without waiting for the disk: the caller calls `sync` before it reports success
+    /// (so a lock held around this call is not held across an fsync).
+    pub fn set_unsynced(&self, path: &str, meta: Meta) -> io::Result<()> {
         let record = Record::Set {
             path: path.to_owned(),
             owner: meta.owner.clone(),
             public: meta.public,
         };
-        self.append(&record, |map| {
+        self.append_unsynced(&record, |map| {
             map.insert(path.to_owned(), meta);
         })
+    }
+
+    /// Makes every record appended so far durable (when fsync is on). The journal lock is not
+    /// held meanwhile: other writers go on appending.
+    pub fn sync(&self) -> io::Result<()> {
+        if self.fsync {
+            self.sync_handle.sync_data()?;
+        }
+        Ok(())
     }
 
     /// Forgets `path` and everything below it.
@@ -157,6 +177,15 @@ impl MetaStore {
         record: &Record,
         apply: impl FnOnce(&mut BTreeMap<String, Meta>),
     ) -> io::Result<()> {
+        self.append_unsynced(record, apply)?;
+        self.sync()
+    }
+
+    fn append_unsynced(
+        &self,
+        record: &Record,
+        apply: impl FnOnce(&mut BTreeMap<String, Meta>),
+    ) -> io::Result<()> {
         let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
         line.push(b'\n');
         let mut journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
@@ -168,9 +197,6 @@ impl MetaStore {
         if let Err(e) = journal.file.write_all(&line) {
             journal.torn = true;
             return Err(e);
-        }
-        if self.fsync {
-            journal.file.sync_data()?;
         }
         apply(&mut self.map.write().unwrap_or_else(PoisonError::into_inner));
         Ok(())

@@ -11,7 +11,7 @@ use std::fs::{self, File, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 pub use access::{Access, Grants, PUBLIC_DIR};
@@ -100,7 +100,7 @@ pub fn create_home_dir(root: &Path, name: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Stripes of `Storage::publish`.
+/// Stripes of the per-path locks that make a check and the change it allows one step.
 const PUBLISH_LOCKS: usize = 64;
 
 /// A path the jail accepted: its place in the namespace, its real path, the session's access
@@ -110,7 +110,20 @@ pub struct Resolved {
     pub virt: VirtualPath,
     real: PathBuf,
     pub access: Access,
+    /// The ownership record that judges this path (a symlink's: its target's).
     pub meta: Option<Meta>,
+    /// A symlink placed on disk, to a file: it has no owner of its own, so only admins may
+    /// change the link itself.
+    is_link: bool,
+}
+
+/// Where a namespace path is on disk (see `Storage::locate`).
+struct Located {
+    /// The path with symlinks above it resolved: the key of its ownership record.
+    virt: VirtualPath,
+    real: PathBuf,
+    /// For a final symlink to a file: where it leads.
+    link_target: Option<VirtualPath>,
 }
 
 impl Resolved {
@@ -121,10 +134,15 @@ impl Resolved {
         }
     }
 
-    /// Write grant plus ownership: the owner or an admin.
+    /// Write grant plus ownership: the owner or an admin (a symlink itself: admins only).
     fn need_modify(&self, grants: &Grants) -> Result<(), Error> {
         self.need_write()?;
-        if grants.can_modify(self.meta.as_ref()) {
+        let record = if self.is_link {
+            None
+        } else {
+            self.meta.as_ref()
+        };
+        if grants.can_modify(record) {
             Ok(())
         } else {
             Err(Error::PermissionDenied)
@@ -139,7 +157,8 @@ impl Resolved {
 /// The storage root, upload policy and ownership records.
 #[derive(Debug)]
 pub struct Storage {
-    /// Striped locks serialising the final step of uploads to the same path.
+    /// Striped per-path locks: publishing an upload, renaming and deleting re-check the
+    /// ownership record and act under the locks of the paths involved.
     publish: [Mutex<()>; PUBLISH_LOCKS],
     root: PathBuf,
     fsync_uploads: bool,
@@ -221,19 +240,37 @@ impl Storage {
         self.resolve_virtual(grants, virt)
     }
 
+    /// Resolves a namespace path. Symlinks placed on disk are judged by where they lead: the
+    /// session needs the grant of the typed path *and* of the target, and the target's
+    /// ownership and visibility apply (a link into another user's home is as absent as it).
     pub fn resolve_virtual(&self, grants: &Grants, virt: VirtualPath) -> Result<Resolved, Error> {
-        let access = grants.access(&virt).ok_or(Error::NotFound)?;
-        let mut real = self.root.clone();
-        for c in virt.components() {
-            real.push(c);
+        let typed_access = grants.access(&virt).ok_or(Error::NotFound)?;
+        let located = self.locate(&virt)?;
+        let judged = located.link_target.as_ref().unwrap_or(&located.virt);
+        let access = if *judged == virt {
+            typed_access
+        } else {
+            // SECURITY: a link never grants more than either end of it.
+            let target_access = grants.access(judged).ok_or(Error::NotFound)?;
+            if typed_access == Access::ReadWrite && target_access == Access::ReadWrite {
+                Access::ReadWrite
+            } else {
+                Access::ReadOnly
+            }
+        };
+        if located.virt != virt {
+            self.visible_meta(grants, &virt)?;
         }
-        self.confine(&real)?;
-        let meta = self.visible_meta(grants, &virt)?;
+        if located.link_target.is_some() {
+            self.visible_meta(grants, &located.virt)?;
+        }
+        let meta = self.visible_meta(grants, judged)?;
         Ok(Resolved {
-            virt,
-            real,
+            virt: located.virt,
+            real: located.real,
             access,
             meta,
+            is_link: located.link_target.is_some(),
         })
     }
 
@@ -254,30 +291,82 @@ impl Storage {
         Ok(meta)
     }
 
-    /// SECURITY: symlinks placed on disk must not lead out of the jail. The deepest existing
-    /// ancestor of `real` (itself included) must canonicalise inside the root, and a dangling
-    /// symlink is refused (creating through it would write wherever it points).
-    fn confine(&self, real: &Path) -> Result<(), Error> {
-        let mut probe = real;
+    /// Where `virt` is on disk, with every symlink above it resolved.
+    ///
+    /// SECURITY: symlinks placed on disk must not lead out of the jail: the deepest existing
+    /// ancestor of the path must canonicalise inside the root, a dangling symlink is refused
+    /// (creating through it would write wherever it points), and so is a final symlink that
+    /// leads out. A final symlink to a directory is followed; one to a file stays the entry
+    /// (DELE removes the link) and names its target for judging access.
+    fn locate(&self, virt: &VirtualPath) -> Result<Located, Error> {
+        let Some(name) = virt.file_name() else {
+            return Ok(Located {
+                virt: VirtualPath::root(),
+                real: self.root.clone(),
+                link_target: None,
+            });
+        };
+        let mut real = self.root.clone();
+        for c in virt.parent().components() {
+            real.push(c);
+        }
+        let mut real = self.canonical_inside(&real)?;
+        real.push(name);
+        let mut link_target = None;
+        match fs::symlink_metadata(&real) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = self.canonical_inside(&real)?;
+                if fs::metadata(&target).is_ok_and(|t| t.is_dir()) {
+                    real = target;
+                } else {
+                    link_target = Some(self.virtual_of(&target)?);
+                }
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(Located {
+            virt: self.virtual_of(&real)?,
+            real,
+            link_target,
+        })
+    }
+
+    /// `path` with its deepest existing ancestor canonicalised; refused unless inside the root.
+    fn canonical_inside(&self, path: &Path) -> Result<PathBuf, Error> {
+        let mut probe = path;
+        let mut missing = Vec::new();
         loop {
             match fs::symlink_metadata(probe) {
-                Ok(_) => {
-                    let canon = probe
-                        .canonicalize()
-                        .map_err(|_| Error::Refused("dangling symlink"))?;
-                    if canon.starts_with(&self.root) {
-                        return Ok(());
-                    }
-                    return Err(Error::Refused("symlink out of the storage root"));
-                }
+                Ok(_) => break,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    probe = probe
-                        .parent()
-                        .ok_or(Error::Refused("no existing ancestor"))?;
+                    let (Some(name), Some(parent)) = (probe.file_name(), probe.parent()) else {
+                        return Err(Error::Refused("no existing ancestor"));
+                    };
+                    missing.push(name);
+                    probe = parent;
                 }
                 Err(e) => return Err(e.into()),
             }
         }
+        let mut canon = probe
+            .canonicalize()
+            .map_err(|_| Error::Refused("dangling symlink"))?;
+        if !canon.starts_with(&self.root) {
+            return Err(Error::Refused("symlink out of the storage root"));
+        }
+        canon.extend(missing.iter().rev());
+        Ok(canon)
+    }
+
+    /// The namespace path of a real path inside the root.
+    fn virtual_of(&self, real: &Path) -> Result<VirtualPath, Error> {
+        let rel = real
+            .strip_prefix(&self.root)
+            .map_err(|_| Error::Refused("symlink out of the storage root"))?;
+        let rel = rel.to_str().ok_or(Error::Refused("name is not UTF-8"))?;
+        VirtualPath::root().join(rel)
     }
 
     pub fn metadata(&self, r: &Resolved) -> Result<Metadata, Error> {
@@ -333,15 +422,23 @@ impl Storage {
                 (dir.access, false)
             };
             let child = format!("{}/{name}", dir.virt.as_str().trim_end_matches('/'));
-            let record = self.meta.get(&child);
-            if !top && !grants.can_see(record.as_ref()) {
-                continue;
-            }
-            let real = entry.path();
-            if self.confine(&real).is_err() {
-                continue;
-            }
-            let Ok(meta) = fs::metadata(&real) else {
+            let (access, record) = if entry.file_type().is_ok_and(|t| t.is_symlink()) {
+                // SECURITY: a link is listed as what it leads to, if this session may see that.
+                let Ok(linked) = VirtualPath::root()
+                    .join(&child)
+                    .and_then(|v| self.resolve_virtual(grants, v))
+                else {
+                    continue;
+                };
+                (linked.access, linked.meta)
+            } else {
+                let record = self.meta.get(&child);
+                if !top && !grants.can_see(record.as_ref()) {
+                    continue;
+                }
+                (access, record)
+            };
+            let Ok(meta) = fs::metadata(entry.path()) else {
                 continue;
             };
             if top && !meta.is_dir() {
@@ -423,39 +520,54 @@ impl Storage {
     }
 
     /// Publishes a finished upload: its ownership record is journaled first, then the file
-    /// is renamed into place, so a crash can never show a private upload without its owner.
+    /// is linked or renamed into place, so a crash can never show a private upload without
+    /// its owner.
     ///
-    /// SECURITY: the checks of `begin_upload` are repeated here, under a lock for this path,
+    /// SECURITY: the checks of `begin_upload` are repeated here, under the lock of this path,
     /// because the name may have changed hands while the data flowed: a new file never
     /// replaces one published meanwhile (by anyone), and an overwrite still needs the right
-    /// to modify what is there now.
-    pub fn finish_upload(&self, grants: &Grants, upload: Upload) -> Result<(), Error> {
-        let _publishing = self
-            .publish_lock(upload.virt())
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match upload.record() {
-            Some((path, meta)) => {
-                if upload.is_replace() && fs::symlink_metadata(upload.target()).is_ok() {
-                    return Err(Error::AlreadyExists);
+    /// to modify what is there now. Only the re-check, the journal append and the link are
+    /// under the lock; the fsyncs of the data (before) and of the journal and directory
+    /// (after, still before the 226) are not. The journal line is written before the link, so
+    /// the page cache (kill -9) and an ordered journaling file system (power cut) never
+    /// keep the link without the line.
+    pub fn finish_upload(&self, grants: &Grants, mut upload: Upload) -> Result<(), Error> {
+        upload.sync_contents()?;
+        {
+            let _publishing = self.lock_paths(&[upload.virt()]);
+            match upload.record() {
+                Some((path, meta)) => {
+                    if upload.is_replace() && fs::symlink_metadata(upload.target()).is_ok() {
+                        return Err(Error::AlreadyExists);
+                    }
+                    self.meta.set_unsynced(path, meta.clone())?;
+                    upload.publish(true)?;
                 }
-                self.meta.set(path, meta.clone())?;
-                upload.commit(true)
-            }
-            None => {
-                if !grants.can_modify(self.meta.get(upload.virt()).as_ref()) {
-                    return Err(Error::PermissionDenied);
+                None => {
+                    if !grants.can_modify(self.meta.get(upload.virt()).as_ref()) {
+                        return Err(Error::PermissionDenied);
+                    }
+                    upload.publish(false)?;
                 }
-                upload.commit(false)
             }
         }
+        self.meta.sync()?;
+        upload.settle()
     }
 
-    fn publish_lock(&self, path: &str) -> &Mutex<()> {
-        let mut h = std::hash::DefaultHasher::new();
-        std::hash::Hash::hash(path, &mut h);
-        let i = (std::hash::Hasher::finish(&h) % PUBLISH_LOCKS as u64) as usize;
-        &self.publish[i]
+    /// Locks the stripes of `paths` (in stripe order, each once) for a check-then-act on them.
+    fn lock_paths(&self, paths: &[&str]) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = paths.iter().map(|p| stripe_of(p)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes
+            .into_iter()
+            .map(|i| {
+                self.publish[i]
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+            })
+            .collect()
     }
 
     pub fn exists(&self, r: &Resolved) -> bool {
@@ -479,6 +591,8 @@ impl Storage {
     }
 
     pub fn remove_dir(&self, grants: &Grants, r: &Resolved) -> Result<(), Error> {
+        let _locked = self.lock_paths(&[r.virt.as_str()]);
+        let r = &self.resolve_virtual(grants, r.virt.clone())?;
         if r.virt.is_root() || (r.virt.is_top_level() && !grants.is_admin()) {
             return Err(Error::PermissionDenied);
         }
@@ -491,7 +605,10 @@ impl Storage {
         Ok(())
     }
 
+    /// DELE: the owner or an admin, judged under the path's lock on what is there now.
     pub fn remove_file(&self, grants: &Grants, r: &Resolved) -> Result<(), Error> {
+        let _locked = self.lock_paths(&[r.virt.as_str()]);
+        let r = &self.resolve_virtual(grants, r.virt.clone())?;
         if fs::symlink_metadata(&r.real)?.is_dir() {
             return Err(Error::IsDirectory);
         }
@@ -503,7 +620,28 @@ impl Storage {
 
     /// Renames within the jail (records of a whole tree follow); an existing target is
     /// refused rather than silently replaced.
-    pub fn rename(&self, grants: &Grants, from: &Resolved, to: &Resolved) -> Result<(), Error> {
+    ///
+    /// SECURITY: RNFR only names the source; both ends are resolved and judged again here,
+    /// under their locks, so a file that changed hands since RNFR (deleted, and uploaded
+    /// anew by someone else) is judged as what it is now.
+    pub fn rename(
+        &self,
+        grants: &Grants,
+        from: &VirtualPath,
+        to: &VirtualPath,
+    ) -> Result<(Resolved, Resolved), Error> {
+        let (from, to) = (
+            self.resolve_virtual(grants, from.clone())?,
+            self.resolve_virtual(grants, to.clone())?,
+        );
+        let _locked = self.lock_paths(&[from.virt.as_str(), to.virt.as_str()]);
+        let from = self.resolve_virtual(grants, from.virt)?;
+        let to = self.resolve_virtual(grants, to.virt)?;
+        self.rename_locked(grants, &from, &to)?;
+        Ok((from, to))
+    }
+
+    fn rename_locked(&self, grants: &Grants, from: &Resolved, to: &Resolved) -> Result<(), Error> {
         for r in [from, to] {
             if r.virt.is_root() || (r.virt.is_top_level() && !grants.is_admin()) {
                 return Err(Error::PermissionDenied);
@@ -565,6 +703,13 @@ impl Storage {
         file.set_modified(when)?;
         Ok(())
     }
+}
+
+/// Which of the `PUBLISH_LOCKS` stripes guards `path`.
+fn stripe_of(path: &str) -> usize {
+    let mut h = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(path, &mut h);
+    (std::hash::Hasher::finish(&h) % PUBLISH_LOCKS as u64) as usize
 }
 
 /// Listing facts; `perm` tells the truth for this session (RFC 3659 7.5.5).

@@ -21,7 +21,7 @@ pub enum UploadMode {
     Append,
 }
 
-/// An upload in progress. Dropping it without `commit` removes the temp file.
+/// An upload in progress. Dropping it unpublished removes the temp file.
 #[derive(Debug)]
 pub struct Upload {
     file: File,
@@ -32,7 +32,6 @@ pub struct Upload {
     temp: Option<PathBuf>,
     target: PathBuf,
     fsync: bool,
-    committed: bool,
 }
 
 /// Prefix of upload temp files; the storage sweeps stale ones on start.
@@ -85,7 +84,6 @@ impl Upload {
             temp,
             target,
             fsync,
-            committed: false,
         })
     }
 
@@ -115,24 +113,37 @@ impl Upload {
         &mut self.file
     }
 
-    /// Makes the upload durable (when fsync is on) and visible under its final name.
-    /// With `no_replace`, a file that appeared under the final name meanwhile is never
-    /// replaced: the upload fails with `AlreadyExists` instead (link, then unlink the temp).
-    pub(super) fn commit(mut self, no_replace: bool) -> Result<(), Error> {
+    /// First step of publishing, before any lock: the contents reach the disk (fsync on).
+    pub(super) fn sync_contents(&mut self) -> Result<(), Error> {
         if self.fsync {
             self.file.sync_all()?;
         }
+        Ok(())
+    }
+
+    /// Makes the upload visible under its final name: the step that must be atomic with the
+    /// ownership re-check. With `no_replace`, a file that appeared under the final name
+    /// meanwhile is never replaced: the upload fails with `AlreadyExists` (link, not rename).
+    pub(super) fn publish(&mut self, no_replace: bool) -> Result<(), Error> {
         if let Some(temp) = &self.temp {
             if no_replace {
                 fs::hard_link(temp, &self.target)?;
-                if let Err(e) = fs::remove_file(temp) {
-                    log::warn!("could not remove upload temp file {}: {e}", temp.display());
-                }
             } else {
                 fs::rename(temp, &self.target)?;
+                self.temp = None;
             }
         }
-        self.committed = true;
+        Ok(())
+    }
+
+    /// After publishing, outside the lock: the linked temp name goes, and the directory entry
+    /// reaches the disk (fsync on) before the client hears 226.
+    pub(super) fn settle(mut self) -> Result<(), Error> {
+        if let Some(temp) = self.temp.take()
+            && let Err(e) = fs::remove_file(&temp)
+        {
+            log::warn!("could not remove upload temp file {}: {e}", temp.display());
+        }
         if self.fsync
             && let Some(dir) = self.target.parent()
         {
@@ -140,12 +151,21 @@ impl Upload {
         }
         Ok(())
     }
+
+    /// All three steps at once (tests and single-writer callers).
+    #[cfg(test)]
+    fn commit(mut self, no_replace: bool) -> Result<(), Error> {
+        self.sync_contents()?;
+        self.publish(no_replace)?;
+        self.settle()
+    }
 }
 
 impl Drop for Upload {
+    /// An upload that was not published leaves nothing; one published by a link leaves no
+    /// second name.
     fn drop(&mut self) {
-        if !self.committed
-            && let Some(temp) = &self.temp
+        if let Some(temp) = &self.temp
             && let Err(e) = fs::remove_file(temp)
         {
             log::warn!("could not remove upload temp file {}: {e}", temp.display());

@@ -929,3 +929,20 @@ pub fn listening(line: &str) -> SocketAddr {
     assert_ne!(addr.port(), 0, "{line}");
     addr
 }
+
+/// A TCP connection to `addr` from the loopback source address `src` (any 127.0.0.x), as a
+/// client on another machine of the LAN would be seen.
+pub fn connect_from(src: std::net::IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    assert!(
+        src.is_loopback(),
+        "tests connect from loopback addresses only"
+    );
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.bind(&SocketAddr::new(src, 0).into())?;
+    socket.connect_timeout(&addr.into(), Duration::from_secs(10))?;
+    Ok(socket.into())
+}

@@ -50,7 +50,8 @@ impl Session<'_> {
         if !self.shared.storage.exists(&source) {
             return Err(storage::Error::NotFound.into());
         }
-        self.rename_from = Some(source);
+        // Only the name is kept: RNTO judges the file as it is then.
+        self.rename_from = Some(source.virt);
         Ok(Reply::new(codes::PENDING, "Ready for RNTO."))
     }
 
@@ -58,8 +59,8 @@ impl Session<'_> {
         let Some(source) = self.rename_from.take() else {
             return Ok(Reply::new(codes::BAD_SEQUENCE, "RNFR required first."));
         };
-        let target = self.resolve(path)?;
-        self.shared.storage.rename(&self.grants, &source, &target)?;
+        let target = self.cwd.join(path)?;
+        let (source, target) = self.shared.storage.rename(&self.grants, &source, &target)?;
         log::info!(
             "rename {} -> {} user={}",
             source.virt,

@@ -3,7 +3,7 @@
 
 use crate::auth::{self, Attempt, Password};
 use crate::protocol::{Reply, codes};
-use crate::server::session::{ANONYMOUS, Login, Session, SessionError};
+use crate::server::session::{ANONYMOUS, Login, Session, SessionError, busy};
 use crate::storage::{Access, Grants, PUBLIC_DIR, VirtualPath};
 
 /// How long a login waits, at most, for parallel password checks from its IP to finish.
@@ -48,6 +48,7 @@ impl Session<'_> {
             )));
         }
         if shared.settings.anonymous && is_anonymous_name(&name) {
+            self.take_seat()?;
             self.grants = Grants::user(ANONYMOUS, vec![(PUBLIC_DIR.to_owned(), Access::ReadOnly)]);
             self.cwd = VirtualPath::top(PUBLIC_DIR);
             self.login = Login::Anonymous;
@@ -84,6 +85,7 @@ impl Session<'_> {
         }
         match verdict {
             Ok(account) => {
+                self.take_seat()?;
                 let home = account.name.as_str().to_owned();
                 shared.storage.ensure_home(&home)?;
                 self.grants = self.grants_for(&account);
@@ -113,8 +115,22 @@ impl Session<'_> {
         }
     }
 
-    /// REIN: back to the state right after the greeting (RFC 959 4.1.1).
+    /// A session that logs in keeps its worker for good; one evicted meanwhile is told so.
+    fn take_seat(&self) -> Result<(), SessionError> {
+        if self.permit.logged_in() {
+            Ok(())
+        } else {
+            Err(SessionError::Close(busy()))
+        }
+    }
+
+    /// REIN: back to the state right after the greeting (RFC 959 4.1.1); the session may be
+    /// evicted again and has a new `login_timeout`.
     pub(super) fn rein(&mut self) -> Reply {
+        if self.is_logged_in() {
+            self.permit.logged_out(self.control.tcp());
+        }
+        self.connected_at = std::time::Instant::now();
         self.login = Login::Fresh;
         self.grants = Grants::nobody();
         self.upload_public = None;

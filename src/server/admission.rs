@@ -1,0 +1,216 @@
+//! Who gets a worker: the IP block, the per-IP and total limits, and eviction. When every
+//! worker is taken, a new connection takes the place of the not-yet-logged-in session that
+//! has waited longest; logged-in sessions are never evicted.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+/// Why a connection was refused; each is the exact line the peer gets.
+pub const REFUSED_BLOCKED: &str =
+    "421 Too many failed logins from your address; try again later.\r\n";
+pub const REFUSED_PER_IP: &str = "421 Too many connections from your address.\r\n";
+pub const REFUSED_FULL: &str = "421 Too many connections.\r\n";
+
+/// One admitted session as the admission desk sees it.
+struct Seat {
+    ip: IpAddr,
+    /// Since when it has been waiting to log in; `None` while logged in.
+    waiting_since: Option<Instant>,
+    /// Set when its place was given to a newer connection.
+    evicted: Arc<AtomicBool>,
+    /// A second handle on its socket, to wake its blocked read when it is evicted.
+    socket: Option<TcpStream>,
+}
+
+#[derive(Default)]
+struct Seats {
+    next_id: u64,
+    by_id: HashMap<u64, Seat>,
+    per_ip: HashMap<IpAddr, usize>,
+    /// Seats not (yet) evicted: what counts against `max_sessions`.
+    holding: usize,
+}
+
+/// Every admitted session, shared by the acceptors and the sessions themselves.
+#[derive(Default)]
+pub struct Admission {
+    seats: Mutex<Seats>,
+    /// Admitted sessions whose permit is alive (evicted ones until they have gone).
+    active: AtomicUsize,
+}
+
+impl Admission {
+    fn seats(&self) -> MutexGuard<'_, Seats> {
+        self.seats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// Gives `stream` (from `ip`) a seat, evicting the longest-waiting not-logged-in session
+    /// when all `max_sessions` are taken; `Err` is the refusal line.
+    pub fn admit(
+        self: &Arc<Admission>,
+        ip: IpAddr,
+        stream: &TcpStream,
+        max_sessions: usize,
+        max_per_ip: usize,
+    ) -> Result<Permit, &'static str> {
+        let mut seats = self.seats();
+        if seats.per_ip.get(&ip).copied().unwrap_or(0) >= max_per_ip {
+            return Err(REFUSED_PER_IP);
+        }
+        if seats.holding >= max_sessions && !seats.evict_longest_waiting() {
+            return Err(REFUSED_FULL);
+        }
+        let id = seats.next_id;
+        seats.next_id += 1;
+        let evicted = Arc::new(AtomicBool::new(false));
+        seats.by_id.insert(
+            id,
+            Seat {
+                ip,
+                waiting_since: Some(Instant::now()),
+                evicted: Arc::clone(&evicted),
+                socket: stream.try_clone().ok(),
+            },
+        );
+        *seats.per_ip.entry(ip).or_insert(0) += 1;
+        seats.holding += 1;
+        self.active.fetch_add(1, Ordering::SeqCst);
+        Ok(Permit {
+            admission: Arc::clone(self),
+            id,
+            evicted,
+        })
+    }
+}
+
+impl Seats {
+    /// Evicts the not-logged-in session that has waited longest; false when there is none.
+    fn evict_longest_waiting(&mut self) -> bool {
+        let victim = self
+            .by_id
+            .iter()
+            .filter(|(_, s)| !s.evicted.load(Ordering::SeqCst))
+            .filter_map(|(id, s)| s.waiting_since.map(|t| (t, *id)))
+            .min();
+        let Some((_, id)) = victim else {
+            return false;
+        };
+        let Some(seat) = self.by_id.get_mut(&id) else {
+            return false;
+        };
+        seat.evicted.store(true, Ordering::SeqCst);
+        // Its worker may be blocked in a read: end the read side so it wakes at once and
+        // answers 421 on the way out (the write side stays open for that).
+        if let Some(socket) = seat.socket.take() {
+            let _ = socket.shutdown(Shutdown::Read);
+        }
+        log::info!("evicting a session from {} that has not logged in", seat.ip);
+        self.holding -= 1;
+        true
+    }
+}
+
+/// One admitted session's seat; dropping it (even after a panic) frees the seat.
+pub struct Permit {
+    admission: Arc<Admission>,
+    id: u64,
+    evicted: Arc<AtomicBool>,
+}
+
+impl Permit {
+    /// True once a newer connection took this session's place.
+    pub fn is_evicted(&self) -> bool {
+        self.evicted.load(Ordering::SeqCst)
+    }
+
+    /// The session logged in: it can no longer be evicted. False if it was evicted first.
+    pub fn logged_in(&self) -> bool {
+        let mut seats = self.admission.seats();
+        let Some(seat) = seats.by_id.get_mut(&self.id) else {
+            return false;
+        };
+        if seat.evicted.load(Ordering::SeqCst) {
+            return false;
+        }
+        seat.waiting_since = None;
+        seat.socket = None;
+        true
+    }
+
+    /// The session went back to the greeting (REIN): evictable again, as a newcomer.
+    pub fn logged_out(&self, socket: &TcpStream) {
+        let mut seats = self.admission.seats();
+        if let Some(seat) = seats.by_id.get_mut(&self.id) {
+            seat.waiting_since = Some(Instant::now());
+            seat.socket = socket.try_clone().ok();
+        }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut seats = self.admission.seats();
+        if let Some(seat) = seats.by_id.remove(&self.id) {
+            if !seat.evicted.load(Ordering::SeqCst) {
+                seats.holding -= 1;
+            }
+            if let Some(count) = seats.per_ip.get_mut(&seat.ip) {
+                *count -= 1;
+                if *count == 0 {
+                    seats.per_ip.remove(&seat.ip);
+                }
+            }
+        }
+        self.admission.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::*;
+
+    fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (client, server)
+    }
+
+    #[test]
+    fn full_pool_evicts_the_longest_waiting_and_never_a_logged_in_session() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let desk = Arc::new(Admission::default());
+        let (_c1, s1) = pair(&listener);
+        let (_c2, s2) = pair(&listener);
+        let (_c3, s3) = pair(&listener);
+        let (_c4, s4) = pair(&listener);
+        let first = desk.admit(ip, &s1, 2, 10).unwrap();
+        let second = desk.admit(ip, &s2, 2, 10).unwrap();
+        assert!(first.logged_in());
+        let third = desk.admit(ip, &s3, 2, 10).unwrap();
+        assert!(second.is_evicted() && !first.is_evicted() && !third.is_evicted());
+        assert!(
+            !second.logged_in(),
+            "an evicted session cannot log in after all"
+        );
+        assert!(third.logged_in());
+        assert_eq!(desk.admit(ip, &s4, 2, 10).err(), Some(REFUSED_FULL));
+        drop(second);
+        assert_eq!(desk.admit(ip, &s4, 2, 10).err(), Some(REFUSED_FULL));
+        drop(first);
+        let fourth = desk.admit(ip, &s4, 2, 10).unwrap();
+        assert_eq!(desk.active(), 2);
+        assert_eq!(desk.admit(ip, &s1, 9, 2).err(), Some(REFUSED_PER_IP));
+        drop((third, fourth));
+        assert_eq!(desk.active(), 0);
+    }
+}

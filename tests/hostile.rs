@@ -1,0 +1,459 @@
+//! A hostile tester's findings, each kept as a regression test: a second `serve` on a running
+//! instance, slow and dripping clients, and floods from many 127.0.0.x sources that must not
+//! lock a legitimate user out of the bounded worker pool.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::support::{
+    ALICE, Raw, Served, TestServer, connect_from, listening, place, run_with_timeout, tree_hashes,
+    wait_until,
+};
+
+fn loopback(a: u8, b: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, a, b))
+}
+
+/// The data/ files of an instance with their hashes (the lock file itself left out).
+fn data_state(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, String> {
+    let mut state = tree_hashes(&dir.join("data"));
+    state.retain(|path, _| !path.ends_with("serve.lock"));
+    state
+}
+
+#[test]
+fn a_second_serve_on_a_running_instance_changes_nothing_and_names_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Served::start(dir.path(), &["--listen", "127.0.0.1:0"]);
+    let addr = listening(&first.line());
+    first.lines_until("created account admin");
+    let before = data_state(dir.path());
+    assert!(
+        before.keys().any(|p| p.ends_with("metadata.jsonl")),
+        "{before:?}"
+    );
+
+    // Another port, so binding succeeds: only the instance lock can stop it.
+    let second = run_with_timeout(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--dir"])
+            .arg(dir.path()),
+        20,
+    );
+    assert_eq!(second.code(), Some(1), "{}", second.stderr);
+    let pid = first.child.id();
+    assert_eq!(
+        second.stderr.trim_end(),
+        format!(
+            "error: instance {} is in use by another ferroftp serve (PID {pid})",
+            dir.path().display()
+        )
+    );
+    assert!(second.stdout.is_empty(), "{}", second.stdout);
+    assert_eq!(
+        data_state(dir.path()),
+        before,
+        "the second serve touched data/"
+    );
+
+    // The first one still serves; after kill -9 the lock is gone with it.
+    let mut raw = Raw::connect(addr);
+    assert_eq!(raw.reply(), "220 ferroftp ready.\r\n");
+    first.kill9();
+    let mut third = Served::start(dir.path(), &["--listen", "127.0.0.1:0"]);
+    listening(&third.line());
+}
+
+#[test]
+fn a_serve_that_cannot_listen_creates_no_state() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let ran = run_with_timeout(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--dir"])
+            .arg(dir.path()),
+        20,
+    );
+    assert_eq!(ran.code(), Some(1), "{}", ran.stderr);
+    assert_eq!(
+        ran.stderr.trim_end(),
+        format!("error: cannot listen on 127.0.0.1:{port}: Address already in use (os error 98)")
+    );
+    for never in [
+        "data/credentials.txt",
+        "data/metadata.jsonl",
+        "data/admin-password",
+        "certs/cert.pem",
+        "server_storage",
+    ] {
+        assert!(!dir.path().join(never).exists(), "{never} was created");
+    }
+}
+
+/// Sends `chunk` every 500 ms on `raw` until a `421` comes back; returns it and how long.
+fn drip_until_reply(raw: &mut Raw, chunk: &[u8], limit: Duration) -> (Option<String>, Duration) {
+    raw.set_timeout(Duration::from_millis(500));
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if raw.stream().write_all(chunk).is_err() {
+            break;
+        }
+        if let Some(reply) = raw.try_reply()
+            && reply.starts_with("421")
+        {
+            return (Some(reply), started.elapsed());
+        }
+    }
+    (None, started.elapsed())
+}
+
+#[test]
+fn the_login_deadline_is_absolute_whatever_the_client_sends() {
+    let server = TestServer::start_with(|s| s.login_timeout = Duration::from_secs(3));
+    for chunk in [&b"N"[..], b"NOOP\r\n", b"SYST\r\n"] {
+        let mut raw = server.raw();
+        let (reply, after) = drip_until_reply(&mut raw, chunk, Duration::from_secs(20));
+        assert_eq!(
+            reply.as_deref(),
+            Some("421 Login timeout.\r\n"),
+            "dripping {chunk:?}"
+        );
+        assert!(after < Duration::from_secs(8), "{chunk:?}: {after:?}");
+        raw.set_timeout(Duration::from_secs(5));
+        assert!(raw.at_eof());
+    }
+}
+
+#[test]
+fn bytes_without_a_newline_reset_no_clock() {
+    // Logged in, dripping: the idle clock runs (only whole lines reset it).
+    let server = TestServer::start_with(|s| s.idle_timeout = Duration::from_secs(3));
+    let mut raw = server.login(ALICE);
+    let (reply, after) = drip_until_reply(&mut raw, b"N", Duration::from_secs(20));
+    assert_eq!(reply.as_deref(), Some("421 Timeout.\r\n"));
+    assert!(after < Duration::from_secs(8), "{after:?}");
+
+    // With a long idle timeout, the line itself must be whole within line_timeout.
+    let server = TestServer::start_with(|s| s.line_timeout = Duration::from_secs(3));
+    let mut raw = server.login(ALICE);
+    let (reply, after) = drip_until_reply(&mut raw, b"N", Duration::from_secs(20));
+    assert_eq!(reply.as_deref(), Some("421 Command line timeout.\r\n"));
+    assert!(after < Duration::from_secs(8), "{after:?}");
+
+    // Whole lines keep an active session alive past idle_timeout.
+    let server = TestServer::start_with(|s| s.idle_timeout = Duration::from_secs(2));
+    let mut raw = server.login(ALICE);
+    for _ in 0..8 {
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(raw.cmd("NOOP"), "200 NOOP ok.\r\n");
+    }
+}
+
+/// Opens `count` connections to the server from `src`, reading nothing.
+fn idle_sockets(server: &TestServer, src: IpAddr, count: usize) -> Vec<TcpStream> {
+    (0..count)
+        .filter_map(|_| connect_from(src, server.addr).ok())
+        .collect()
+}
+
+/// Raises the open-file limit to its hard maximum: the flood below needs ~2,600 descriptors.
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid, exclusively borrowed rlimit.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+}
+
+/// The goal of the slow-client work: with every worker held by 1,000 idle unauthenticated
+/// sockets (40 source addresses, 25 each) and 256 drippers (8 addresses, 32 each, a byte every
+/// 0.5 s), a legitimate user still logs in, lists and downloads at once, and no logged-in
+/// session is dropped.
+#[test]
+fn a_flood_of_idle_and_dripping_clients_from_many_ips_locks_nobody_out() {
+    raise_fd_limit();
+    let server = TestServer::start();
+    place(
+        &server,
+        "alice/report.txt",
+        b"quarterly figures\n",
+        "alice",
+        false,
+    );
+    let mut logged_in: Vec<Raw> = (0..4).map(|_| server.login(ALICE)).collect();
+
+    let mut idle = Vec::new();
+    for ip in 0..40 {
+        idle.extend(idle_sockets(&server, loopback(1, ip + 1), 25));
+    }
+    let mut drippers = Vec::new();
+    for ip in 0..8 {
+        drippers.extend(idle_sockets(&server, loopback(2, ip + 1), 32));
+    }
+    assert_eq!((idle.len(), drippers.len()), (1000, 256));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let dripping = {
+        let stop = stop.clone();
+        let socks: Vec<TcpStream> = drippers.iter().map(|s| s.try_clone().unwrap()).collect();
+        std::thread::spawn(move || {
+            for _ in 0..120 {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                for mut s in &socks {
+                    let _ = s.write(b"N");
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })
+    };
+    // Every worker is taken before the legitimate user arrives.
+    assert!(
+        wait_until(Duration::from_secs(30), || server.shared.active_sessions()
+            >= 256),
+        "{} sessions",
+        server.shared.active_sessions()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+
+    let started = Instant::now();
+    let mut user = Raw::connect(server.addr);
+    assert_eq!(user.reply(), "220 ferroftp ready.\r\n");
+    assert_eq!(
+        user.cmd("USER alice"),
+        "331 Please specify the password.\r\n"
+    );
+    assert_eq!(user.cmd("PASS alice-pw"), "230 Login successful.\r\n");
+    let (_, listing, done) = user.listing("NLST");
+    assert_eq!(
+        (listing.as_str(), done.as_str()),
+        ("report.txt\r\n", "226 Directory send OK.\r\n")
+    );
+    assert_eq!(user.cmd("TYPE I"), "200 Switching to Binary mode.\r\n");
+    let (opening, body, done) = user.download("RETR report.txt");
+    assert!(opening.starts_with("150 "), "{opening}");
+    assert_eq!(
+        (body.as_slice(), done.as_str()),
+        (&b"quarterly figures\n"[..], "226 Transfer complete.\r\n")
+    );
+    let served_in = started.elapsed();
+    eprintln!("legitimate login + NLST + RETR under the flood: {served_in:?}");
+    assert!(served_in < Duration::from_secs(2), "{served_in:?}");
+
+    // No logged-in session was dropped.
+    for raw in &mut logged_in {
+        assert_eq!(raw.cmd("NOOP"), "200 NOOP ok.\r\n");
+    }
+    // The flood was told why it lost its place.
+    let mut told = 0;
+    for s in idle.iter_mut().take(50) {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        if String::from_utf8_lossy(&buf).contains("421 Server busy, try again later.\r\n") {
+            told += 1;
+        }
+    }
+    assert_eq!(told, 50, "the oldest idle sockets are evicted with 421");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    dripping.join().unwrap();
+}
+
+#[test]
+fn a_pool_full_of_logged_in_sessions_refuses_newcomers_and_evicts_nobody() {
+    let server = TestServer::start_with(|s| s.max_sessions = 3);
+    let mut sessions: Vec<Raw> = (0..3).map(|_| server.login(ALICE)).collect();
+    let mut late = Raw::connect(server.addr);
+    late.set_timeout(Duration::from_secs(5));
+    assert_eq!(
+        late.try_reply().as_deref(),
+        Some("421 Too many connections.\r\n")
+    );
+    for raw in &mut sessions {
+        assert_eq!(raw.cmd("NOOP"), "200 NOOP ok.\r\n");
+    }
+    // One waiting at the login prompt is the one that makes room.
+    drop(sessions.pop());
+    assert!(wait_until(Duration::from_secs(5), || server
+        .shared
+        .active_sessions()
+        == 2));
+    let mut waiting = server.raw();
+    let mut newcomer = Raw::connect(server.addr);
+    assert_eq!(newcomer.reply(), "220 ferroftp ready.\r\n");
+    waiting.set_timeout(Duration::from_secs(5));
+    assert_eq!(
+        waiting.try_reply().as_deref(),
+        Some("421 Server busy, try again later.\r\n")
+    );
+    assert!(waiting.at_eof());
+    assert_eq!(
+        newcomer.cmd("USER alice"),
+        "331 Please specify the password.\r\n"
+    );
+    assert_eq!(newcomer.cmd("PASS alice-pw"), "230 Login successful.\r\n");
+    for raw in &mut sessions {
+        assert_eq!(raw.cmd("NOOP"), "200 NOOP ok.\r\n");
+    }
+}
+
+/// Symlinks placed on disk inside the jail are judged by where they lead.
+mod symlinks {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+    use crate::support::{BOB, place_dir};
+
+    fn server_with_links() -> TestServer {
+        let server = TestServer::start();
+        place(&server, "bob/secret.txt", b"bob's private\n", "bob", false);
+        place(&server, "bob/shared.txt", b"bob's public\n", "bob", true);
+        place(&server, "Public/open.txt", b"open\n", "bob", true);
+        place_dir(&server, "Public/bobdir", "bob", true);
+        // A directory link from alice's home into bob's, file links to bob's files, a link in
+        // Public to bob's private file, and a link from alice's home to a public file.
+        symlink("../bob", server.storage("alice/tobob")).unwrap();
+        symlink("../bob/secret.txt", server.storage("alice/secret_link")).unwrap();
+        symlink("../bob/secret.txt", server.storage("Public/leak.txt")).unwrap();
+        symlink("../Public/open.txt", server.storage("alice/open_link")).unwrap();
+        symlink("../Public/bobdir", server.storage("alice/bobdir_link")).unwrap();
+        server
+    }
+
+    const ABSENT: &str = "550 No such file or directory.\r\n";
+
+    #[test]
+    fn a_link_into_another_home_is_as_absent_as_that_home() {
+        let server = server_with_links();
+        let mut alice = server.login(ALICE);
+        assert_eq!(alice.cmd("CWD tobob"), ABSENT);
+        assert_eq!(alice.cmd("SIZE tobob/shared.txt"), ABSENT);
+        assert_eq!(alice.cmd("MLST tobob/secret.txt"), ABSENT);
+        assert_eq!(alice.cmd("TYPE I"), "200 Switching to Binary mode.\r\n");
+        let (opening, body, _) = alice.download("RETR tobob/shared.txt");
+        assert_eq!((opening.as_str(), body.len()), (ABSENT, 0));
+        let (opening, _) = alice.upload("STOR tobob/planted.txt", b"x");
+        assert_eq!(opening, ABSENT);
+        assert!(!server.storage("bob/planted.txt").exists());
+        assert_eq!(alice.cmd("MKD tobob/newdir"), ABSENT);
+        assert_eq!(alice.cmd("DELE tobob/shared.txt"), ABSENT);
+        assert!(server.storage("bob/shared.txt").exists());
+        // A link to bob's private file, in alice's home or in Public, leads to nothing.
+        let (opening, _, _) = alice.download("RETR secret_link");
+        assert_eq!(opening, ABSENT);
+        let (opening, _, _) = alice.download("RETR /Public/leak.txt");
+        assert_eq!(opening, ABSENT);
+        assert_eq!(alice.cmd("SIZE /Public/leak.txt"), ABSENT);
+        let (_, listing, _) = alice.listing("NLST");
+        assert!(
+            !listing.contains("tobob") && !listing.contains("secret_link"),
+            "{listing}"
+        );
+        let (_, listing, _) = alice.listing("NLST /Public");
+        assert!(!listing.contains("leak.txt"), "{listing}");
+    }
+
+    #[test]
+    fn a_link_to_what_the_user_may_see_works_with_the_targets_owner() {
+        let server = server_with_links();
+        let mut alice = server.login(ALICE);
+        assert_eq!(alice.cmd("TYPE I"), "200 Switching to Binary mode.\r\n");
+        let (opening, body, done) = alice.download("RETR open_link");
+        assert!(opening.starts_with("150 "), "{opening}");
+        assert_eq!(
+            (body.as_slice(), done.as_str()),
+            (&b"open\n"[..], "226 Transfer complete.\r\n")
+        );
+        let facts = alice.cmd("MLST open_link");
+        assert!(facts.contains("UNIX.owner=bob;"), "{facts}");
+        assert!(facts.contains("perm=r;"), "{facts}");
+        // The link itself is nobody's: alice may not delete or rename it, nor overwrite bob's
+        // file through it.
+        assert_eq!(alice.cmd("DELE open_link"), "550 Permission denied.\r\n");
+        assert_eq!(alice.cmd("RNFR open_link"), "350 Ready for RNTO.\r\n");
+        assert_eq!(alice.cmd("RNTO moved_link"), "550 Permission denied.\r\n");
+        let (opening, _) = alice.upload("STOR open_link", b"overwritten");
+        assert_eq!(opening, "550 Permission denied.\r\n");
+        assert_eq!(
+            std::fs::read(server.storage("Public/open.txt")).unwrap(),
+            b"open\n"
+        );
+        // A directory link into Public: judged as Public/bobdir (bob's, public): alice may
+        // create there (Public is rw), and her upload is recorded where it really is.
+        let (opening, done) = alice.upload("STOR bobdir_link/mine.txt", b"alice's");
+        assert!(opening.starts_with("150 "), "{opening}");
+        assert_eq!(done, "226 Transfer complete.\r\n");
+        let mut bob = server.login(BOB);
+        let facts = bob.cmd("MLST /Public/bobdir/mine.txt");
+        assert!(facts.contains("UNIX.owner=alice;"), "{facts}");
+        assert_eq!(
+            bob.cmd("DELE /Public/bobdir/mine.txt"),
+            "550 Permission denied.\r\n"
+        );
+        // The admin sees bob's private file through the link, and may remove the link itself.
+        let mut admin = server.login(crate::support::ADMIN);
+        assert_eq!(admin.cmd("SIZE /Public/leak.txt"), "213 14\r\n");
+        assert_eq!(
+            admin.cmd("DELE /Public/leak.txt"),
+            "250 Delete operation successful.\r\n"
+        );
+        assert!(
+            server.storage("bob/secret.txt").exists(),
+            "the target stays"
+        );
+    }
+}
+
+/// RNFR names a file; RNTO must judge what is under that name by then.
+#[test]
+fn rnto_judges_the_file_that_is_there_now_not_the_one_rnfr_saw() {
+    let server = TestServer::start();
+    let mut alice = server.login(ALICE);
+    let mut alice_too = server.login(ALICE);
+    let mut bob = server.login(crate::support::BOB);
+    for s in [&mut alice, &mut bob] {
+        assert_eq!(s.cmd("TYPE I"), "200 Switching to Binary mode.\r\n");
+    }
+    assert_eq!(
+        alice.cmd("CWD /Public"),
+        "250 Directory successfully changed.\r\n"
+    );
+    let (_, done) = alice.upload("STOR swap.txt", b"alice's");
+    assert_eq!(done, "226 Transfer complete.\r\n");
+    assert_eq!(alice.cmd("RNFR swap.txt"), "350 Ready for RNTO.\r\n");
+    // Meanwhile the name changes hands.
+    assert_eq!(
+        alice_too.cmd("DELE /Public/swap.txt"),
+        "250 Delete operation successful.\r\n"
+    );
+    assert_eq!(
+        bob.cmd("CWD /Public"),
+        "250 Directory successfully changed.\r\n"
+    );
+    let (_, done) = bob.upload("STOR swap.txt", b"bob's");
+    assert_eq!(done, "226 Transfer complete.\r\n");
+    assert_eq!(alice.cmd("RNTO taken.txt"), "550 Permission denied.\r\n");
+    assert_eq!(
+        std::fs::read(server.storage("Public/swap.txt")).unwrap(),
+        b"bob's"
+    );
+    assert!(!server.storage("Public/taken.txt").exists());
+    // A source that is gone by RNTO is simply missing.
+    assert_eq!(bob.cmd("RNFR swap.txt"), "350 Ready for RNTO.\r\n");
+    assert_eq!(
+        alice_too.cmd("SITE VISIBILITY private /Public/swap.txt"),
+        "550 Permission denied.\r\n"
+    );
+    std::fs::remove_file(server.storage("Public/swap.txt")).unwrap();
+    assert_eq!(
+        bob.cmd("RNTO gone.txt"),
+        "550 No such file or directory.\r\n"
+    );
+}
