@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
-use crate::auth::{AccountState, Accounts, Password, Role};
+use crate::auth::{AccountState, Accounts, Directories, Password, Role};
 use crate::client::ClientArgs;
 use crate::config::{FileConfig, Overrides, Settings};
 use crate::instance::Instance;
@@ -243,6 +243,8 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Del { name, dir } => {
             open_accounts(&dir.dir)?.remove(&name)?;
+            // A later account of the same name must not inherit this one's grants either.
+            Directories::open(&Instance::new(&dir.dir).data_dir())?.remove_user(&name)?;
             println!("deleted {name} (files kept)");
         }
         UserCommand::Ban { name, dir } => {

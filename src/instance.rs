@@ -80,9 +80,14 @@ impl Instance {
                 ));
             }
         }
-        file.set_len(0)?;
-        file.rewind()?;
-        writeln!(file, "{}", std::process::id())?;
+        // The PID is only for the message above: a full disk must not stop the start.
+        let written = file
+            .set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| writeln!(file, "{}", std::process::id()));
+        if let Err(e) = written {
+            log::warn!("cannot write the PID to {}: {e}", path.display());
+        }
         Ok(InstanceLock { _file: file })
     }
 

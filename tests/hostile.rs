@@ -457,3 +457,218 @@ fn rnto_judges_the_file_that_is_there_now_not_the_one_rnfr_saw() {
         "550 No such file or directory.\r\n"
     );
 }
+
+/// A deleted account's files never pass to a new account of the same name, however fast it
+/// is re-created and whoever deletes it.
+mod recreated_accounts {
+    use super::*;
+    use crate::support::{ADMIN, BOB, run_with_input};
+
+    fn user_cli(server: &TestServer, args: &[&str], stdin: Option<&str>) {
+        let ran = run_with_input(
+            std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
+                .arg("user")
+                .args(args)
+                .arg("--dir")
+                .arg(server.root()),
+            stdin.map(str::as_bytes),
+            20,
+        );
+        assert!(ran.success(), "user {args:?}: {}", ran.stderr);
+    }
+
+    fn bob_with_a_secret(server: &TestServer) -> Raw {
+        std::fs::write(
+            server.root().join("data/directories.txt"),
+            "*: Public:rw, ~:rw\nbob: Public:rw, ~:rw, alice:ro\n",
+        )
+        .unwrap();
+        let mut bob = server.login(BOB);
+        assert_eq!(bob.cmd("TYPE I"), "200 Switching to Binary mode.\r\n");
+        let (_, done) = bob.upload("STOR diary.txt", b"old bob's diary");
+        assert_eq!(done, "226 Transfer complete.\r\n");
+        bob
+    }
+
+    fn assert_new_bob_inherits_nothing(server: &TestServer) {
+        let mut new_bob = Raw::connect(server.addr);
+        new_bob.reply();
+        // The new account's password: the old one no longer works.
+        assert_eq!(
+            new_bob.cmd("USER bob"),
+            "331 Please specify the password.\r\n"
+        );
+        assert_eq!(new_bob.cmd("PASS new-bob-pw"), "230 Login successful.\r\n");
+        assert_eq!(
+            new_bob.cmd("SIZE diary.txt"),
+            "550 No such file or directory.\r\n"
+        );
+        assert_eq!(new_bob.cmd("TYPE I"), "200 Switching to Binary mode.\r\n");
+        let (opening, _, _) = new_bob.download("RETR /bob/diary.txt");
+        assert_eq!(opening, "550 No such file or directory.\r\n");
+        let (_, listing, _) = new_bob.listing("NLST /bob");
+        assert!(!listing.contains("diary"), "{listing}");
+        // Nor the old account's grants.
+        assert_eq!(
+            new_bob.cmd("CWD /alice"),
+            "550 No such file or directory.\r\n"
+        );
+        assert!(server.storage("bob/diary.txt").exists(), "the files stay");
+    }
+
+    #[test]
+    fn cli_delete_and_re_add_within_one_poll() {
+        let server = TestServer::start();
+        let mut old_bob = bob_with_a_secret(&server);
+        user_cli(&server, &["del", "bob"], None);
+        user_cli(
+            &server,
+            &["add", "bob", "--password-stdin"],
+            Some("new-bob-pw\n"),
+        );
+        let directories =
+            std::fs::read_to_string(server.root().join("data/directories.txt")).unwrap();
+        assert!(!directories.contains("bob:"), "{directories}");
+        // The old session ends: it is not the new bob's.
+        old_bob.set_timeout(Duration::from_secs(5));
+        assert_eq!(
+            old_bob.try_reply().as_deref(),
+            Some("421 Account disabled.\r\n")
+        );
+        assert_new_bob_inherits_nothing(&server);
+    }
+
+    #[test]
+    fn site_deluser_and_adduser_back_to_back() {
+        let server = TestServer::start();
+        let _old_bob = bob_with_a_secret(&server);
+        let mut admin = server.login(ADMIN);
+        assert_eq!(
+            admin.cmd("SITE DELUSER bob"),
+            "200 User bob deleted; files kept.\r\n"
+        );
+        assert!(admin.cmd("SITE ADDUSER bob new-bob-pw").starts_with("200 "));
+        assert_new_bob_inherits_nothing(&server);
+    }
+
+    #[test]
+    fn deleted_and_re_added_while_the_server_was_down() {
+        let mut server = TestServer::start();
+        drop(bob_with_a_secret(&server));
+        server.stop();
+        user_cli(&server, &["del", "bob"], None);
+        user_cli(
+            &server,
+            &["add", "bob", "--password-stdin"],
+            Some("new-bob-pw\n"),
+        );
+        server.restart();
+        assert_new_bob_inherits_nothing(&server);
+        // And a second restart does not apply the deletion again to the new bob's files.
+        let mut new_bob = server.login(("bob", "new-bob-pw"));
+        assert_eq!(new_bob.cmd("TYPE I"), "200 Switching to Binary mode.\r\n");
+        let (_, done) = new_bob.upload("STOR mine.txt", b"new bob's");
+        assert_eq!(done, "226 Transfer complete.\r\n");
+        drop(new_bob);
+        server.restart();
+        let mut new_bob = server.login(("bob", "new-bob-pw"));
+        assert_eq!(new_bob.cmd("SIZE mine.txt"), "213 9\r\n");
+        assert!(new_bob.cmd("MLST mine.txt").contains("UNIX.owner=bob;"));
+    }
+}
+
+/// A tmpfs of `size` mounted on a fresh temp dir (root only, as CI runs); unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk { dir })
+    }
+
+    /// Writes a filler file until the disk says it is full.
+    fn fill(&self) {
+        let mut filler = std::fs::File::create(self.dir.path().join("filler")).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        for _ in 0..10_000 {
+            if let Err(e) = filler.write_all(&chunk) {
+                assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+                break;
+            }
+        }
+        for _ in 0..4096 {
+            if filler.write_all(&[0u8]).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_does_not_stop_a_restart_and_downloads_still_work() {
+    let Some(disk) = SmallDisk::mount("8m") else {
+        panic!("this test mounts a tmpfs: run it as root (as ./scripts/test.sh in CI does)");
+    };
+    let dir = disk.dir.path();
+    let add = crate::support::run_with_input(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
+            .args(["user", "add", "alice", "--password-stdin", "--dir"])
+            .arg(dir),
+        Some(b"alice-pw\n"),
+        20,
+    );
+    assert!(add.success(), "{}", add.stderr);
+    let body = crate::support::pseudo_random(300_000, 7);
+    {
+        let mut served = Served::start(dir, &["--listen", "127.0.0.1:0"]);
+        let addr = listening(&served.line());
+        let mut ftp = suppaftp::FtpStream::connect(addr).unwrap();
+        ftp.login("alice", "alice-pw").unwrap();
+        ftp.transfer_type(suppaftp::types::FileType::Binary)
+            .unwrap();
+        ftp.put_file("keep.bin", &mut body.as_slice()).unwrap();
+        let _ = ftp.quit();
+        served.sigterm();
+        assert!(served.wait_exit(20).success());
+    }
+    disk.fill();
+
+    let mut served = Served::start(dir, &["--listen", "127.0.0.1:0"]);
+    let addr = listening(&served.line());
+    let mut raw = Raw::connect(addr);
+    assert_eq!(raw.reply(), "220 ferroftp ready.\r\n");
+    assert_eq!(
+        raw.cmd("USER alice"),
+        "331 Please specify the password.\r\n"
+    );
+    assert_eq!(raw.cmd("PASS alice-pw"), "230 Login successful.\r\n");
+    assert_eq!(raw.cmd("TYPE I"), "200 Switching to Binary mode.\r\n");
+    let (opening, got, done) = raw.download("RETR keep.bin");
+    assert!(opening.starts_with("150 "), "{opening}");
+    assert_eq!(
+        (got == body, done.as_str()),
+        (true, "226 Transfer complete.\r\n")
+    );
+    let (_, done) = raw.upload("STOR more.bin", &vec![1u8; 200_000]);
+    assert_eq!(done, "452 Insufficient storage space.\r\n");
+    let stderr = served.stderr();
+    let full: Vec<&str> = stderr.lines().filter(|l| l.contains("disk full")).collect();
+    assert_eq!(full.len(), 1, "one clear warning line:\n{stderr}");
+    assert!(full[0].contains(" WARN "), "{stderr}");
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+}

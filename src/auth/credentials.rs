@@ -24,7 +24,7 @@ const ANONYMOUS_NAMES: [&str; 2] = ["anonymous", "ftp"];
 /// The shared directory `server_storage/Public`: a user of that name would own it as a home.
 const SHARED_DIR: &str = "Public";
 /// Mode of credentials.txt and the lock file: hashes are for the server's owner only.
-const FILE_MODE: u32 = 0o600;
+pub(crate) const FILE_MODE: u32 = 0o600;
 
 /// A valid user name: `[A-Za-z0-9_.-]{1,32}`, not starting with `.`, not `Public`, `anonymous`
 /// or `ftp` (any case). Only `parse` makes one, so holders never re-validate.

@@ -6,10 +6,12 @@
 //! in `throttle`.
 
 mod credentials;
+mod deletions;
 mod directories;
 mod password;
 mod throttle;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use credentials::{
     Account, AccountState, CREDENTIALS_FILE, HEADER, MAX_NAME_LEN, Role, UserName,
 };
+pub use deletions::DELETIONS_FILE;
 pub use directories::{
     DIRECTORIES_FILE, DIRECTORIES_HEADER, DirAccess, DirGrant, Directories, MAX_DIR_LEN,
 };
@@ -97,6 +100,21 @@ struct Inner {
     install: Mutex<()>,
     dummy: OnceLock<String>,
     dummy_verifications: AtomicU64,
+    deletions_path: PathBuf,
+    deletions: Mutex<Deletions>,
+}
+
+/// What the server does with an applied deletion: `(name, sequence number)`.
+pub type OnDelete = Box<dyn Fn(&str, u64) -> io::Result<()> + Send + Sync>;
+
+/// How far this process has applied `deleted-accounts.txt`.
+struct Deletions {
+    /// End offset of the last line applied.
+    seen: u64,
+    on_delete: Option<OnDelete>,
+    /// How often each name was deleted since start: a session of an account that was
+    /// deleted (and perhaps re-created) since its login is a different account's.
+    incarnations: HashMap<String, u64>,
 }
 
 /// The last good copy of a hand-editable file and what the disk looked like when it was read.
@@ -129,6 +147,8 @@ impl Accounts {
         }
         let path = data_dir.join(CREDENTIALS_FILE);
         let (stamp, text, file) = read_disk(&path)?;
+        let deletions_path = data_dir.join(DELETIONS_FILE);
+        let seen = deletions::end(&deletions_path).map_err(|e| Error::file(&deletions_path, e))?;
         Ok(Accounts {
             inner: Arc::new(Inner {
                 data_dir: data_dir.to_path_buf(),
@@ -140,6 +160,12 @@ impl Accounts {
                 install: Mutex::new(()),
                 dummy: OnceLock::new(),
                 dummy_verifications: AtomicU64::new(0),
+                deletions_path,
+                deletions: Mutex::new(Deletions {
+                    seen,
+                    on_delete: None,
+                    incarnations: HashMap::new(),
+                }),
             }),
         })
     }
@@ -250,7 +276,15 @@ impl Accounts {
     pub fn reload_if_changed(&self) -> bool {
         let _installing = self.install_guard();
         let path = &self.inner.path;
-        match newer_version(&self.inner.state, path, CredentialsFile::parse, "accounts") {
+        let newer = newer_version(&self.inner.state, path, CredentialsFile::parse, "accounts");
+        // SECURITY: deletions are applied before the credentials that follow them are
+        // installed. The log is read after the credentials: every deletion that came before
+        // the version just read is in it (the log line is written before the lock is let go).
+        if let Err(e) = self.apply_deletions() {
+            log::error!("{e}; account changes wait until it can be applied");
+            return false;
+        }
+        match newer {
             Some(loaded) => {
                 self.install(loaded.file, loaded.stamp, loaded.text);
                 log::info!("reloaded {}", path.display());
@@ -258,6 +292,47 @@ impl Accounts {
             }
             None => false,
         }
+    }
+
+    /// Registers what the server does with each deletion (hand the account's files to a
+    /// tombstone owner) and applies every deletion logged after `applied_through`, the
+    /// sequence number of the last one it journaled.
+    pub fn on_delete(&self, applied_through: u64, on_delete: OnDelete) -> Result<(), Error> {
+        let _installing = self.install_guard();
+        {
+            let mut state = lock_guard(&self.inner.deletions);
+            state.seen = applied_through;
+            state.on_delete = Some(on_delete);
+        }
+        self.apply_deletions()
+    }
+
+    /// How many times `name` was deleted since this process started; a session compares it
+    /// with the count at its login.
+    pub fn incarnation(&self, name: &str) -> u64 {
+        let state = lock_guard(&self.inner.deletions);
+        state.incarnations.get(name).copied().unwrap_or(0)
+    }
+
+    /// Applies the deletions logged since the last call, in order. Call with the install
+    /// guard held.
+    fn apply_deletions(&self) -> Result<(), Error> {
+        let path = &self.inner.deletions_path;
+        let mut state = lock_guard(&self.inner.deletions);
+        if deletions::end(path).map_err(|e| Error::file(path, e))? <= state.seen {
+            return Ok(());
+        }
+        for (name, seq) in
+            deletions::read_after(path, state.seen).map_err(|e| Error::file(path, e))?
+        {
+            if let Some(on_delete) = &state.on_delete {
+                on_delete(&name, seq).map_err(|e| Error::file(path, e))?;
+                log::info!("applied the deletion of account {name}");
+            }
+            *state.incarnations.entry(name).or_insert(0) += 1;
+            state.seen = seq;
+        }
+        Ok(())
     }
 
     /// Bumped on every reload and change, so sessions can notice cheaply and re-`lookup`.
@@ -281,11 +356,21 @@ impl Accounts {
         if text.is_none() {
             file = CredentialsFile::with_header();
         }
+        let before: Vec<String> = file.entries().map(|e| e.account.name.to_string()).collect();
         let out = change(&mut file)?;
         let new_text = file.serialize();
         credentials::write_atomic(path, &new_text)?;
         let stamp = credentials::stamp(path)?;
+        // SECURITY: the deletion leaves its record before anyone can re-create the name
+        // (still under the lock), so no server can miss it, however fast the next `add`.
+        let removed: Vec<String> = before
+            .into_iter()
+            .filter(|name| file.get(name).is_none())
+            .collect();
+        let log = &self.inner.deletions_path;
+        deletions::append(log, &removed).map_err(|e| Error::file(log, e))?;
         drop(lock);
+        self.apply_deletions()?;
         self.install(file, stamp, Some(new_text));
         Ok(out)
     }

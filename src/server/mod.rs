@@ -147,6 +147,7 @@ impl Server {
             shutdown: Shutdown::new(),
             admission: Arc::new(Admission::default()),
         });
+        tombstone_deleted_accounts(&shared)?;
         Ok(Server {
             listeners,
             shared,
@@ -221,7 +222,8 @@ impl Server {
                             generation = shared.accounts.generation();
                             let now = account_names(&shared.accounts);
                             for gone in known.difference(&now) {
-                                if let Err(e) = shared.storage.disown(gone) {
+                                // Deleted by a hand edit (the CLI and SITE DELUSER log it).
+                                if let Err(e) = shared.storage.disown(gone, None) {
                                     log::error!(
                                         "cannot disown the files of deleted account {gone}: {e}"
                                     );
@@ -250,6 +252,24 @@ impl Server {
         log::info!("stopped");
         Ok(())
     }
+}
+
+/// Every logged account deletion hands the account's files to its tombstone owner before the
+/// credentials without it are installed: those logged while no server ran, now, and later
+/// ones as the accounts are reloaded.
+fn tombstone_deleted_accounts(shared: &Arc<Shared>) -> Result<(), ServerError> {
+    let weak = Arc::downgrade(shared);
+    shared.accounts.on_delete(
+        shared.storage.deletions_applied(),
+        Box::new(move |name, seq| match weak.upgrade() {
+            Some(shared) => shared
+                .storage
+                .disown(name, Some(seq))
+                .map_err(|e| io::Error::other(format!("cannot disown the files of {name}: {e}"))),
+            None => Ok(()),
+        }),
+    )?;
+    Ok(())
 }
 
 /// Each configured listener, bound, with whether it is implicit TLS.

@@ -79,6 +79,9 @@ pub struct Session<'a> {
     last_command: Instant,
     accounts_generation: u64,
     directories_generation: u64,
+    /// `Accounts::incarnation` of the account at login: if it moves, the account was
+    /// deleted (and perhaps re-created under the same name) since.
+    pub(super) incarnation: u64,
 }
 
 /// Runs one session to its end. Errors are logged here, once.
@@ -140,6 +143,7 @@ impl<'a> Session<'a> {
             last_command: now,
             accounts_generation: shared.accounts.generation(),
             directories_generation: shared.directories.generation(),
+            incarnation: 0,
         }
     }
 
@@ -275,7 +279,9 @@ impl<'a> Session<'a> {
         self.directories_generation = dir_generation;
         let name = self.account()?.name.as_str().to_owned();
         match self.shared.accounts.lookup(&name) {
-            Some(a) if a.is_active() => {
+            Some(a)
+                if a.is_active() && self.shared.accounts.incarnation(&name) == self.incarnation =>
+            {
                 self.grants = self.grants_for(&a);
                 self.login = Login::LoggedIn(a);
                 None

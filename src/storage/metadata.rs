@@ -34,8 +34,15 @@ enum Record {
         to: String,
     },
     /// The account `owner` was deleted: its entries pass to the tombstone owner `~name`.
+    /// `seq` is the deletion's line in `deleted-accounts.txt`, when it came from there.
     Disown {
         owner: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    /// Written first by compaction: the deletions applied so far (the `seq` of the last one).
+    Deletions {
+        applied: u64,
     },
 }
 
@@ -52,6 +59,8 @@ pub struct MetaStore {
     /// A second handle on the journal for fsync outside the journal lock.
     sync_handle: File,
     fsync: bool,
+    /// Sequence number of the last account deletion applied (see `Record::Disown`).
+    deletions_applied: std::sync::atomic::AtomicU64,
 }
 
 /// The open journal and whether a failed write may have left a partial line at its end.
@@ -78,7 +87,7 @@ impl MetaStore {
         fsync: bool,
         is_account: &dyn Fn(&str) -> bool,
     ) -> io::Result<MetaStore> {
-        let mut map = replay(journal)?;
+        let (mut map, deletions_applied) = replay(journal)?;
         map.retain(|path, _| fs::symlink_metadata(real_path(storage_root, path)).is_ok());
         // Accounts deleted while the server was down (by hand or by `ferroftp user del`).
         for meta in map.values_mut() {
@@ -86,13 +95,24 @@ impl MetaStore {
                 meta.owner = tombstone(&meta.owner);
             }
         }
-        compact(journal, &map)?;
+        // SECURITY of service: a full disk must not keep the server from starting (and
+        // serving downloads); the uncompacted journal replays to the same state next time.
+        if let Err(e) = compact(journal, &map, deletions_applied) {
+            if !is_disk_full(&e) {
+                return Err(e);
+            }
+            log::warn!(
+                "disk full: {} not compacted; serving downloads, uploads answer 452 until space is freed",
+                journal.display()
+            );
+        }
         let file = OpenOptions::new().create(true).append(true).open(journal)?;
         let sync_handle = file.try_clone()?;
         Ok(MetaStore {
             map: RwLock::new(map),
             journal: Mutex::new(Journal { file, torn: false }),
             sync_handle,
+            deletions_applied: std::sync::atomic::AtomicU64::new(deletions_applied),
             fsync,
         })
     }
@@ -162,14 +182,27 @@ impl MetaStore {
             .all(|(_, m)| m.owner == owner)
     }
 
-    /// Hands every entry of a deleted account to its tombstone owner.
-    pub fn disown(&self, owner: &str) -> io::Result<()> {
+    /// Hands every entry of a deleted account to its tombstone owner; `seq` numbers a
+    /// deletion from `deleted-accounts.txt`.
+    pub fn disown(&self, owner: &str, seq: Option<u64>) -> io::Result<()> {
         self.append(
             &Record::Disown {
                 owner: owner.to_owned(),
+                seq,
             },
             |map| disown_all(map, owner),
-        )
+        )?;
+        if let Some(seq) = seq {
+            self.deletions_applied
+                .fetch_max(seq, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    /// The `seq` of the last logged account deletion this journal has applied.
+    pub fn deletions_applied(&self) -> u64 {
+        self.deletions_applied
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn append(
@@ -211,11 +244,13 @@ fn real_path(root: &Path, virt: &str) -> PathBuf {
     p
 }
 
-fn replay(journal: &Path) -> io::Result<BTreeMap<String, Meta>> {
+/// The map a journal describes, and the last account deletion it applied.
+fn replay(journal: &Path) -> io::Result<(BTreeMap<String, Meta>, u64)> {
     let mut map = BTreeMap::new();
+    let mut applied = 0;
     let file = match File::open(journal) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(map),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((map, applied)),
         Err(e) => return Err(e),
     };
     for (n, line) in BufReader::new(file).split(b'\n').enumerate() {
@@ -233,7 +268,11 @@ fn replay(journal: &Path) -> io::Result<BTreeMap<String, Meta>> {
             }
             Ok(Record::Del { path }) => remove_tree(&mut map, &path),
             Ok(Record::Mv { from, to }) => move_tree(&mut map, &from, &to),
-            Ok(Record::Disown { owner }) => disown_all(&mut map, &owner),
+            Ok(Record::Disown { owner, seq }) => {
+                disown_all(&mut map, &owner);
+                applied = applied.max(seq.unwrap_or(0));
+            }
+            Ok(Record::Deletions { applied: a }) => applied = applied.max(a),
             // A crash mid-append leaves a torn last line; nothing after it was acknowledged.
             Err(e) => log::warn!(
                 "{}:{}: skipped unreadable record: {e}",
@@ -242,13 +281,38 @@ fn replay(journal: &Path) -> io::Result<BTreeMap<String, Meta>> {
             ),
         }
     }
-    Ok(map)
+    Ok((map, applied))
 }
 
-fn compact(journal: &Path, map: &BTreeMap<String, Meta>) -> io::Result<()> {
+fn is_disk_full(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
+}
+
+/// Rewrites the journal as one `Set` per entry (temp, fsync, rename). On failure the temp
+/// file is removed and the old journal stays.
+fn compact(journal: &Path, map: &BTreeMap<String, Meta>, applied: u64) -> io::Result<()> {
     let tmp = journal.with_extension("jsonl.tmp");
+    let written = write_compacted(&tmp, map, applied);
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written?;
+    fs::rename(&tmp, journal)?;
+    if let Some(dir) = journal.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+fn write_compacted(tmp: &Path, map: &BTreeMap<String, Meta>, applied: u64) -> io::Result<()> {
     {
-        let mut out = io::BufWriter::new(File::create(&tmp)?);
+        let mut out = io::BufWriter::new(File::create(tmp)?);
+        serde_json::to_writer(&mut out, &Record::Deletions { applied })
+            .map_err(io::Error::other)?;
+        out.write_all(b"\n")?;
         for (path, meta) in map {
             let record = Record::Set {
                 path: path.clone(),
@@ -259,10 +323,6 @@ fn compact(journal: &Path, map: &BTreeMap<String, Meta>) -> io::Result<()> {
             out.write_all(b"\n")?;
         }
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    }
-    fs::rename(&tmp, journal)?;
-    if let Some(dir) = journal.parent() {
-        File::open(dir)?.sync_all()?;
     }
     Ok(())
 }
@@ -326,7 +386,7 @@ mod tests {
         let store = MetaStore::open(&journal, &root, false, &|_: &str| true).unwrap();
         store.set("/Public/a", meta("carol", false)).unwrap();
         store.set("/Public/b", meta("dave", false)).unwrap();
-        store.disown("carol").unwrap();
+        store.disown("carol", None).unwrap();
         assert_eq!(store.get("/Public/a"), Some(meta("~carol", false)));
         drop(store);
         let store = MetaStore::open(&journal, &root, false, &|name: &str| name != "dave").unwrap();
@@ -379,7 +439,15 @@ mod tests {
             None,
             "compaction dropped a record with no file"
         );
-        let lines = fs::read_to_string(&journal).unwrap().lines().count();
-        assert_eq!(lines, 2, "compacted journal holds live records only");
+        let text = fs::read_to_string(&journal).unwrap();
+        assert!(
+            text.starts_with("{\"op\":\"deletions\",\"applied\":0}\n"),
+            "{text}"
+        );
+        assert_eq!(
+            text.lines().count(),
+            3,
+            "compacted: the header and live records only"
+        );
     }
 }

@@ -502,10 +502,15 @@ impl Storage {
     }
 
     /// The account `name` was deleted: its files stay, owned by a tombstone no new account
-    /// of the same name inherits.
-    pub fn disown(&self, name: &str) -> Result<(), Error> {
-        self.meta.disown(name)?;
+    /// of the same name inherits. `seq` numbers a deletion from `deleted-accounts.txt`.
+    pub fn disown(&self, name: &str, seq: Option<u64>) -> Result<(), Error> {
+        self.meta.disown(name, seq)?;
         Ok(())
+    }
+
+    /// The `seq` of the last logged account deletion applied to the ownership records.
+    pub fn deletions_applied(&self) -> u64 {
+        self.meta.deletions_applied()
     }
 
     /// True for admins, and when every recorded entry below `dir` belongs to this user.

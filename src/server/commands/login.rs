@@ -73,6 +73,7 @@ impl Session<'_> {
                 "Too many failed logins; try again later.",
             )));
         }
+        let incarnation = shared.accounts.incarnation(&name);
         let verdict = shared.accounts.verify(&name, password);
         let failed = matches!(verdict, Err(auth::Error::LoginIncorrect));
         if shared.throttle.end_attempt(ip, failed) {
@@ -95,6 +96,7 @@ impl Session<'_> {
                     VirtualPath::root()
                 };
                 log::info!("login ok: user={home} ip={ip}");
+                self.incarnation = incarnation;
                 self.login = Login::LoggedIn(account);
                 Ok(Reply::new(codes::LOGGED_IN, "Login successful."))
             }

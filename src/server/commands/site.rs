@@ -112,11 +112,9 @@ impl Session<'_> {
                 "Refusing to delete your own account.",
             );
         }
+        // The removal logs the deletion, and the files pass to a tombstone owner through it.
         if let Err(e) = self.shared.accounts.remove(name) {
             return account_error(&e);
-        }
-        if let Err(e) = self.shared.storage.disown(name) {
-            log::error!("cannot disown the files of {name}: {e}");
         }
         if let Err(e) = self.shared.directories.remove_user(name) {
             log::warn!("could not drop {name} from directories.txt: {e}");

@@ -173,6 +173,14 @@ impl Session<'_> {
         let mut outcome = self.receive(&mut stream, &mut upload);
         // Answer the client's close_notify with ours: Python's ssl unwrap() waits for it.
         stream.finish();
+        // SECURITY: an account deleted while its upload flowed publishes nothing: the file
+        // would otherwise be recorded under a name that may already belong to someone new.
+        if matches!(outcome, Outcome::Complete(_))
+            && let Some(revoked) = self.account_revoked()
+        {
+            drop(upload);
+            return Err(SessionError::Close(revoked));
+        }
         if let Outcome::Complete(n) = outcome {
             outcome = match self.shared.storage.finish_upload(&self.grants, upload) {
                 Ok(()) => Outcome::Complete(n),
