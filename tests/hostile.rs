@@ -672,3 +672,35 @@ fn a_full_disk_does_not_stop_a_restart_and_downloads_still_work() {
     assert!(full[0].contains(" WARN "), "{stderr}");
     assert!(!stderr.contains("ERROR"), "{stderr}");
 }
+
+/// A passive data connection from another address than the control connection's is
+/// refused; the real client's connection still carries the transfer.
+#[test]
+fn a_data_connection_from_another_address_is_refused() {
+    let server = TestServer::start();
+    place(&server, "alice/f.txt", b"for alice only\n", "alice", true);
+    let mut alice = server.login(ALICE);
+    assert_eq!(alice.cmd("TYPE I"), "200 Switching to Binary mode.\r\n");
+    let reply = alice.cmd("EPSV");
+    let port: u16 = reply
+        .split("|||")
+        .nth(1)
+        .and_then(|s| s.split('|').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{reply}"));
+    let data_addr = std::net::SocketAddr::new(server.addr.ip(), port);
+    // The thief is first in the queue of the passive port.
+    let mut thief = connect_from(loopback(9, 9), data_addr).unwrap();
+    thief
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut data = TcpStream::connect(data_addr).unwrap();
+    assert!(alice.cmd("RETR f.txt").starts_with("150 "));
+    let mut stolen = Vec::new();
+    let _ = thief.read_to_end(&mut stolen);
+    assert!(stolen.is_empty(), "the thief got {stolen:?}");
+    let mut body = Vec::new();
+    data.read_to_end(&mut body).unwrap();
+    assert_eq!(body, b"for alice only\n");
+    assert_eq!(alice.reply(), "226 Transfer complete.\r\n");
+}
