@@ -1,13 +1,15 @@
 //! The TLS identity and rustls configurations: load `certs/cert.pem` + `certs/key.pem`, or
 //! generate a self-signed pair on first start; the SHA-256 fingerprint users compare with
 //! what their client shows; per-session control/data `ServerConfig`s that bind data-channel
-//! resumption to the control connection.
+//! resumption to the control connections of one logged-in user from one IP.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs;
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Weak;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rustls::ServerConfig;
@@ -37,6 +39,30 @@ pub struct Identity {
     base: Arc<ServerConfig>,
     fingerprint: String,
     pub generated: bool,
+    logins: Arc<LoginCaches>,
+}
+
+/// The session caches of logged-in users, one per (user, client IP), shared by every control
+/// connection of that user from that IP while one is open.
+#[derive(Debug, Default)]
+struct LoginCaches {
+    by_login: Mutex<HashMap<(String, IpAddr), Weak<SessionCache>>>,
+}
+
+impl LoginCaches {
+    /// The cache of `user` from `ip`, made when the first of its connections logs in.
+    fn join(&self, user: &str, ip: IpAddr) -> Arc<SessionCache> {
+        let mut by_login = self.by_login.lock().unwrap_or_else(PoisonError::into_inner);
+        // Forget the caches whose connections have all gone (bounded by the sessions alive).
+        by_login.retain(|_, cache| cache.strong_count() > 0);
+        let key = (user.to_owned(), ip);
+        if let Some(cache) = by_login.get(&key).and_then(Weak::upgrade) {
+            return cache;
+        }
+        let cache = Arc::new(SessionCache::default());
+        by_login.insert(key, Arc::downgrade(&cache));
+        cache
+    }
 }
 
 impl std::fmt::Debug for Identity {
@@ -47,8 +73,11 @@ impl std::fmt::Debug for Identity {
     }
 }
 
-/// A control connection's configs. The data ones share the control one's session cache (so
-/// only this control connection's sessions resume). Upload connections send no TLS 1.3
+/// A control connection's configs. The data ones share the control one's session cache: before
+/// login its own; from login on, the cache of every control connection of the same user from
+/// the same IP (clients such as rclone keep one TLS session cache for all their connections,
+/// so a data connection may offer a session issued to a sibling control connection). Anyone
+/// else's session does not resume, and the transfer is refused. Upload connections send no TLS 1.3
 /// tickets: clients close them with a ticket unread, and the kernel then resets the upload.
 /// TLS 1.3 clients such as rustls spend each ticket once, so the control connection hands
 /// out as many as a client keeps, and download connections (which the client reads to the
@@ -58,6 +87,30 @@ pub struct SessionConfigs {
     pub control: Arc<ServerConfig>,
     pub upload: Arc<ServerConfig>,
     pub download: Arc<ServerConfig>,
+    /// The cache these configs use now (swapped at login).
+    slot: Arc<CacheSlot>,
+    logins: Arc<LoginCaches>,
+}
+
+type CacheSlot = Mutex<Arc<SessionCache>>;
+
+impl SessionConfigs {
+    /// The control connection logged in as `user` from `ip`: its sessions join that login's
+    /// shared cache, and its data connections may resume any session in it.
+    pub fn logged_in(&self, user: &str, ip: IpAddr) {
+        let shared = self.logins.join(user, ip);
+        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if !Arc::ptr_eq(&slot, &shared) {
+            shared.absorb(&slot);
+            *slot = shared;
+        }
+    }
+
+    /// REIN: back to a cache of its own, so the next login shares nothing of this one's.
+    pub fn logged_out(&self) {
+        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) =
+            Arc::new(SessionCache::default());
+    }
 }
 
 /// Tickets on the control connection: rustls clients keep at most 8 per server.
@@ -96,6 +149,7 @@ impl Identity {
             base: Arc::new(base),
             fingerprint,
             generated,
+            logins: Arc::new(LoginCaches::default()),
         })
     }
 
@@ -106,10 +160,10 @@ impl Identity {
 
     /// Fresh configs for one control connection.
     pub fn session_configs(&self) -> SessionConfigs {
-        let cache = Arc::new(SessionCache::default());
+        let slot: Arc<CacheSlot> = Arc::new(Mutex::new(Arc::new(SessionCache::default())));
         let view = |pin| -> Arc<dyn StoresServerSessions> {
             Arc::new(CacheView {
-                cache: Arc::clone(&cache),
+                slot: Arc::clone(&slot),
                 pin,
             })
         };
@@ -126,14 +180,16 @@ impl Identity {
             control: Arc::new(control),
             upload: Arc::new(upload),
             download: Arc::new(download),
+            slot,
+            logins: Arc::clone(&self.logins),
         }
     }
 }
 
-/// One control connection's TLS sessions. Sessions created on the control connection are
-/// kept for its whole life (clients such as lftp/GnuTLS resume every data connection from
-/// them); sessions created on download connections go to a small rolling window, so they can
-/// never push the control connection's out.
+/// The TLS sessions of one control connection (before login) or of one login (user and IP).
+/// Sessions created on control connections are kept long (clients such as lftp/GnuTLS resume
+/// every data connection from them); sessions created on download connections go to a
+/// rolling window, so they can never push the control connections' out.
 ///
 /// Sessions may be resumed more than once: rustls treats a TLS 1.3 ticket as single-use
 /// (`take`), but FTP clients resume many data connections from one session. SECURITY: reuse
@@ -145,12 +201,34 @@ struct SessionCache {
     rolling: Mutex<VecDeque<(Vec<u8>, Vec<u8>)>>,
 }
 
-/// Control-connection sessions kept (rustls sends at most `CONTROL_TICKETS` of them).
-const PINNED_SESSIONS: usize = 16;
-/// Download-connection sessions kept.
-const ROLLING_SESSIONS: usize = 32;
+/// Control-connection sessions kept per cache: `CONTROL_TICKETS` for each of up to 32
+/// connections of one login (`max_per_ip`), oldest first out.
+const PINNED_SESSIONS: usize = 256;
+/// Download-connection sessions kept per cache.
+const ROLLING_SESSIONS: usize = 64;
 
 impl SessionCache {
+    /// Takes in the sessions of `other` (a connection's own cache, at its login).
+    fn absorb(&self, other: &SessionCache) {
+        for (tier, from, cap) in [
+            (&self.pinned, &other.pinned, PINNED_SESSIONS),
+            (&self.rolling, &other.rolling, ROLLING_SESSIONS),
+        ] {
+            let moved: Vec<_> = from
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .drain(..)
+                .collect();
+            let mut tier = tier.lock().unwrap_or_else(PoisonError::into_inner);
+            for entry in moved {
+                if tier.len() >= cap {
+                    tier.pop_front();
+                }
+                tier.push_back(entry);
+            }
+        }
+    }
+
     fn find(&self, key: &[u8]) -> Option<Vec<u8>> {
         for tier in [&self.pinned, &self.rolling] {
             let tier = tier.lock().unwrap_or_else(PoisonError::into_inner);
@@ -162,19 +240,27 @@ impl SessionCache {
     }
 }
 
-/// A config's view of the cache: which tier its new sessions go to.
+/// A config's view of the cache its control connection uses now, and which tier its new
+/// sessions go to.
 #[derive(Debug)]
 struct CacheView {
-    cache: Arc<SessionCache>,
+    slot: Arc<CacheSlot>,
     pin: bool,
+}
+
+impl CacheView {
+    fn cache(&self) -> Arc<SessionCache> {
+        Arc::clone(&self.slot.lock().unwrap_or_else(PoisonError::into_inner))
+    }
 }
 
 impl StoresServerSessions for CacheView {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        let cache = self.cache();
         let (tier, cap) = if self.pin {
-            (&self.cache.pinned, PINNED_SESSIONS)
+            (&cache.pinned, PINNED_SESSIONS)
         } else {
-            (&self.cache.rolling, ROLLING_SESSIONS)
+            (&cache.rolling, ROLLING_SESSIONS)
         };
         let mut tier = tier.lock().unwrap_or_else(PoisonError::into_inner);
         if tier.len() >= cap {
@@ -185,11 +271,11 @@ impl StoresServerSessions for CacheView {
     }
 
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.cache.find(key)
+        self.cache().find(key)
     }
 
     fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.cache.find(key)
+        self.cache().find(key)
     }
 
     fn can_cache(&self) -> bool {

@@ -687,22 +687,69 @@ mod resumption {
         assert_eq!(got, b"data");
     }
 
-    /// SECURITY: resumption is bound to the control connection: a session from another
-    /// control connection (even the same user's) is refused.
+    /// SECURITY: resumption is bound to the login: a session issued to another control
+    /// connection of the same user from the same IP resumes (rclone keeps one TLS session
+    /// cache for all its connections); another user's session is refused.
     #[test]
-    fn another_control_connections_session_is_refused() {
+    fn a_sibling_connections_session_resumes_another_users_does_not() {
         let server = TestServer::start();
         std::fs::write(server.storage("alice/f.txt"), b"data").unwrap();
+        std::fs::write(server.storage("Public/p.txt"), b"public").unwrap();
         let mut a = server.tls_login(ALICE);
         let mut b = server.tls_login(ALICE);
+        let mut bob = server.tls_login(crate::support::BOB);
         assert!(a.cmd("NOOP").starts_with("200 "));
         let tcp = b.epsv();
         assert!(b.cmd("RETR f.txt").starts_with("150 "));
-        let mut data = a.protect(tcp); // resumes a's session
+        let mut data = a.protect(tcp); // resumes a's session: alice's too
+        let mut got = Vec::new();
+        data.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"data");
+        assert!(b.reply().starts_with("226 "));
+
+        let tcp = bob.epsv();
+        assert!(bob.cmd("RETR /Public/p.txt").starts_with("150 "));
+        let mut data = a.protect(tcp); // alice's session on bob's transfer
         let mut got = Vec::new();
         let _ = data.read_to_end(&mut got);
-        assert!(got.is_empty());
-        assert_eq!(b.reply(), REFUSED);
+        assert!(got.is_empty(), "{got:?}");
+        assert_eq!(bob.reply(), REFUSED);
+    }
+
+    /// Clients that finish the data connection's TLS handshake before they send the
+    /// transfer command (aioftp) are served: the server handshakes as the connection comes.
+    #[test]
+    fn a_handshake_before_the_transfer_command_is_served() {
+        let server = TestServer::start();
+        std::fs::write(server.storage("alice/f.txt"), b"early").unwrap();
+        let mut c = server.tls_login(ALICE);
+        let tcp = c.epsv();
+        let mut data = c.protect(tcp); // the whole handshake, before RETR
+        assert!(c.cmd("RETR f.txt").starts_with("150 "));
+        let mut got = Vec::new();
+        data.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"early");
+        assert!(c.reply().starts_with("226 "));
+        // A zero-byte upload right after the handshake (basic-ftp), then the command.
+        let tcp = c.epsv();
+        let mut data = c.protect(tcp);
+        data.conn.send_close_notify();
+        data.flush().unwrap();
+        data.sock.shutdown(std::net::Shutdown::Write).unwrap();
+        assert!(c.cmd("STOR empty.txt").starts_with("150 "));
+        assert_eq!(c.reply(), "226 Transfer complete.\r\n");
+        assert_eq!(
+            std::fs::read(server.storage("alice/empty.txt")).unwrap(),
+            b""
+        );
+        // A stranger's early handshake is refused as late ones are.
+        let tcp = c.epsv();
+        let mut data = crate::support::tls_connect(&server.tls_client_config(), tcp);
+        assert!(c.cmd("RETR f.txt").starts_with("150 "));
+        let mut got = Vec::new();
+        let _ = data.read_to_end(&mut got);
+        assert!(got.is_empty(), "{got:?}");
+        assert_eq!(c.reply(), REFUSED);
     }
 
     #[test]

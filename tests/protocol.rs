@@ -1030,3 +1030,67 @@ fn random_command_lines_never_break_the_session() {
     assert_eq!(raw.cmd("NOOP"), "200 NOOP ok.\r\n");
     assert!(server.raw().cmd("NOOP").starts_with("200 "));
 }
+
+/// NLST and LIST take shell wildcards in the last component (`mget f00*.bin` in tnftp,
+/// `ncftpget '/alice/d/f01*.bin'`), as vsftpd does.
+#[test]
+fn nlst_and_list_expand_wildcards_in_the_last_component() {
+    let server = TestServer::start();
+    std::fs::create_dir(server.storage("alice/d")).unwrap();
+    for name in [
+        "f00.bin",
+        "f01.bin",
+        "f02.txt",
+        "g.bin",
+        ".f0hidden",
+        "[x].txt",
+    ] {
+        std::fs::write(server.storage(&format!("alice/d/{name}")), name).unwrap();
+    }
+    crate::support::place(&server, "Public/f0bob.bin", b"secret", "bob", false);
+    crate::support::place(&server, "Public/f0pub.bin", b"open", "bob", true);
+    let mut raw = server.login(ALICE);
+    let nlst = |raw: &mut crate::support::Raw, arg: &str| {
+        let (opening, body, done) = raw.listing(&format!("NLST {arg}"));
+        if !opening.starts_with("150") {
+            return opening;
+        }
+        assert_eq!(done, "226 Directory send OK.\r\n");
+        body
+    };
+    assert_eq!(nlst(&mut raw, "d/f0*.bin"), "d/f00.bin\r\nd/f01.bin\r\n");
+    assert_eq!(nlst(&mut raw, "/alice/d/f01*.bin"), "/alice/d/f01.bin\r\n");
+    assert_eq!(
+        nlst(&mut raw, "d/f0?.*"),
+        "d/f00.bin\r\nd/f01.bin\r\nd/f02.txt\r\n"
+    );
+    assert_eq!(
+        nlst(&mut raw, "d/[fg]*.bin"),
+        "d/f00.bin\r\nd/f01.bin\r\nd/g.bin\r\n"
+    );
+    // Dot files only for a pattern that starts with a dot; an existing name is literal.
+    assert_eq!(
+        nlst(&mut raw, "d/*hidden"),
+        "550 No such file or directory.\r\n"
+    );
+    assert_eq!(nlst(&mut raw, "d/.f0*"), "d/.f0hidden\r\n");
+    assert_eq!(nlst(&mut raw, "d/[x].txt"), "[x].txt\r\n");
+    // Others' private files never match; no match is 550.
+    assert_eq!(nlst(&mut raw, "/Public/f0*"), "/Public/f0pub.bin\r\n");
+    assert_eq!(
+        nlst(&mut raw, "d/zz*"),
+        "550 No such file or directory.\r\n"
+    );
+    // Wildcards in a directory part are not expanded.
+    assert_eq!(
+        nlst(&mut raw, "d*/f00.bin"),
+        "550 No such file or directory.\r\n"
+    );
+    let (_, listing, _) = raw.listing("LIST d/f0*.bin");
+    let lines: Vec<&str> = listing.lines().collect();
+    assert_eq!(lines.len(), 2, "{listing}");
+    assert!(
+        lines[0].ends_with(" d/f00.bin") && lines[1].ends_with(" d/f01.bin"),
+        "{listing}"
+    );
+}

@@ -10,16 +10,22 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Socket, Type};
 
 use crate::limits::{DATA_STALL_TIMEOUT, PASV_BIND_ATTEMPTS};
+use crate::protocol::Reply;
 use crate::protocol::address::canonical;
 use crate::server::net;
+use crate::server::stream::Stream;
 
 /// How the next transfer's data connection will be made.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub enum DataPlan {
     #[default]
     None,
     Passive(TcpListener),
     Active(SocketAddr),
+    /// A passive connection from the control peer, accepted before its transfer command.
+    Accepted(TcpStream),
+    /// ... and protected already: the TLS stream, or the reply its transfer gets (522, 425).
+    Protected(Result<Stream, Reply>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +73,36 @@ fn bind_in_range(ip: IpAddr, range: &RangeInclusive<u16>) -> io::Result<TcpListe
     ))
 }
 
+/// Accepts a waiting connection from `control_peer` (others are refused and logged); `None`
+/// when nothing from it is waiting.
+pub fn accept_waiting(
+    listener: &TcpListener,
+    control_peer: IpAddr,
+) -> io::Result<Option<TcpStream>> {
+    loop {
+        match listener.accept() {
+            Ok((stream, from)) => {
+                // SECURITY: only the control peer may take the data connection (no theft).
+                if canonical(from.ip()) == canonical(control_peer) {
+                    return ready(stream).map(Some);
+                }
+                log::warn!("refused data connection from {from}: control peer is {control_peer}");
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A data socket as transfers use it: blocking, with stall timeouts.
+pub fn ready(stream: TcpStream) -> io::Result<TcpStream> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(DATA_STALL_TIMEOUT))?;
+    stream.set_write_timeout(Some(DATA_STALL_TIMEOUT))?;
+    Ok(stream)
+}
+
 /// Opens the data connection for one transfer.
 pub fn establish(
     plan: DataPlan,
@@ -75,14 +111,12 @@ pub fn establish(
     timeout: Duration,
 ) -> Result<TcpStream, DataError> {
     let stream = match plan {
-        DataPlan::None => return Err(DataError::NoPlan),
+        DataPlan::None | DataPlan::Protected(_) => return Err(DataError::NoPlan),
         DataPlan::Passive(listener) => accept_from(&listener, control_peer, timeout)?,
         DataPlan::Active(addr) => connect_to(addr, local_ip, timeout)?,
+        DataPlan::Accepted(stream) => stream,
     };
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(DATA_STALL_TIMEOUT))?;
-    stream.set_write_timeout(Some(DATA_STALL_TIMEOUT))?;
-    Ok(stream)
+    Ok(ready(stream)?)
 }
 
 fn accept_from(

@@ -10,6 +10,7 @@ use crate::limits::TLS_HANDSHAKE_TIMEOUT;
 use crate::protocol::listing::FactSet;
 use crate::protocol::{Command, ParseError, Reply, SiteCommand, TransferType, codes};
 use crate::server::commands;
+use crate::server::commands::Woke;
 use crate::server::control::{ControlStream, Incoming};
 use crate::server::data::DataPlan;
 use crate::server::{Job, Permit, Shared};
@@ -223,6 +224,17 @@ impl<'a> Session<'a> {
             return Ok(true);
         }
         loop {
+            match self.wait_for_control_or_data()? {
+                None | Some(Woke::Control) => {}
+                Some(Woke::Data) => continue,
+                Some(Woke::Neither) => {
+                    if let Some(reply) = self.expiry() {
+                        self.control.send(&reply)?;
+                        return Ok(false);
+                    }
+                    continue;
+                }
+            }
             match self.control.read_line(&mut self.line)? {
                 Incoming::Line => return Ok(true),
                 Incoming::Closed => {

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 use crate::protocol::listing::{self, EntryFacts};
 use crate::protocol::{Reply, codes};
 use crate::server::session::{Session, SessionError};
+use crate::storage;
 
 /// `LIST -la path` → (show dot files, path). Leading `-xyz` words are `ls` flags.
 fn split_flags(arg: Option<&str>) -> (bool, &str) {
@@ -18,10 +19,62 @@ fn split_flags(arg: Option<&str>) -> (bool, &str) {
     (all, rest)
 }
 
+/// SECURITY: a glob with many stars can make matching slow over a large directory; more
+/// than this many are refused like a name that matches nothing.
+const MAX_WILDCARD_STARS: usize = 4;
+
+/// `d/f0*.bin` → (`d/`, `f0*.bin`) when the last component holds a shell wildcard.
+fn split_wildcard(path: &str) -> Option<(&str, &str)> {
+    let (dir, last) = match path.rfind('/') {
+        Some(i) => path.split_at(i + 1),
+        None => ("", path),
+    };
+    last.contains(['*', '?', '[']).then_some((dir, last))
+}
+
 impl Session<'_> {
+    /// What LIST/NLST/STAT show for `path`: a directory's entries, a file itself, or (when
+    /// nothing has that name and its last component is a shell wildcard, as vsftpd does) the
+    /// entries it matches, named with the directory part as given.
     fn entries(&self, path: &str, all: bool) -> Result<Vec<EntryFacts>, SessionError> {
-        let target = self.resolve(if path.is_empty() { "." } else { path })?;
-        Ok(self.shared.storage.list(&self.grants, &target, all)?)
+        let literal = self
+            .resolve(if path.is_empty() { "." } else { path })
+            .and_then(|target| self.shared.storage.list(&self.grants, &target, all));
+        match (literal, split_wildcard(path)) {
+            (Err(storage::Error::NotFound), Some((dir, pattern))) => self.matching(dir, pattern),
+            (literal, _) => Ok(literal?),
+        }
+    }
+
+    /// The entries of `dir` whose names match `pattern` (`*`, `?`, `[set]`); a pattern
+    /// matches dot files only when it starts with `.`. Others' private entries are never
+    /// listed, so they never match. No match: 550, as for a missing name.
+    fn matching(&self, dir: &str, pattern: &str) -> Result<Vec<EntryFacts>, SessionError> {
+        let not_found = || SessionError::Storage(storage::Error::NotFound);
+        if pattern.matches('*').count() > MAX_WILDCARD_STARS {
+            return Err(not_found());
+        }
+        let matcher = glob::Pattern::new(pattern).map_err(|_| not_found())?;
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        let parent = self.resolve(if dir.is_empty() { "." } else { dir })?;
+        let mut found: Vec<EntryFacts> = self
+            .shared
+            .storage
+            .list(&self.grants, &parent, true)?
+            .into_iter()
+            .filter(|e| matcher.matches_with(&e.name, options))
+            .collect();
+        if found.is_empty() {
+            return Err(not_found());
+        }
+        for e in &mut found {
+            e.name.insert_str(0, dir);
+        }
+        Ok(found)
     }
 
     pub(super) fn list(&mut self, arg: Option<&str>) -> Result<Reply, SessionError> {
@@ -103,7 +156,19 @@ impl Session<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::split_flags;
+    use super::{split_flags, split_wildcard};
+
+    #[test]
+    fn wildcards_only_in_the_last_component() {
+        assert_eq!(split_wildcard("f0*.bin"), Some(("", "f0*.bin")));
+        assert_eq!(
+            split_wildcard("/alice/d/f01?.bin"),
+            Some(("/alice/d/", "f01?.bin"))
+        );
+        assert_eq!(split_wildcard("[ab].txt"), Some(("", "[ab].txt")));
+        assert_eq!(split_wildcard("d*/file"), None);
+        assert_eq!(split_wildcard("plain.txt"), None);
+    }
 
     #[test]
     fn ls_flags() {

@@ -2,6 +2,7 @@
 //! per-IP brute-force block.
 
 use crate::auth::{self, Attempt, Password};
+use crate::protocol::address::canonical;
 use crate::protocol::{Reply, codes};
 use crate::server::session::{ANONYMOUS, Login, Session, SessionError, busy};
 use crate::storage::{Access, Grants, PUBLIC_DIR, VirtualPath};
@@ -48,7 +49,7 @@ impl Session<'_> {
             )));
         }
         if shared.settings.anonymous && is_anonymous_name(&name) {
-            self.take_seat()?;
+            self.take_seat(ANONYMOUS)?;
             self.grants = Grants::user(ANONYMOUS, vec![(PUBLIC_DIR.to_owned(), Access::ReadOnly)]);
             self.cwd = VirtualPath::top(PUBLIC_DIR);
             self.login = Login::Anonymous;
@@ -86,7 +87,7 @@ impl Session<'_> {
         }
         match verdict {
             Ok(account) => {
-                self.take_seat()?;
+                self.take_seat(account.name.as_str())?;
                 let home = account.name.as_str().to_owned();
                 shared.storage.ensure_home(&home)?;
                 self.grants = self.grants_for(&account);
@@ -117,9 +118,13 @@ impl Session<'_> {
         }
     }
 
-    /// A session that logs in keeps its worker for good; one evicted meanwhile is told so.
-    fn take_seat(&self) -> Result<(), SessionError> {
+    /// A session that logs in keeps its worker for good (one evicted meanwhile is told so),
+    /// and its TLS sessions join those of its user's other connections from its IP.
+    fn take_seat(&self, user: &str) -> Result<(), SessionError> {
         if self.permit.logged_in() {
+            if let Some(tls) = &self.tls {
+                tls.logged_in(user, canonical(self.control.peer.ip()));
+            }
             Ok(())
         } else {
             Err(SessionError::Close(busy()))
@@ -131,6 +136,9 @@ impl Session<'_> {
     pub(super) fn rein(&mut self) -> Reply {
         if self.is_logged_in() {
             self.permit.logged_out(self.control.tcp());
+            if let Some(tls) = &self.tls {
+                tls.logged_out();
+            }
         }
         self.connected_at = std::time::Instant::now();
         self.login = Login::Fresh;

@@ -12,6 +12,7 @@
 //! | security.rs     | AUTH PBSZ PROT CCC                                 |
 //! | site.rs         | SITE, ADDUSER DELUSER BAN UNBAN SIGNUP VISIBILITY   |
 
+mod early_data;
 mod files;
 mod info;
 mod listing;
@@ -21,6 +22,8 @@ mod parameters;
 mod security;
 mod site;
 mod transfer;
+
+pub(super) use early_data::Woke;
 
 use crate::protocol::{Command, Reply, SiteCommand, codes};
 use crate::server::session::{Session, SessionError};

@@ -12,7 +12,7 @@ use crate::limits::{CONTROL_POLL, DATA_STALL_TIMEOUT, SENDFILE_CHUNK, TRANSFER_B
 use crate::protocol::ascii::{FromNetwork, ToNetwork};
 use crate::protocol::{Command, Reply, TransferType, codes};
 use crate::server::control::Incoming;
-use crate::server::data::{self, DataError};
+use crate::server::data::{self, DataError, DataPlan};
 use crate::server::net;
 use crate::server::session::{Session, SessionError};
 use crate::server::stream::Stream;
@@ -226,7 +226,7 @@ impl Session<'_> {
             )));
         }
         let plan = std::mem::take(&mut self.data_plan);
-        if matches!(plan, crate::server::data::DataPlan::None) {
+        if matches!(plan, DataPlan::None) {
             return Err(SessionError::Reply(Reply::new(
                 codes::CANT_OPEN_DATA,
                 "Use PORT or PASV first.",
@@ -234,6 +234,10 @@ impl Session<'_> {
         }
         self.control
             .send(&Reply::new(codes::OPENING_DATA, opening.to_owned()))?;
+        // Protected while the session waited for this command (see `early_data`).
+        if let DataPlan::Protected(stream) = plan {
+            return stream.map_err(SessionError::Reply);
+        }
         let timeout = self.shared.settings.data_timeout;
         let tcp = match data::establish(
             plan,
@@ -266,7 +270,11 @@ impl Session<'_> {
     /// TLS on a data connection. SECURITY: unless `tls_session_reuse = false`, the handshake
     /// must resume this control connection's session (the data config shares only this
     /// session's cache), so a stranger who races to the passive port cannot take the data.
-    fn protect(&self, tcp: TcpStream, config: Arc<rustls::ServerConfig>) -> Result<Stream, Reply> {
+    pub(super) fn protect(
+        &self,
+        tcp: TcpStream,
+        config: Arc<rustls::ServerConfig>,
+    ) -> Result<Stream, Reply> {
         let failed = |e: std::io::Error| {
             log::info!(
                 "TLS on the data connection of {} failed: {e}",
