@@ -1104,48 +1104,95 @@ fn raw_http(addr: SocketAddr, request: &[u8]) -> String {
     String::from_utf8_lossy(&reply).into_owned()
 }
 
+/// A child `ferroftp web` process, for what only the binary shows (its log, a crash of the
+/// whole process): stderr collected, killed on drop.
+struct WebChild {
+    child: std::process::Child,
+    addr: SocketAddr,
+    stderr: Option<JoinHandle<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl WebChild {
+    fn start(env: &[(&str, &str)]) -> WebChild {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
+            .args(["web", "--listen", "127.0.0.1:0", "--dir"])
+            .arg(dir.path())
+            .env("HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path())
+            .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = err.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        });
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let addr: SocketAddr = line
+            .trim()
+            .strip_prefix("web client on http://")
+            .and_then(|s| s.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("banner: {line}"))
+            .parse()
+            .unwrap();
+        WebChild {
+            child,
+            addr,
+            stderr: Some(stderr),
+            _dir: dir,
+        }
+    }
+
+    /// A handle for clients (stopping it is Drop's job here).
+    fn web(&self) -> Web {
+        Web {
+            addr: self.addr,
+            stop: Box::new(|| {}),
+            handle: None,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Ends the process and returns everything it wrote on stderr.
+    fn stop_and_stderr(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for WebChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A request announcing a huge body and sending a few bytes must get its 413 (or page) and
 /// leave the server running. Run as a child `ferroftp web`, since the failure mode is the
 /// whole process aborting.
 #[test]
 fn web_hostile_content_length_neither_crashes_nor_buffers() {
-    use std::io::BufRead;
     let ftp = TestServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
-        .args(["web", "--listen", "127.0.0.1:0", "--dir"])
-        .arg(dir.path())
-        .env("HOME", dir.path())
-        .env("XDG_CONFIG_HOME", dir.path())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut child = Kill(child);
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let addr: SocketAddr = line
-        .trim()
-        .strip_prefix("web client on http://")
-        .and_then(|s| s.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("banner: {line}"))
-        .parse()
-        .unwrap();
-    let web = Web {
-        addr,
-        stop: Box::new(|| {}),
-        handle: None,
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let mut child = WebChild::start(&[]);
+    let web = child.web();
     let mut b = web.client();
     b.login(&ftp, ALICE);
     let csrf = b.csrf();
@@ -1164,17 +1211,19 @@ fn web_hostile_content_length_neither_crashes_nor_buffers() {
         ),
     ];
     for (i, req) in requests.iter().enumerate() {
-        let reply = raw_http(addr, req.as_bytes());
+        let reply = raw_http(web.addr, req.as_bytes());
         if i == 2 {
             assert!(reply.starts_with("HTTP/1.1 413 "), "upload: {reply}");
         }
         std::thread::sleep(Duration::from_millis(300));
         assert!(
-            child.0.try_wait().unwrap().is_none(),
+            child.alive(),
             "`ferroftp web` died after request {i}: {req:.60}"
         );
         assert_eq!(b.browse("/alice").status, 200, "after request {i}");
     }
+    let log = child.stop_and_stderr();
+    assert!(!log.contains("panicked"), "{log}");
 }
 
 // ---- mkdir, delete, logout ----
