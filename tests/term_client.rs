@@ -324,6 +324,37 @@ fn admin_commands_and_signup() {
     assert!(!ran.stdout.contains("dave-pw-1"), "password echoed");
 }
 
+/// SPEC "Access model": no secret in any log at any RUST_LOG level. suppaftp logs each
+/// command it sends (PASS at trace, SITE and raw commands at debug); the client must not
+/// let those through, for the login, SITE ADDUSER, adduser and signup.
+#[test]
+fn no_password_reaches_the_log_at_trace() {
+    let server = TestServer::start_with(|s| s.allow_signup = true);
+    let work = Work::new();
+    let script = "site adduser bob2 Secr3tPw-site; adduser carol Secr3tPw-add; \
+        put notes.txt; get notes.txt copy.txt; ls; close; \
+        open ftp://127.0.0.1:PORT; signup dave Secr3tPw-signup; login dave Secr3tPw-signup; pwd"
+        .replace("PORT", &server.port().to_string());
+    let ran = run_with_timeout(
+        work.command(&[&server.url(ADMIN), "-c", &script])
+            .env("RUST_LOG", "trace"),
+        CLIENT_TIMEOUT,
+    )
+    .ok("script at RUST_LOG=trace");
+    assert!(
+        ran.stderr.contains("DEBUG"),
+        "the log is on: {}",
+        ran.stderr
+    );
+    for secret in [ADMIN.1, "Secr3tPw"] {
+        assert!(
+            !ran.stderr.contains(secret) && !ran.stdout.contains(secret),
+            "{secret} written out:\n{}",
+            ran.stderr
+        );
+    }
+}
+
 mod ftps {
     use super::*;
 

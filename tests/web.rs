@@ -1226,6 +1226,36 @@ fn web_hostile_content_length_neither_crashes_nor_buffers() {
     assert!(!log.contains("panicked"), "{log}");
 }
 
+/// SPEC "Access model": no web form password in the log at any RUST_LOG level (suppaftp,
+/// which the web client drives, logs every PASS it sends at trace).
+#[test]
+fn web_no_password_in_the_log_at_trace() {
+    let ftp = TestServer::start();
+    let mut child = WebChild::start(&[("RUST_LOG", "trace")]);
+    let web = child.web();
+    let mut b = web.client();
+    let r = b.login_form(ftp.port(), ("alice", "Wrong-Secr3t"), false);
+    assert_eq!(r.status, 401, "{}", r.text());
+    b.login(&ftp, ALICE);
+    let csrf = b.csrf();
+    let r = b.post_multipart(
+        "/upload?dir=%2Falice",
+        &multipart(Some(&csrf), &[("log.txt", b"hello")]),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let r = b.get("/download?path=%2Falice%2Flog.txt");
+    assert_eq!(r.body, b"hello");
+    assert_eq!(b.browse("/alice").status, 200);
+    let log = child.stop_and_stderr();
+    assert!(
+        log.contains("web login ok: user=alice"),
+        "the log is on: {log}"
+    );
+    for secret in [ALICE.1, "Wrong-Secr3t"] {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
+}
+
 // ---- mkdir, delete, logout ----
 
 #[test]

@@ -802,11 +802,17 @@ pub struct Served {
 
 impl Served {
     pub fn start(dir: &Path, args: &[&str]) -> Served {
+        Served::start_with_env(dir, args, &[])
+    }
+
+    /// As [`Served::start`], with extra environment variables (e.g. `RUST_LOG`).
+    pub fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Served {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
             .arg("serve")
             .arg("--dir")
             .arg(dir)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
