@@ -1083,6 +1083,50 @@ fn web_malformed_multipart_is_400_and_leaves_nothing() {
     assert!(!r.text().contains("partial.bin"));
 }
 
+/// The browser's upload request over an existing file is cut mid-body (declared 10 MiB,
+/// 300 kB sent, then the connection closes its sending side): the upload fails with 400
+/// and the original stays on the server byte for byte. The web client used to send DELE
+/// after the failed STOR, deleting the file ferroftp had kept.
+#[test]
+fn web_cut_upload_over_an_existing_file_keeps_the_original() {
+    let ftp = TestServer::start();
+    let web = Web::start();
+    let mut b = web.client();
+    b.login(&ftp, ALICE);
+    let original = pseudo_random(200_000, 21);
+    ftp_put(&ftp, ALICE, "keep.bin", &original);
+    let csrf = b.csrf();
+    let cookie = b.cookie.clone().unwrap();
+
+    let mut s = TcpStream::connect(web.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST /upload?dir=%2Falice HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\
+         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n\
+         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"keep.bin\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n",
+        10 << 20
+    )
+    .unwrap();
+    s.write_all(&pseudo_random(300_000, 22)).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    // The answer comes after the web client is done with the FTP server: no race below.
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 400 "), "{reply:.300}");
+
+    let kept = ftp_get(&ftp, ALICE, "keep.bin").expect("the original is still there");
+    assert_eq!(
+        sha256(&kept),
+        sha256(&original),
+        "the original, byte for byte"
+    );
+    assert_eq!(b.browse("/alice").status, 200, "the session goes on");
+}
+
 /// One raw HTTP exchange: sends `request`, returns what came back before the server closed
 /// (or 5 s passed).
 fn raw_http(addr: SocketAddr, request: &[u8]) -> String {

@@ -792,21 +792,23 @@ fn upload(request: &mut Request, s: &Session, query: &str) -> Answer {
             return error_page(400, format!("Refusing the file name {raw_name:?}."), &back);
         };
         let target = pages::join(&dir, &name);
-        let result = match with_ftp(&mut entry, |c| c.quote("NOOP").map(|_| ())) {
+        // SIZE first: what was there decides what a failure may clean up. It also checks the
+        // connection (reconnecting once) before the transfer, which cannot be repeated.
+        let before = match with_ftp(&mut entry, |c| probe(c, &target)) {
             None => return Answer::Redirect("/".into()),
-            Some(Err(e)) => Err(e),
-            Some(Ok(())) => match entry.data.login.as_mut().and_then(|l| l.conn.as_mut()) {
-                Some(conn) => conn.put(&target, &mut PartReader(&mut parts)),
-                None => return Answer::Redirect("/".into()),
-            },
+            Some(Ok(before)) => before,
+            Some(Err(e)) => {
+                let message = format!("Upload of {name} failed: {e}");
+                return error_page(ftp_error_status(&e), message, &back);
+            }
         };
-        if let Err(e) = result {
-            // Nothing half-uploaded stays under the final name: servers other than ferroftp
-            // may keep the part that arrived, so remove it.
-            if matches!(e, FtpError::LocalRead(_))
-                && let Some(conn) = entry.data.login.as_mut().and_then(|l| l.conn.as_mut())
-            {
-                let _ = conn.delete(&target);
+        let Some(conn) = entry.data.login.as_mut().and_then(|l| l.conn.as_mut()) else {
+            return Answer::Redirect("/".into());
+        };
+        let mut input = Counted::new(PartReader(&mut parts));
+        if let Err(e) = conn.put(&target, &mut input) {
+            if matches!(e, FtpError::LocalRead(_)) {
+                remove_partial(conn, &target, before, input.count());
             }
             let status = if matches!(e, FtpError::LocalRead(_)) {
                 400
@@ -826,4 +828,69 @@ fn upload(request: &mut Request, s: &Session, query: &str) -> Answer {
         done.join(", ")
     ));
     Answer::Redirect(back)
+}
+
+/// What `SIZE` said about an upload's target before the upload started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Before {
+    /// A file was there: whatever happens, it is not ours to delete.
+    Existed,
+    /// `550`: no such file (or one we may not see, which is not ours either).
+    Absent,
+    /// The server does not answer `SIZE` usefully (500/502, …): we cannot know.
+    Unknown,
+}
+
+/// `SIZE path`, as [`Before`]; errors only when the connection itself failed.
+fn probe(c: &mut Connection, path: &str) -> Result<Before, FtpError> {
+    match c.size(path) {
+        Ok(_) => Ok(Before::Existed),
+        Err(e) if e.code() == Some(550) => Ok(Before::Absent),
+        Err(e) if matches!(e, FtpError::Io(_) | FtpError::Timeout { .. }) => Err(e),
+        Err(e) if e.code() == Some(421) => Err(e),
+        Err(_) => Ok(Before::Unknown),
+    }
+}
+
+/// After an upload cut on the browser's side (the STOR was aborted): removes what the
+/// server may have kept under the final name, but only when it can only be our partial.
+///
+/// A failed web upload must leave the server as it was. ferroftp keeps the original on a
+/// failed STOR and stores nothing new; vsftpd, pure-ftpd and others keep the bytes that
+/// arrived, replacing the original if there was one (which is then lost whatever we do).
+/// So: never DELE a name that existed before (or that we could not check), and otherwise
+/// only when the file now there is no larger than what we sent. The one case left is
+/// another client creating the same, small, file in the moments between our SIZE and our
+/// DELE; deleting a partial nobody wants is worth that.
+fn remove_partial(c: &mut Connection, path: &str, before: Before, sent: u64) {
+    if before != Before::Absent {
+        return;
+    }
+    if matches!(c.size(path), Ok(n) if n <= sent) {
+        let _ = c.delete(path);
+    }
+}
+
+/// A reader that counts the bytes read through it: what an upload actually sent.
+struct Counted<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Counted<R> {
+    fn new(inner: R) -> Counted<R> {
+        Counted { inner, count: 0 }
+    }
+
+    fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
 }
