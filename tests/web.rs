@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ferroftp::web::allow::{Allowlist, Rule};
 use ferroftp::web::{WebConfig, WebServer};
 
-use crate::support::{ALICE, BOB, TestServer, pseudo_random, run_with_timeout, sha256};
+use crate::support::{ALICE, BOB, PyFtpd, TestServer, pseudo_random, run_with_timeout, sha256};
 
 // ---- harness ----
 
@@ -1083,6 +1083,31 @@ fn web_malformed_multipart_is_400_and_leaves_nothing() {
     assert!(!r.text().contains("partial.bin"));
 }
 
+/// Sends an upload of `name` into `dir` that declares 10 MiB, sends 300 kB of the file and
+/// then shuts its sending side, as a closed tab or a dropped link does; returns the answer,
+/// which comes only once the web client is done with the FTP server (so checks made after
+/// it cannot race the handler).
+fn cut_upload(web: &Web, cookie: &str, csrf: &str, dir: &str, name: &str) -> String {
+    let mut s = TcpStream::connect(web.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST /upload?dir={} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\
+         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n\
+         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n",
+        enc(dir),
+        10 << 20
+    )
+    .unwrap();
+    s.write_all(&pseudo_random(300_000, 22)).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
 /// The browser's upload request over an existing file is cut mid-body (declared 10 MiB,
 /// 300 kB sent, then the connection closes its sending side): the upload fails with 400
 /// and the original stays on the server byte for byte. The web client used to send DELE
@@ -1098,24 +1123,7 @@ fn web_cut_upload_over_an_existing_file_keeps_the_original() {
     let csrf = b.csrf();
     let cookie = b.cookie.clone().unwrap();
 
-    let mut s = TcpStream::connect(web.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "POST /upload?dir=%2Falice HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\
-         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n\
-         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
-         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"keep.bin\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\n",
-        10 << 20
-    )
-    .unwrap();
-    s.write_all(&pseudo_random(300_000, 22)).unwrap();
-    s.shutdown(std::net::Shutdown::Write).unwrap();
-    // The answer comes after the web client is done with the FTP server: no race below.
-    let mut reply = Vec::new();
-    let _ = s.read_to_end(&mut reply);
-    let reply = String::from_utf8_lossy(&reply);
+    let reply = cut_upload(&web, &cookie, &csrf, "/alice", "keep.bin");
     assert!(reply.starts_with("HTTP/1.1 400 "), "{reply:.300}");
 
     let kept = ftp_get(&ftp, ALICE, "keep.bin").expect("the original is still there");
@@ -1125,6 +1133,34 @@ fn web_cut_upload_over_an_existing_file_keeps_the_original() {
         "the original, byte for byte"
     );
     assert_eq!(b.browse("/alice").status, 200, "the session goes on");
+}
+
+/// pyftpdlib keeps what arrived of an aborted STOR under the final name. A cut upload of a
+/// new name then leaves nothing (the web client removes its own partial); over an existing
+/// name the web client deletes nothing (the server has already replaced the original; a DELE
+/// would only lose more).
+#[test]
+fn web_cut_uploads_against_pyftpdlib() {
+    let (root, scripts) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let py = PyFtpd::start(root.path(), scripts.path());
+    let web = Web::start();
+    let mut b = web.client();
+    let r = b.login_form(py.port, PyFtpd::USER, false);
+    assert_eq!(r.status, 303, "login: {}", r.text());
+    let csrf = b.csrf();
+    let cookie = b.cookie.clone().unwrap();
+
+    let reply = cut_upload(&web, &cookie, &csrf, "/", "new.bin");
+    assert!(reply.starts_with("HTTP/1.1 400 "), "{reply:.300}");
+    assert!(!root.path().join("new.bin").exists(), "our partial removed");
+
+    std::fs::write(root.path().join("old.bin"), b"old").unwrap();
+    let reply = cut_upload(&web, &cookie, &csrf, "/", "old.bin");
+    assert!(reply.starts_with("HTTP/1.1 400 "), "{reply:.300}");
+    assert!(
+        root.path().join("old.bin").exists(),
+        "a name that existed is not deleted"
+    );
 }
 
 /// One raw HTTP exchange: sends `request`, returns what came back before the server closed
