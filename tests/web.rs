@@ -136,6 +136,11 @@ const BOUNDARY: &str = "----ferroftpTestBoundary7MA4YWxkTrZu0gW";
 
 impl Client {
     fn new(web: &Web) -> Client {
+        Client::at(web.base())
+    }
+
+    /// A browser for the web client at `base` (for threads, which cannot borrow a `Web`).
+    fn at(base: String) -> Client {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .max_redirects(0)
             .http_status_as_error(false)
@@ -144,7 +149,7 @@ impl Client {
             .into();
         Client {
             agent,
-            base: web.base(),
+            base,
             cookie: None,
         }
     }
@@ -1334,6 +1339,88 @@ fn web_no_password_in_the_log_at_trace() {
     for secret in [ALICE.1, "Wrong-Secr3t"] {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
     }
+}
+
+/// Runs `f` on its own thread; its result if it finishes within `secs`, else `None` (the
+/// thread is left to finish or fail on its own).
+fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(secs)).ok()
+}
+
+/// A download whose browser stops reading holds nothing anybody else waits for: while it
+/// is stalled (64 MiB, more than every socket buffer on the way, and the test reads none
+/// of it past the first bytes), another user logs in and lists, and the same user loads
+/// other pages. Then the download completes intact.
+#[test]
+fn web_a_stalled_download_stalls_nobody() {
+    let ftp = TestServer::start();
+    let big = pseudo_random(64 << 20, 31);
+    crate::support::place(&ftp, "alice/big.bin", &big, "alice", false);
+    let web = Web::start();
+    let mut a = web.client();
+    a.login(&ftp, ALICE);
+
+    let mut d = TcpStream::connect(web.addr).unwrap();
+    d.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let cookie = a.cookie.clone().unwrap();
+    write!(
+        d,
+        "GET /download?path=%2Falice%2Fbig.bin HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(d.read(&mut byte).unwrap(), 1, "download headers");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert!(
+        head.contains(&format!("Content-Length: {}\r\n", big.len())),
+        "{head}"
+    );
+    let mut first = vec![0u8; 4096];
+    d.read_exact(&mut first).unwrap();
+
+    let bob = within(30, {
+        let (ftp_port, base) = (ftp.port(), web.base());
+        move || {
+            let mut b = Client::at(base);
+            let r = b.login_form(ftp_port, BOB, false);
+            let listed = b.browse("/bob");
+            (r.status, listed.status)
+        }
+    });
+    assert_eq!(bob, Some((303, 200)), "another user, during the download");
+    let alice = within(30, move || {
+        let listed = a.browse("/alice");
+        let index = a.get("/");
+        (
+            listed.status,
+            listed.text().contains("big.bin"),
+            index.status,
+        )
+    });
+    assert_eq!(
+        alice,
+        Some((200, true, 303)),
+        "the same user's other pages, during the download"
+    );
+
+    // Content-Length bytes, not to EOF: the web server keeps the connection open.
+    let mut rest = vec![0u8; big.len() - first.len()];
+    d.read_exact(&mut rest).unwrap();
+    first.extend_from_slice(&rest);
+    assert!(
+        first == big,
+        "the download completes intact ({} bytes)",
+        first.len()
+    );
 }
 
 // ---- mkdir, delete, logout ----
