@@ -6,6 +6,7 @@
 //! - [`config`]: `ferroftp.toml` overlaid by flags → `Settings`.
 //! - [`instance`]: the paths under `--dir` (data/, server_storage/, certs/).
 //! - [`limits`]: every named limit and timeout.
+//! - [`logging`]: the process logger, which keeps library chatter (and its secrets) out.
 //! - [`server`]: acceptor, bounded worker pool, sessions and their commands.
 //! - [`protocol`]: the wire format only (commands, replies, addresses, listings, ASCII).
 //! - [`auth`]: accounts in `data/credentials.txt`, passwords, brute-force throttle.
@@ -18,6 +19,7 @@ pub mod client;
 pub mod config;
 pub mod instance;
 pub mod limits;
+pub mod logging;
 pub mod protocol;
 pub mod server;
 pub mod storage;

@@ -33,7 +33,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    ferroftp::logging::init();
     match ferroftp::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

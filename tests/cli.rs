@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Ran, Served, listening, pseudo_random, run_with_input, run_with_timeout, sha256,
+    Ran, Served, listening, pseudo_random, run_with_input, run_with_timeout, sha256, wait_until,
 };
 
 /// Seconds any one short-lived `ferroftp` invocation may take.
@@ -573,6 +573,48 @@ mod serve {
             sha256(&std::fs::read(dir.path().join("server_storage/alice/late.bin")).unwrap()),
             sha256(&body)
         );
+    }
+
+    /// SPEC "Access model": no secret in any log at any RUST_LOG level. PASS, SITE ADDUSER
+    /// and SIGNUP, in the clear and with a wrong password, at trace.
+    #[test]
+    fn no_password_reaches_the_server_log_at_trace() {
+        let dir = instance();
+        add_user(&dir, "root", "Root-Secr3t", true);
+        let mut served = Served::start_with_env(
+            dir.path(),
+            &["--listen", "127.0.0.1:0", "--allow-signup"],
+            &[("RUST_LOG", "trace")],
+        );
+        let addr = listening(&served.line());
+        let (reply, _, _) = raw_login(addr, "root", "Wrong-Secr3t");
+        assert!(reply.starts_with("530"), "{reply:?}");
+        let (mut r, mut w) = connect(addr);
+        let reply = command(&mut r, &mut w, "SITE SIGNUP carol Signup-Secr3t");
+        assert!(reply.starts_with("200"), "SIGNUP: {reply:?}");
+        let (reply, mut r, mut w) = raw_login(addr, "root", "Root-Secr3t");
+        assert!(reply.starts_with("230"), "{reply:?}");
+        let reply = command(&mut r, &mut w, "SITE ADDUSER dave Adduser-Secr3t");
+        assert!(reply.starts_with("200"), "ADDUSER: {reply:?}");
+        assert!(command(&mut r, &mut w, "QUIT").starts_with("221"));
+        assert!(
+            wait_until(Duration::from_secs(5), || served
+                .stderr()
+                .lines()
+                .any(|l| l.contains("disconnect") && l.contains("user=root"))),
+            "the log shows the session: {}",
+            served.stderr()
+        );
+        let log = served.stderr();
+        assert!(log.contains("TRACE"), "trace is on: {log}");
+        for secret in [
+            "Root-Secr3t",
+            "Wrong-Secr3t",
+            "Signup-Secr3t",
+            "Adduser-Secr3t",
+        ] {
+            assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+        }
     }
 
     #[test]

@@ -3,10 +3,9 @@
 //! independent implementation. Scripts run with `-c`; one test drives the interactive mode
 //! in a tmux pseudo-terminal. Every transfer is checked by SHA-256; every run is bounded.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::{
@@ -324,6 +323,37 @@ fn admin_commands_and_signup() {
     assert!(!ran.stdout.contains("dave-pw-1"), "password echoed");
 }
 
+/// SPEC "Access model": no secret in any log at any RUST_LOG level. suppaftp logs each
+/// command it sends (PASS at trace, SITE and raw commands at debug); the client must not
+/// let those through, for the login, SITE ADDUSER, adduser and signup.
+#[test]
+fn no_password_reaches_the_log_at_trace() {
+    let server = TestServer::start_with(|s| s.allow_signup = true);
+    let work = Work::new();
+    let script = "site adduser bob2 Secr3tPw-site; adduser carol Secr3tPw-add; \
+        put notes.txt; get notes.txt copy.txt; ls; close; \
+        open ftp://127.0.0.1:PORT; signup dave Secr3tPw-signup; login dave Secr3tPw-signup; pwd"
+        .replace("PORT", &server.port().to_string());
+    let ran = run_with_timeout(
+        work.command(&[&server.url(ADMIN), "-c", &script])
+            .env("RUST_LOG", "trace"),
+        CLIENT_TIMEOUT,
+    )
+    .ok("script at RUST_LOG=trace");
+    assert!(
+        ran.stderr.contains("DEBUG"),
+        "the log is on: {}",
+        ran.stderr
+    );
+    for secret in [ADMIN.1, "Secr3tPw"] {
+        assert!(
+            !ran.stderr.contains(secret) && !ran.stdout.contains(secret),
+            "{secret} written out:\n{}",
+            ran.stderr
+        );
+    }
+}
+
 mod ftps {
     use super::*;
 
@@ -424,68 +454,13 @@ mod ftps {
 
 mod pyftpdlib {
     use super::*;
-
-    /// pyftpdlib on 127.0.0.1:0 serving `root` to tester/tester-pw; killed on drop.
-    struct PyServer {
-        child: Child,
-        port: u16,
-    }
-
-    const SERVER_PY: &str = r#"
-import logging, sys
-from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
-from pyftpdlib.servers import FTPServer
-logging.basicConfig(level=logging.ERROR)
-authorizer = DummyAuthorizer()
-authorizer.add_user("tester", "tester-pw", sys.argv[1], perm="elradfmwMT")
-FTPHandler.authorizer = authorizer
-server = FTPServer(("127.0.0.1", 0), FTPHandler)
-print(server.address[1], flush=True)
-server.serve_forever()
-"#;
-
-    impl PyServer {
-        fn start(root: &Path, script_dir: &Path) -> PyServer {
-            let script = script_dir.join("pyftpd.py");
-            std::fs::write(&script, SERVER_PY).unwrap();
-            let mut child = Command::new("python3")
-                .arg(&script)
-                .arg(root)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("python3 (the README test command installs pyftpdlib)");
-            let stdout = child.stdout.take().unwrap();
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let mut line = String::new();
-                let _ = BufReader::new(stdout).read_line(&mut line);
-                let _ = tx.send(line);
-            });
-            let line = rx.recv_timeout(Duration::from_secs(20));
-            let mut server = PyServer { child, port: 0 };
-            server.port = line
-                .ok()
-                .and_then(|l| l.trim().parse().ok())
-                .expect("pyftpdlib printed its port (pip install pyftpdlib)");
-            server
-        }
-    }
-
-    impl Drop for PyServer {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    use crate::support::PyFtpd;
 
     #[test]
     fn scripted_session_against_pyftpdlib() {
         let root = tempfile::tempdir().unwrap();
         let work = Work::new();
-        let server = PyServer::start(root.path(), work.dir.path());
+        let server = PyFtpd::start(root.path(), work.dir.path());
         let url = format!("ftp://tester:tester-pw@127.0.0.1:{}", server.port);
         let ran = work
             .run(&[

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ferroftp::web::allow::{Allowlist, Rule};
 use ferroftp::web::{WebConfig, WebServer};
 
-use crate::support::{ALICE, BOB, TestServer, pseudo_random, run_with_timeout, sha256};
+use crate::support::{ALICE, BOB, PyFtpd, TestServer, pseudo_random, run_with_timeout, sha256};
 
 // ---- harness ----
 
@@ -136,6 +136,11 @@ const BOUNDARY: &str = "----ferroftpTestBoundary7MA4YWxkTrZu0gW";
 
 impl Client {
     fn new(web: &Web) -> Client {
+        Client::at(web.base())
+    }
+
+    /// A browser for the web client at `base` (for threads, which cannot borrow a `Web`).
+    fn at(base: String) -> Client {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .max_redirects(0)
             .http_status_as_error(false)
@@ -144,7 +149,7 @@ impl Client {
             .into();
         Client {
             agent,
-            base: web.base(),
+            base,
             cookie: None,
         }
     }
@@ -1083,6 +1088,86 @@ fn web_malformed_multipart_is_400_and_leaves_nothing() {
     assert!(!r.text().contains("partial.bin"));
 }
 
+/// Sends an upload of `name` into `dir` that declares 10 MiB, sends 300 kB of the file and
+/// then shuts its sending side, as a closed tab or a dropped link does; returns the answer,
+/// which comes only once the web client is done with the FTP server (so checks made after
+/// it cannot race the handler).
+fn cut_upload(web: &Web, cookie: &str, csrf: &str, dir: &str, name: &str) -> String {
+    let mut s = TcpStream::connect(web.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST /upload?dir={} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\
+         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n\
+         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n",
+        enc(dir),
+        10 << 20
+    )
+    .unwrap();
+    s.write_all(&pseudo_random(300_000, 22)).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+/// The browser's upload request over an existing file is cut mid-body (declared 10 MiB,
+/// 300 kB sent, then the connection closes its sending side): the upload fails with 400
+/// and the original stays on the server byte for byte. The web client used to send DELE
+/// after the failed STOR, deleting the file ferroftp had kept.
+#[test]
+fn web_cut_upload_over_an_existing_file_keeps_the_original() {
+    let ftp = TestServer::start();
+    let web = Web::start();
+    let mut b = web.client();
+    b.login(&ftp, ALICE);
+    let original = pseudo_random(200_000, 21);
+    ftp_put(&ftp, ALICE, "keep.bin", &original);
+    let csrf = b.csrf();
+    let cookie = b.cookie.clone().unwrap();
+
+    let reply = cut_upload(&web, &cookie, &csrf, "/alice", "keep.bin");
+    assert!(reply.starts_with("HTTP/1.1 400 "), "{reply:.300}");
+
+    let kept = ftp_get(&ftp, ALICE, "keep.bin").expect("the original is still there");
+    assert_eq!(
+        sha256(&kept),
+        sha256(&original),
+        "the original, byte for byte"
+    );
+    assert_eq!(b.browse("/alice").status, 200, "the session goes on");
+}
+
+/// pyftpdlib keeps what arrived of an aborted STOR under the final name. A cut upload of a
+/// new name then leaves nothing (the web client removes its own partial); over an existing
+/// name the web client deletes nothing (the server has already replaced the original; a DELE
+/// would only lose more).
+#[test]
+fn web_cut_uploads_against_pyftpdlib() {
+    let (root, scripts) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let py = PyFtpd::start(root.path(), scripts.path());
+    let web = Web::start();
+    let mut b = web.client();
+    let r = b.login_form(py.port, PyFtpd::USER, false);
+    assert_eq!(r.status, 303, "login: {}", r.text());
+    let csrf = b.csrf();
+    let cookie = b.cookie.clone().unwrap();
+
+    let reply = cut_upload(&web, &cookie, &csrf, "/", "new.bin");
+    assert!(reply.starts_with("HTTP/1.1 400 "), "{reply:.300}");
+    assert!(!root.path().join("new.bin").exists(), "our partial removed");
+
+    std::fs::write(root.path().join("old.bin"), b"old").unwrap();
+    let reply = cut_upload(&web, &cookie, &csrf, "/", "old.bin");
+    assert!(reply.starts_with("HTTP/1.1 400 "), "{reply:.300}");
+    assert!(
+        root.path().join("old.bin").exists(),
+        "a name that existed is not deleted"
+    );
+}
+
 /// One raw HTTP exchange: sends `request`, returns what came back before the server closed
 /// (or 5 s passed).
 fn raw_http(addr: SocketAddr, request: &[u8]) -> String {
@@ -1104,48 +1189,95 @@ fn raw_http(addr: SocketAddr, request: &[u8]) -> String {
     String::from_utf8_lossy(&reply).into_owned()
 }
 
+/// A child `ferroftp web` process, for what only the binary shows (its log, a crash of the
+/// whole process): stderr collected, killed on drop.
+struct WebChild {
+    child: std::process::Child,
+    addr: SocketAddr,
+    stderr: Option<JoinHandle<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl WebChild {
+    fn start(env: &[(&str, &str)]) -> WebChild {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
+            .args(["web", "--listen", "127.0.0.1:0", "--dir"])
+            .arg(dir.path())
+            .env("HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path())
+            .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = err.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        });
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let addr: SocketAddr = line
+            .trim()
+            .strip_prefix("web client on http://")
+            .and_then(|s| s.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("banner: {line}"))
+            .parse()
+            .unwrap();
+        WebChild {
+            child,
+            addr,
+            stderr: Some(stderr),
+            _dir: dir,
+        }
+    }
+
+    /// A handle for clients (stopping it is Drop's job here).
+    fn web(&self) -> Web {
+        Web {
+            addr: self.addr,
+            stop: Box::new(|| {}),
+            handle: None,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Ends the process and returns everything it wrote on stderr.
+    fn stop_and_stderr(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for WebChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A request announcing a huge body and sending a few bytes must get its 413 (or page) and
 /// leave the server running. Run as a child `ferroftp web`, since the failure mode is the
 /// whole process aborting.
 #[test]
 fn web_hostile_content_length_neither_crashes_nor_buffers() {
-    use std::io::BufRead;
     let ftp = TestServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
-        .args(["web", "--listen", "127.0.0.1:0", "--dir"])
-        .arg(dir.path())
-        .env("HOME", dir.path())
-        .env("XDG_CONFIG_HOME", dir.path())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut child = Kill(child);
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let addr: SocketAddr = line
-        .trim()
-        .strip_prefix("web client on http://")
-        .and_then(|s| s.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("banner: {line}"))
-        .parse()
-        .unwrap();
-    let web = Web {
-        addr,
-        stop: Box::new(|| {}),
-        handle: None,
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let mut child = WebChild::start(&[]);
+    let web = child.web();
     let mut b = web.client();
     b.login(&ftp, ALICE);
     let csrf = b.csrf();
@@ -1164,17 +1296,131 @@ fn web_hostile_content_length_neither_crashes_nor_buffers() {
         ),
     ];
     for (i, req) in requests.iter().enumerate() {
-        let reply = raw_http(addr, req.as_bytes());
+        let reply = raw_http(web.addr, req.as_bytes());
         if i == 2 {
             assert!(reply.starts_with("HTTP/1.1 413 "), "upload: {reply}");
         }
         std::thread::sleep(Duration::from_millis(300));
         assert!(
-            child.0.try_wait().unwrap().is_none(),
+            child.alive(),
             "`ferroftp web` died after request {i}: {req:.60}"
         );
         assert_eq!(b.browse("/alice").status, 200, "after request {i}");
     }
+    let log = child.stop_and_stderr();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+/// SPEC "Access model": no web form password in the log at any RUST_LOG level (suppaftp,
+/// which the web client drives, logs every PASS it sends at trace).
+#[test]
+fn web_no_password_in_the_log_at_trace() {
+    let ftp = TestServer::start();
+    let mut child = WebChild::start(&[("RUST_LOG", "trace")]);
+    let web = child.web();
+    let mut b = web.client();
+    let r = b.login_form(ftp.port(), ("alice", "Wrong-Secr3t"), false);
+    assert_eq!(r.status, 401, "{}", r.text());
+    b.login(&ftp, ALICE);
+    let csrf = b.csrf();
+    let r = b.post_multipart(
+        "/upload?dir=%2Falice",
+        &multipart(Some(&csrf), &[("log.txt", b"hello")]),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let r = b.get("/download?path=%2Falice%2Flog.txt");
+    assert_eq!(r.body, b"hello");
+    assert_eq!(b.browse("/alice").status, 200);
+    let log = child.stop_and_stderr();
+    assert!(
+        log.contains("web login ok: user=alice"),
+        "the log is on: {log}"
+    );
+    for secret in [ALICE.1, "Wrong-Secr3t"] {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
+}
+
+/// Runs `f` on its own thread; its result if it finishes within `secs`, else `None` (the
+/// thread is left to finish or fail on its own).
+fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(secs)).ok()
+}
+
+/// A download whose browser stops reading holds nothing anybody else waits for: while it
+/// is stalled (64 MiB, more than every socket buffer on the way, and the test reads none
+/// of it past the first bytes), another user logs in and lists, and the same user loads
+/// other pages. Then the download completes intact.
+#[test]
+fn web_a_stalled_download_stalls_nobody() {
+    let ftp = TestServer::start();
+    let big = pseudo_random(64 << 20, 31);
+    crate::support::place(&ftp, "alice/big.bin", &big, "alice", false);
+    let web = Web::start();
+    let mut a = web.client();
+    a.login(&ftp, ALICE);
+
+    let mut d = TcpStream::connect(web.addr).unwrap();
+    d.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let cookie = a.cookie.clone().unwrap();
+    write!(
+        d,
+        "GET /download?path=%2Falice%2Fbig.bin HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(d.read(&mut byte).unwrap(), 1, "download headers");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert!(
+        head.contains(&format!("Content-Length: {}\r\n", big.len())),
+        "{head}"
+    );
+    let mut first = vec![0u8; 4096];
+    d.read_exact(&mut first).unwrap();
+
+    let bob = within(30, {
+        let (ftp_port, base) = (ftp.port(), web.base());
+        move || {
+            let mut b = Client::at(base);
+            let r = b.login_form(ftp_port, BOB, false);
+            let listed = b.browse("/bob");
+            (r.status, listed.status)
+        }
+    });
+    assert_eq!(bob, Some((303, 200)), "another user, during the download");
+    let alice = within(30, move || {
+        let listed = a.browse("/alice");
+        let index = a.get("/");
+        (
+            listed.status,
+            listed.text().contains("big.bin"),
+            index.status,
+        )
+    });
+    assert_eq!(
+        alice,
+        Some((200, true, 303)),
+        "the same user's other pages, during the download"
+    );
+
+    // Content-Length bytes, not to EOF: the web server keeps the connection open.
+    let mut rest = vec![0u8; big.len() - first.len()];
+    d.read_exact(&mut rest).unwrap();
+    first.extend_from_slice(&rest);
+    assert!(
+        first == big,
+        "the download completes intact ({} bytes)",
+        first.len()
+    );
 }
 
 // ---- mkdir, delete, logout ----

@@ -117,16 +117,13 @@ pub fn run(args: ClientArgs) -> anyhow::Result<()> {
     outcome
 }
 
-/// suppaftp logs every command at trace level, `PASS` included, and warns on stderr where
-/// we report errors ourselves. SECURITY: never above debug (so no PASS line), and silent
-/// unless RUST_LOG asks.
+/// suppaftp warns on stderr where we report errors ourselves: the client logs nothing unless
+/// RUST_LOG asks. (Its command lines, passwords included, never reach the log at any level:
+/// [`crate::logging`] drops them.)
 fn quiet_library_logs() {
-    let level = if std::env::var_os("RUST_LOG").is_some() {
-        log::max_level().min(log::LevelFilter::Debug)
-    } else {
-        log::LevelFilter::Off
-    };
-    log::set_max_level(level);
+    if std::env::var_os("RUST_LOG").is_none() {
+        log::set_max_level(log::LevelFilter::Off);
+    }
 }
 
 /// What to do after a command.

@@ -4,12 +4,14 @@
 //! - [`routes`]: the URL space, one handler per route.
 //! - [`pages`]: page bodies; [`html`]: escaping, the page frame, form and header encodings.
 //! - [`sessions`]: cookies, CSRF tokens, idle expiry.
+//! - [`ftp`]: a session's FTP connections, checked out per request (no lock across I/O).
 //! - [`multipart`]: the streaming upload reader.
 //! - [`allow`]: `web_allowed_servers`, the SSRF guard.
 //!
 //! FTP itself goes through [`crate::client::connection`], the same code as the terminal client.
 
 pub mod allow;
+pub mod ftp;
 pub mod html;
 pub mod multipart;
 pub mod pages;
@@ -19,7 +21,7 @@ pub mod sessions;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -27,7 +29,7 @@ use crate::auth::{Password, Throttle, ThrottlePolicy};
 use crate::client::connection::{Connection, Endpoint, Security};
 use crate::client::trust::KnownHosts;
 use allow::Allowlist;
-use sessions::Sessions;
+use sessions::{Entry, Sessions};
 
 /// Default listen address: this machine only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -49,7 +51,8 @@ pub struct WebConfig {
     pub session_idle: Duration,
 }
 
-/// An FTP login held for a browser session: credentials stay here, in server memory.
+/// An FTP login held for a browser session: credentials stay here, in server memory, so
+/// that each request can open a connection of its own (see [`ftp`]).
 pub struct FtpLogin {
     /// What the user typed (shown on pages).
     pub host: String,
@@ -62,15 +65,26 @@ pub struct FtpLogin {
     pub pin: Option<String>,
     /// The directory the server put us in at login.
     pub home: String,
-    pub conn: Option<Connection>,
 }
 
 /// What a browser session holds.
 #[derive(Default)]
 pub struct WebSession {
-    pub login: Option<FtpLogin>,
+    /// Shared with the requests running under it; a new login is a new `Arc`.
+    pub login: Option<Arc<FtpLogin>>,
     /// A login waiting for the user to trust a new certificate, with its fingerprint.
     pub pending: Option<(FtpLogin, String)>,
+    /// A logged-in connection no request is using, for the next one.
+    pub idle: Option<Connection>,
+}
+
+/// A browser session as the handlers share it.
+pub type Session = Arc<Mutex<Entry<WebSession>>>;
+
+/// Locks a session; never held across I/O (a poisoned lock still holds consistent data:
+/// every critical section is a few assignments).
+pub fn lock(s: &Session) -> MutexGuard<'_, Entry<WebSession>> {
+    s.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// State shared by the request handlers.

@@ -3,26 +3,23 @@
 
 use std::io::{Read, Write};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, PoisonError};
 
 use tiny_http::{Header, Method, Request, Response, StatusCode};
 
 use crate::auth::Password;
 use crate::client::connection::{Connection, Endpoint, Error as FtpError, Security};
-use crate::client::trust::TrustPolicy;
+use crate::web::ftp::{self, Checkout, MAX_PER_SESSION, Unavailable};
 use crate::web::html::{self, content_disposition, escape, form_value, parse_form, percent_encode};
 use crate::web::multipart::{self, Multipart, PartReader};
 use crate::web::pages::{self, LoginForm, Row};
-use crate::web::sessions::{self, COOKIE, Entry};
-use crate::web::{FtpLogin, State, WebSession};
+use crate::web::sessions::{self, COOKIE};
+use crate::web::{FtpLogin, Session, State, WebSession, lock};
 
 /// Largest urlencoded form body (login, mkdir, delete...).
 const MAX_FORM_BYTES: usize = 64 * 1024;
 /// Largest upload request.
 const MAX_UPLOAD_BYTES: u64 = 64 * 1024 * 1024 * 1024;
-/// How long connecting to an FTP server may take.
-const FTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 const SECURITY_HEADERS: &[(&str, &str)] = &[
     (
@@ -35,8 +32,6 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
     ("Referrer-Policy", "no-referrer"),
     ("Cache-Control", "no-store"),
 ];
-
-type Session = Arc<Mutex<Entry<WebSession>>>;
 
 /// What a handler answers (downloads write their own response and answer `Done`).
 pub enum Answer {
@@ -194,10 +189,6 @@ pub fn handle(state: &State, mut request: Request) {
         }
     });
     respond(request, answer, set_cookie, notice);
-}
-
-fn lock(s: &Session) -> std::sync::MutexGuard<'_, Entry<WebSession>> {
-    s.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn respond(request: Request, answer: Answer, set_cookie: Option<String>, notice: Option<String>) {
@@ -372,7 +363,6 @@ fn login(state: &State, ip: Option<IpAddr>, form: &[(String, String)], s: &Sessi
         },
         pin: None,
         home: "/".into(),
-        conn: None,
     };
     connect_and_finish(state, ip, s, pending)
 }
@@ -426,19 +416,23 @@ fn connect_and_finish(
             .lookup(&pending.endpoint.key())
             .map(str::to_owned);
     }
-    match open(&pending) {
+    match ftp::open(&pending) {
         Ok((conn, home)) => {
             log::info!(
                 "web login ok: user={user} server={} ip={}",
                 pending.endpoint,
                 ip.map_or("-".into(), |i| i.to_string())
             );
-            pending.conn = Some(conn);
             pending.home = home.clone();
-            let mut entry = lock(s);
-            entry.notice = Some(format!("Connected to {host}:{port} as {user}."));
-            entry.data.login = Some(pending);
-            entry.data.pending = None;
+            let replaced = {
+                let mut entry = lock(s);
+                entry.notice = Some(format!("Connected to {host}:{port} as {user}."));
+                entry.data.login = Some(Arc::new(pending));
+                entry.data.pending = None;
+                entry.data.idle.replace(conn)
+            };
+            // A previous login's connection closes here, with the session unlocked.
+            drop(replaced);
             Answer::Redirect(format!("/browse?path={}", percent_encode(&home)))
         }
         Err(FtpError::UnknownCertificate { fingerprint, .. }) => {
@@ -458,19 +452,6 @@ fn connect_and_finish(
         }
         Err(e) => fail(502, e.to_string()),
     }
-}
-
-/// Connects and logs in; returns the connection and the login directory.
-fn open(login: &FtpLogin) -> Result<(Connection, String), FtpError> {
-    let trust = match &login.pin {
-        Some(pin) => TrustPolicy::Pinned(Some(pin.clone())),
-        None => TrustPolicy::Pinned(None),
-    };
-    let mut conn =
-        Connection::connect(&login.endpoint, login.security, trust, FTP_CONNECT_TIMEOUT)?;
-    conn.login(&login.user, &login.password)?;
-    let home = conn.pwd().unwrap_or_else(|_| "/".into());
-    Ok((conn, home))
 }
 
 fn trust(state: &State, ip: Option<IpAddr>, form: &[(String, String)], s: &Session) -> Answer {
@@ -498,38 +479,18 @@ fn trust(state: &State, ip: Option<IpAddr>, form: &[(String, String)], s: &Sessi
     connect_and_finish(state, ip, s, pending)
 }
 
-/// Runs `op` on the session's FTP connection, reconnecting once if the server dropped it.
-/// The caller holds the browser session's mutex across this FTP I/O on purpose: one FTP control
-/// connection can serve one request at a time, so requests of one browser queue here. The
-/// lock is per browser session; the sessions map itself is never held across I/O.
-fn with_ftp<T>(
-    entry: &mut Entry<WebSession>,
-    mut op: impl FnMut(&mut Connection) -> Result<T, FtpError>,
-) -> Option<Result<T, FtpError>> {
-    let login = entry.data.login.as_mut()?;
-    if login.conn.is_none() {
-        match open(login) {
-            Ok((c, _)) => login.conn = Some(c),
-            Err(e) => return Some(Err(e)),
-        }
-    }
-    let conn = login.conn.as_mut()?;
-    match op(conn) {
-        // A server that closed an idle connection answers the next command with 421.
-        Err(e)
-            if matches!(e, FtpError::Io(_) | FtpError::Timeout { .. }) || e.code() == Some(421) =>
-        {
-            login.conn = None;
-            match open(login) {
-                Ok((mut c, _)) => {
-                    let result = op(&mut c);
-                    login.conn = Some(c);
-                    Some(result)
-                }
-                Err(e) => Some(Err(e)),
-            }
-        }
-        other => Some(other),
+/// The answer when a request gets no FTP connection.
+fn unavailable(e: Unavailable) -> Answer {
+    match e {
+        Unavailable::LoggedOut => Answer::Redirect("/".into()),
+        Unavailable::Busy => error_page(
+            503,
+            format!(
+                "This session already runs {MAX_PER_SESSION} requests; wait for a transfer \
+                 to finish."
+            ),
+            "/",
+        ),
     }
 }
 
@@ -552,11 +513,13 @@ fn clean_path(p: &str) -> String {
 
 fn browse(s: &Session, query: &str) -> Answer {
     let path = clean_path(&query_value(query, "path").unwrap_or_else(|| "/".into()));
-    let mut entry = lock(s);
-    let lines = match with_ftp(&mut entry, |c| c.list(Some(&path))) {
-        None => return Answer::Redirect("/".into()),
-        Some(Ok(lines)) => lines,
-        Some(Err(e)) => {
+    let mut ftp = match Checkout::take(s) {
+        Ok(ftp) => ftp,
+        Err(e) => return unavailable(e),
+    };
+    let lines = match ftp.run(|c| c.list(Some(&path))) {
+        Ok(lines) => lines,
+        Err(e) => {
             let status = ftp_error_status(&e);
             return error_page(
                 status,
@@ -566,12 +529,11 @@ fn browse(s: &Session, query: &str) -> Answer {
         }
     };
     let rows: Vec<Row> = lines.iter().filter_map(|l| Row::parse(l)).collect();
-    let Some(login) = entry.data.login.as_ref() else {
-        return Answer::Redirect("/".into());
-    };
+    let login = ftp.login();
     let server = format!("{}:{}", login.host, login.endpoint.port);
+    let csrf = lock(s).csrf.clone();
     let body = pages::browser(&pages::Browser {
-        csrf: &entry.csrf,
+        csrf: &csrf,
         path: &path,
         user: &login.user,
         server: &server,
@@ -605,20 +567,22 @@ fn delete(form: &[(String, String)], s: &Session) -> Answer {
     let path = clean_path(form_value(form, "path").unwrap_or_default());
     let is_dir = form_value(form, "dir") == Some("1");
     let back = format!("/browse?path={}", percent_encode(&parent_of(&path)));
-    let mut entry = lock(s);
-    match with_ftp(&mut entry, |c| {
+    let mut ftp = match Checkout::take(s) {
+        Ok(ftp) => ftp,
+        Err(e) => return unavailable(e),
+    };
+    match ftp.run(|c| {
         if is_dir {
             c.rmdir(&path)
         } else {
             c.delete(&path)
         }
     }) {
-        None => Answer::Redirect("/".into()),
-        Some(Ok(())) => {
-            entry.notice = Some(format!("Deleted {path}."));
+        Ok(()) => {
+            lock(s).notice = Some(format!("Deleted {path}."));
             Answer::Redirect(back)
         }
-        Some(Err(e)) => error_page(
+        Err(e) => error_page(
             ftp_error_status(&e),
             format!("Cannot delete {path}: {e}"),
             &back,
@@ -645,15 +609,17 @@ fn mkdir(form: &[(String, String)], s: &Session) -> Answer {
         return error_page(400, "Please give a plain directory name.", &back);
     };
     let path = pages::join(&dir, name);
-    let mut entry = lock(s);
-    match with_ftp(&mut entry, |c| c.mkdir(&path)) {
-        None => Answer::Redirect("/".into()),
-        Some(Ok(())) => {
-            entry.notice = Some(format!("Created {path}."));
+    let mut ftp = match Checkout::take(s) {
+        Ok(ftp) => ftp,
+        Err(e) => return unavailable(e),
+    };
+    match ftp.run(|c| c.mkdir(&path)) {
+        Ok(()) => {
+            lock(s).notice = Some(format!("Created {path}."));
             Answer::Redirect(back)
         }
         // 550 on MKD is nearly always "it exists": a conflict, not a missing page.
-        Some(Err(e)) => {
+        Err(e) => {
             let status = if e.code() == Some(550) {
                 409
             } else {
@@ -692,11 +658,13 @@ fn download(request: Request, s: &Session, query: &str, set_cookie: Option<Strin
         }
     };
     let back = format!("/browse?path={}", percent_encode(&parent_of(&path)));
-    let mut entry = lock(s);
-    let size = match with_ftp(&mut entry, |c| c.size(&path)) {
-        None => return respond(request, Answer::Redirect("/".into()), set_cookie, None),
-        Some(Ok(n)) => n,
-        Some(Err(e)) => {
+    let mut ftp = match Checkout::take(s) {
+        Ok(ftp) => ftp,
+        Err(e) => return respond(request, unavailable(e), set_cookie, None),
+    };
+    let size = match ftp.run(|c| c.size(&path)) {
+        Ok(n) => n,
+        Err(e) => {
             let answer = error_page(
                 ftp_error_status(&e),
                 format!("Cannot download {path}: {e}"),
@@ -705,30 +673,38 @@ fn download(request: Request, s: &Session, query: &str, set_cookie: Option<Strin
             return respond(request, answer, set_cookie, None);
         }
     };
-    let name = path.rsplit('/').next().unwrap_or("download").to_owned();
+    let name = path.rsplit('/').next().unwrap_or("download");
+    let head = download_head(name, size, set_cookie.as_deref());
+    let mut writer = request.into_writer();
+    if writer.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    // Streams FTP data straight into the HTTP response: no copy of the file in memory, and
+    // no lock held (the connection is this request's own). Never repeated: the bytes
+    // already written cannot be taken back.
+    if let Err(e) = ftp.transfer(|c| c.get(&path, 0, &mut writer)) {
+        log::info!("web download of {path} failed: {e}");
+    }
+    let _ = writer.flush();
+}
+
+/// The response head of a download (written by hand: the body is streamed).
+fn download_head(name: &str, size: u64, set_cookie: Option<&str>) -> String {
     let mut head = String::from(
         "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n",
     );
     head.push_str(&format!(
         "Content-Length: {size}\r\nContent-Disposition: {}\r\n",
-        content_disposition(&name)
+        content_disposition(name)
     ));
     for (k, v) in SECURITY_HEADERS {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    if let Some(c) = &set_cookie {
+    if let Some(c) = set_cookie {
         head.push_str(&format!("Set-Cookie: {c}\r\n"));
     }
     head.push_str("\r\n");
-    let mut writer = request.into_writer();
-    if writer.write_all(head.as_bytes()).is_err() {
-        return;
-    }
-    // Streams FTP data straight into the HTTP response: no copy of the file in memory.
-    if let Some(Err(e)) = with_ftp(&mut entry, |c| c.get(&path, 0, &mut writer)) {
-        log::info!("web download of {path} failed: {e}");
-    }
-    let _ = writer.flush();
+    head
 }
 
 fn upload(request: &mut Request, s: &Session, query: &str) -> Answer {
@@ -769,10 +745,10 @@ fn upload(request: &mut Request, s: &Session, query: &str) -> Answer {
             &back,
         );
     }
-    let mut entry = lock(s);
-    if entry.data.login.is_none() {
-        return Answer::Redirect("/".into());
-    }
+    let mut ftp = match Checkout::take(s) {
+        Ok(ftp) => ftp,
+        Err(e) => return unavailable(e),
+    };
     let mut done = Vec::new();
     loop {
         let headers = match parts.next_part() {
@@ -791,23 +767,7 @@ fn upload(request: &mut Request, s: &Session, query: &str) -> Answer {
         let Some(name) = valid_name(&base).map(str::to_owned) else {
             return error_page(400, format!("Refusing the file name {raw_name:?}."), &back);
         };
-        let target = pages::join(&dir, &name);
-        let result = match with_ftp(&mut entry, |c| c.quote("NOOP").map(|_| ())) {
-            None => return Answer::Redirect("/".into()),
-            Some(Err(e)) => Err(e),
-            Some(Ok(())) => match entry.data.login.as_mut().and_then(|l| l.conn.as_mut()) {
-                Some(conn) => conn.put(&target, &mut PartReader(&mut parts)),
-                None => return Answer::Redirect("/".into()),
-            },
-        };
-        if let Err(e) = result {
-            // Nothing half-uploaded stays under the final name: servers other than ferroftp
-            // may keep the part that arrived, so remove it.
-            if matches!(e, FtpError::LocalRead(_))
-                && let Some(conn) = entry.data.login.as_mut().and_then(|l| l.conn.as_mut())
-            {
-                let _ = conn.delete(&target);
-            }
+        if let Err(e) = upload_one(&mut ftp, &mut parts, &pages::join(&dir, &name)) {
             let status = if matches!(e, FtpError::LocalRead(_)) {
                 400
             } else {
@@ -820,10 +780,104 @@ fn upload(request: &mut Request, s: &Session, query: &str) -> Answer {
     if done.is_empty() {
         return error_page(400, "No file was selected.", &back);
     }
-    entry.notice = Some(format!(
+    lock(s).notice = Some(format!(
         "Uploaded {} file(s): {}.",
         done.len(),
         done.join(", ")
     ));
     Answer::Redirect(back)
+}
+
+/// Streams the current part to `target`; a failure on the browser's side removes what it
+/// may have left, when that can only be our partial.
+fn upload_one(
+    ftp: &mut Checkout,
+    parts: &mut Multipart<impl Read>,
+    target: &str,
+) -> Result<u64, FtpError> {
+    // SIZE first: what was there decides what a failure may clean up. It also checks the
+    // connection (reconnecting once) before the transfer, which cannot be repeated.
+    let before = ftp.run(|c| probe(c, target))?;
+    let mut input = Counted::new(PartReader(parts));
+    let result = ftp.transfer(|c| c.put(target, &mut input));
+    if let Err(FtpError::LocalRead(_)) = &result {
+        let sent = input.count();
+        let _ = ftp.run(|c| remove_partial(c, target, before, sent));
+    }
+    result
+}
+
+/// What `SIZE` said about an upload's target before the upload started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Before {
+    /// A file was there: whatever happens, it is not ours to delete.
+    Existed,
+    /// `550`: no such file (or one we may not see, which is not ours either).
+    Absent,
+    /// The server does not answer `SIZE` usefully (500/502, …): we cannot know.
+    Unknown,
+}
+
+/// `SIZE path`, as [`Before`]; errors only when the connection itself failed.
+fn probe(c: &mut Connection, path: &str) -> Result<Before, FtpError> {
+    match c.size(path) {
+        Ok(_) => Ok(Before::Existed),
+        Err(e) if e.code() == Some(550) => Ok(Before::Absent),
+        Err(e) if matches!(e, FtpError::Io(_) | FtpError::Timeout { .. }) => Err(e),
+        Err(e) if e.code() == Some(421) => Err(e),
+        Err(_) => Ok(Before::Unknown),
+    }
+}
+
+/// After an upload cut on the browser's side (the STOR was aborted): removes what the
+/// server may have kept under the final name, but only when it can only be our partial.
+///
+/// A failed web upload must leave the server as it was. ferroftp keeps the original on a
+/// failed STOR and stores nothing new; vsftpd, pure-ftpd and others keep the bytes that
+/// arrived, replacing the original if there was one (which is then lost whatever we do).
+/// So: never DELE a name that existed before (or that we could not check), and otherwise
+/// only when the file now there is no larger than what we sent. The one case left is
+/// another client creating the same, small, file in the moments between our SIZE and our
+/// DELE; deleting a partial nobody wants is worth that.
+fn remove_partial(
+    c: &mut Connection,
+    path: &str,
+    before: Before,
+    sent: u64,
+) -> Result<(), FtpError> {
+    if before != Before::Absent {
+        return Ok(());
+    }
+    match c.size(path) {
+        Ok(n) if n <= sent => c.delete(path),
+        Ok(_) => Ok(()),
+        // Any answer (550: nothing kept) means there is nothing of ours to remove; only a
+        // lost connection is worth asking again on a fresh one.
+        Err(e) if e.code().is_some() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A reader that counts the bytes read through it: what an upload actually sent.
+struct Counted<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Counted<R> {
+    fn new(inner: R) -> Counted<R> {
+        Counted { inner, count: 0 }
+    }
+
+    fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
 }

@@ -17,7 +17,16 @@ pub struct Entry<T> {
     pub last_seen: Instant,
     /// A message for the next page (e.g. "Logged in").
     pub notice: Option<String>,
+    /// Requests holding resources of this session right now (FTP connections, see
+    /// `web::ftp`). A session in use never expires, however long its transfer runs.
+    pub in_use: usize,
     pub data: T,
+}
+
+impl<T> Entry<T> {
+    fn expired(&self, idle: Duration) -> bool {
+        self.in_use == 0 && self.last_seen.elapsed() >= idle
+    }
 }
 
 pub struct Sessions<T> {
@@ -76,6 +85,7 @@ impl<T> Sessions<T> {
             csrf,
             last_seen: Instant::now(),
             notice: None,
+            in_use: 0,
             data,
         }));
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
@@ -106,9 +116,10 @@ impl<T> Sessions<T> {
     pub fn get(&self, id: &str) -> Option<Arc<Mutex<Entry<T>>>> {
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = Arc::clone(map.get(id)?);
-        // try_lock: a session busy with a long transfer is obviously not idle.
+        // try_lock: never wait on an entry with the map locked (that would stall every
+        // session); one locked this instant is in use, so not idle.
         if let Ok(mut e) = entry.try_lock() {
-            if e.last_seen.elapsed() >= self.idle {
+            if e.expired(self.idle) {
                 drop(e);
                 map.remove(id);
                 return None;
@@ -122,10 +133,19 @@ impl<T> Sessions<T> {
     pub fn rotate(&self, old: &str) -> Option<String> {
         let id = random_token().ok()?;
         let csrf = random_token().ok()?;
-        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = map.remove(old)?;
+        let entry = Arc::clone(
+            self.map
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(old)?,
+        );
+        // The entry's lock is waited for with the map unlocked: a session held by a slow
+        // request must not stall every other session's lookups meanwhile.
         entry.lock().unwrap_or_else(PoisonError::into_inner).csrf = csrf;
-        map.insert(id.clone(), entry);
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        // Ended meanwhile (logout, expiry): nothing to move.
+        let current = map.remove(old)?;
+        map.insert(id.clone(), current);
         Some(id)
     }
 
@@ -143,7 +163,7 @@ impl<T> Sessions<T> {
             let idle = self.idle;
             let keys: Vec<String> = map
                 .iter()
-                .filter(|(_, e)| e.try_lock().is_ok_and(|e| e.last_seen.elapsed() >= idle))
+                .filter(|(_, e)| e.try_lock().is_ok_and(|e| e.expired(idle)))
                 .map(|(k, _)| k.clone())
                 .collect();
             keys.iter().filter_map(|k| map.remove(k)).collect()
@@ -186,6 +206,47 @@ mod tests {
         std::thread::sleep(Duration::from_millis(80));
         assert_eq!(s.sweep(), 1);
         assert!(s.get(&id2).is_none());
+    }
+
+    /// Rotating a session whose lock a slow request holds waits for that lock, but no
+    /// other session's lookup waits with it.
+    #[test]
+    fn rotating_a_busy_session_stalls_no_other() {
+        let s: Arc<Sessions<u32>> = Arc::new(Sessions::new(Duration::from_secs(60)));
+        let (busy, entry) = s.create(1, |_| true).unwrap();
+        let (other, _) = s.create(2, |_| true).unwrap();
+        let held = entry.lock().unwrap();
+        let rotation = std::thread::spawn({
+            let (s, busy) = (Arc::clone(&s), busy.clone());
+            move || s.rotate(&busy)
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn({
+            let s = Arc::clone(&s);
+            move || tx.send(s.get(&other).is_some())
+        });
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)),
+            Ok(true),
+            "another session answers while the rotation waits"
+        );
+        drop(held);
+        let rotated = rotation.join().unwrap().expect("rotated");
+        assert!(s.get(&rotated).is_some() && s.get(&busy).is_none());
+    }
+
+    #[test]
+    fn a_session_in_use_does_not_expire() {
+        let s: Sessions<u32> = Sessions::new(Duration::from_millis(20));
+        let (id, e) = s.create(1, |_| true).unwrap();
+        e.lock().unwrap().in_use = 1;
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(s.sweep(), 0);
+        assert!(s.get(&id).is_some(), "a long transfer is not idleness");
+        e.lock().unwrap().in_use = 0;
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(s.get(&id).is_none());
     }
 
     #[test]

@@ -802,11 +802,17 @@ pub struct Served {
 
 impl Served {
     pub fn start(dir: &Path, args: &[&str]) -> Served {
+        Served::start_with_env(dir, args, &[])
+    }
+
+    /// As [`Served::start`], with extra environment variables (e.g. `RUST_LOG`).
+    pub fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Served {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
             .arg("serve")
             .arg("--dir")
             .arg(dir)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -945,4 +951,66 @@ pub fn connect_from(src: std::net::IpAddr, addr: SocketAddr) -> std::io::Result<
     socket.bind(&SocketAddr::new(src, 0).into())?;
     socket.connect_timeout(&addr.into(), Duration::from_secs(10))?;
     Ok(socket.into())
+}
+
+/// pyftpdlib (an FTP server we did not write) on 127.0.0.1:0 serving `root` to
+/// tester/tester-pw with every permission; killed on drop.
+pub struct PyFtpd {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+const PYFTPD_PY: &str = r#"
+import logging, sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+logging.basicConfig(level=logging.ERROR)
+authorizer = DummyAuthorizer()
+authorizer.add_user("tester", "tester-pw", sys.argv[1], perm="elradfmwMT")
+FTPHandler.authorizer = authorizer
+server = FTPServer(("127.0.0.1", 0), FTPHandler)
+print(server.address[1], flush=True)
+server.serve_forever()
+"#;
+
+impl PyFtpd {
+    /// The account pyftpdlib serves.
+    pub const USER: (&'static str, &'static str) = ("tester", "tester-pw");
+
+    /// Starts it; its script is written into `script_dir`.
+    pub fn start(root: &Path, script_dir: &Path) -> PyFtpd {
+        use std::process::{Command, Stdio};
+        let script = script_dir.join("pyftpd.py");
+        std::fs::write(&script, PYFTPD_PY).unwrap();
+        let mut child = Command::new("python3")
+            .arg(&script)
+            .arg(root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 (the README test command installs pyftpdlib)");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(20));
+        let mut server = PyFtpd { child, port: 0 };
+        server.port = line
+            .ok()
+            .and_then(|l| l.trim().parse().ok())
+            .expect("pyftpdlib printed its port (pip install pyftpdlib)");
+        server
+    }
+}
+
+impl Drop for PyFtpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,0 +1,114 @@
+//! The process logger: env_logger (stderr, `RUST_LOG`, default `info`) behind a gate that
+//! keeps the chatter of libraries out of the log, whatever `RUST_LOG` asks for.
+//!
+//! SECURITY: libraries log what they send and what is typed, and that includes secrets:
+//! suppaftp logs every FTP command it sends at trace (`CC OUT: PASS …`) and every SITE or
+//! raw command at debug (`SITE ADDUSER bob <password>`); rustyline logs each key typed at
+//! the prompt at debug. SPEC: no secret in any log at any level. The gate decides by the
+//! record's target, not by its text, and after env_logger's filter, so no `RUST_LOG`
+//! directive (not even `suppaftp::sync_ftp::control=trace`, which a plain
+//! `filter_module("suppaftp", …)` would let win as the more specific one) and no change of
+//! a library's wording brings a command line back. It denies by default: below `info`, only
+//! the modules in [`CHATTY_ALLOWED`] pass, so a new dependency is quiet until reviewed.
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+/// Log targets whose debug and trace records were read and carry no secrets: ours (we log
+/// verbs, never their arguments), rustls (handshake states, never application data) and
+/// tiny_http (its accept thread).
+const CHATTY_ALLOWED: &[&str] = &["ferroftp", "rustls", "tiny_http"];
+
+/// Installs the logger; call once, first thing in `main`.
+pub fn init() {
+    let inner =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
+    let max = inner.filter();
+    if log::set_boxed_logger(Box::new(Gate { inner })).is_ok() {
+        log::set_max_level(max);
+        if max >= LevelFilter::Debug {
+            log::debug!(
+                "debug and trace records of libraries other than {} are not logged: they \
+                 may carry passwords",
+                CHATTY_ALLOWED.join(", ")
+            );
+        }
+    }
+}
+
+/// env_logger, with library chatter below `info` dropped.
+struct Gate {
+    inner: env_logger::Logger,
+}
+
+impl Log for Gate {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        admitted(metadata.level(), metadata.target(), None) && self.inner.enabled(metadata)
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if admitted(record.level(), record.target(), record.module_path()) {
+            self.inner.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.inner.flush();
+    }
+}
+
+/// Info, warnings and errors report events and always pass; debug and trace pass only when
+/// both the target and the module path (a library may name any target) are allowed.
+fn admitted(level: Level, target: &str, module_path: Option<&str>) -> bool {
+    level <= Level::Info || (allowed(target) && module_path.is_none_or(allowed))
+}
+
+fn allowed(path: &str) -> bool {
+    CHATTY_ALLOWED.iter().any(|module| within(path, module))
+}
+
+/// `path` is `module` or inside it (`suppaftp::sync_ftp`, not `suppaftpx`).
+fn within(path: &str, module: &str) -> bool {
+    path.strip_prefix(module)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_chatter_is_dropped_whatever_its_target() {
+        let control = Some("suppaftp::sync_ftp::control");
+        assert!(!admitted(
+            Level::Trace,
+            "suppaftp::sync_ftp::control",
+            control
+        ));
+        assert!(!admitted(Level::Debug, "suppaftp", Some("suppaftp")));
+        assert!(!admitted(
+            Level::Debug,
+            "rustyline",
+            Some("rustyline::keymap")
+        ));
+        assert!(
+            !admitted(Level::Debug, "ferroftp", control),
+            "a borrowed target"
+        );
+        assert!(!admitted(Level::Debug, "ferroftpx", None));
+        assert!(!admitted(Level::Debug, "some_new_crate", None));
+        assert!(admitted(Level::Warn, "suppaftp", control));
+        assert!(admitted(Level::Info, "suppaftp", control));
+    }
+
+    #[test]
+    fn our_own_and_reviewed_debug_lines_pass() {
+        let session = Some("ferroftp::server::session");
+        assert!(admitted(Level::Trace, "ferroftp::server::session", session));
+        assert!(admitted(
+            Level::Debug,
+            "rustls::client::hs",
+            Some("rustls::client::hs")
+        ));
+        assert!(admitted(Level::Debug, "tiny_http", Some("tiny_http")));
+    }
+}
