@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README): installs the external FTP clients and servers the tests
-# drive (curl, lftp, python3, tmux; pyftpdlib from pip), Debian's chromium and the npm
+# drive (curl, lftp, rclone, wget, ncftp, tnftp, python3, tmux; pyftpdlib and aioftp from pip),
+# Debian's chromium and the npm
 # packages of tests/browser (playwright-core, no browser download) for the web client's
 # end-to-end test, then runs every test target.
 # Idempotent and quiet when everything is present; works as root with no stdin.
@@ -10,14 +11,18 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v lftp >/dev/null 2>&1 || missing+=(lftp)
+command -v rclone >/dev/null 2>&1 || missing+=(rclone)
+command -v wget >/dev/null 2>&1 || missing+=(wget)
+command -v ncftpget >/dev/null 2>&1 || missing+=(ncftp)
+command -v tnftp >/dev/null 2>&1 || missing+=(tnftp)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 # The web client's end-to-end test: a real headless Chromium, driven from Node.js.
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
-# pip, only when pyftpdlib is not there yet.
-if ! python3 -c 'import pyftpdlib' >/dev/null 2>&1 && ! python3 -m pip --version >/dev/null 2>&1; then
+# pip, only when pyftpdlib or aioftp is not there yet.
+if ! python3 -c 'import pyftpdlib, aioftp' >/dev/null 2>&1 && ! python3 -m pip --version >/dev/null 2>&1; then
     missing+=(python3-pip)
 fi
 
@@ -39,16 +44,19 @@ if ((${#missing[@]} > 0)); then
     rm -f "$log"
 fi
 
-# pyftpdlib: the independent server `ferroftp client` is tested against.
-if ! python3 -c 'import pyftpdlib' >/dev/null 2>&1; then
-    echo "installing pyftpdlib" >&2
-    if ! python3 -m pip install --quiet --disable-pip-version-check pyftpdlib </dev/null >/dev/null 2>&1 &&
-        ! python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
-            pyftpdlib </dev/null >/dev/null 2>&1; then
-        echo "cannot install pyftpdlib (python3 -m pip install pyftpdlib)" >&2
-        exit 1
+# pyftpdlib: the independent server `ferroftp client` is tested against; aioftp: an
+# asyncio FTP client the server is tested with.
+for module in pyftpdlib aioftp; do
+    if ! python3 -c "import $module" >/dev/null 2>&1; then
+        echo "installing $module" >&2
+        if ! python3 -m pip install --quiet --disable-pip-version-check "$module" </dev/null >/dev/null 2>&1 &&
+            ! python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
+                "$module" </dev/null >/dev/null 2>&1; then
+            echo "cannot install $module (python3 -m pip install $module)" >&2
+            exit 1
+        fi
     fi
-fi
+done
 
 # playwright-core for tests/browser/e2e.mjs, exactly as package-lock.json says.
 if [ ! -d tests/browser/node_modules/playwright-core ]; then

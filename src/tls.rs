@@ -11,6 +11,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Weak;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
@@ -43,13 +44,48 @@ pub struct Identity {
 }
 
 /// The session caches of logged-in users, one per (user, client IP), shared by every control
-/// connection of that user from that IP while one is open.
+/// connection of that user from that IP while one is open; and, per IP, the caches of control
+/// connections that have not logged in yet.
 #[derive(Debug, Default)]
 struct LoginCaches {
     by_login: Mutex<HashMap<(String, IpAddr), Weak<SessionCache>>>,
+    before_login: Mutex<HashMap<IpAddr, Vec<Weak<SessionCache>>>>,
 }
 
+/// How long a data connection's handshake waits for the sibling control connection that
+/// issued its session to finish logging in (its password check is under way).
+const SIBLING_LOGIN_WAIT: Duration = Duration::from_secs(3);
+const SIBLING_LOGIN_POLL: Duration = Duration::from_millis(10);
+
 impl LoginCaches {
+    /// A new control connection's own cache, known as not logged in yet.
+    fn fresh(&self, ip: IpAddr) -> Arc<SessionCache> {
+        let cache = Arc::new(SessionCache::default());
+        let mut before = self
+            .before_login
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        before.retain(|_, caches| {
+            caches.retain(|c| c.strong_count() > 0);
+            !caches.is_empty()
+        });
+        before.entry(ip).or_default().push(Arc::downgrade(&cache));
+        cache
+    }
+
+    /// The cache of a control connection from `ip` that is still logging in and holds `key`.
+    fn pending_holder(&self, ip: IpAddr, key: &[u8]) -> Option<Arc<SessionCache>> {
+        let before = self
+            .before_login
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        before
+            .get(&ip)?
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|c| c.find(key).is_some())
+    }
+
     /// The cache of `user` from `ip`, made when the first of its connections logs in.
     fn join(&self, user: &str, ip: IpAddr) -> Arc<SessionCache> {
         let mut by_login = self.by_login.lock().unwrap_or_else(PoisonError::into_inner);
@@ -107,9 +143,8 @@ impl SessionConfigs {
     }
 
     /// REIN: back to a cache of its own, so the next login shares nothing of this one's.
-    pub fn logged_out(&self) {
-        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) =
-            Arc::new(SessionCache::default());
+    pub fn logged_out(&self, ip: IpAddr) {
+        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = self.logins.fresh(ip);
     }
 }
 
@@ -158,13 +193,15 @@ impl Identity {
         &self.fingerprint
     }
 
-    /// Fresh configs for one control connection.
-    pub fn session_configs(&self) -> SessionConfigs {
-        let slot: Arc<CacheSlot> = Arc::new(Mutex::new(Arc::new(SessionCache::default())));
+    /// Fresh configs for one control connection from `ip`.
+    pub fn session_configs(&self, ip: IpAddr) -> SessionConfigs {
+        let slot: Arc<CacheSlot> = Arc::new(Mutex::new(self.logins.fresh(ip)));
         let view = |pin| -> Arc<dyn StoresServerSessions> {
             Arc::new(CacheView {
                 slot: Arc::clone(&slot),
                 pin,
+                ip,
+                logins: Arc::clone(&self.logins),
             })
         };
         let mut control = (*self.base).clone();
@@ -241,16 +278,40 @@ impl SessionCache {
 }
 
 /// A config's view of the cache its control connection uses now, and which tier its new
-/// sessions go to.
+/// sessions go to (`pin`: the control connection's; otherwise a data connection's).
 #[derive(Debug)]
 struct CacheView {
     slot: Arc<CacheSlot>,
     pin: bool,
+    ip: IpAddr,
+    logins: Arc<LoginCaches>,
 }
 
 impl CacheView {
     fn cache(&self) -> Arc<SessionCache> {
         Arc::clone(&self.slot.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The session `key` for a handshake. A data connection may offer a session issued to
+    /// a sibling control connection that is still logging in (rclone opens connections in
+    /// parallel): it waits, briefly, for that login, and resumes only if the sibling turned
+    /// out to be the same user (its sessions then joined this login's cache).
+    fn lookup(&self, key: &[u8]) -> Option<Vec<u8>> {
+        if let Some(found) = self.cache().find(key) {
+            return Some(found);
+        }
+        if self.pin {
+            return None;
+        }
+        let deadline = Instant::now() + SIBLING_LOGIN_WAIT;
+        while let Some(sibling) = self.logins.pending_holder(self.ip, key) {
+            drop(sibling);
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(SIBLING_LOGIN_POLL);
+        }
+        self.cache().find(key)
     }
 }
 
@@ -271,11 +332,11 @@ impl StoresServerSessions for CacheView {
     }
 
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.cache().find(key)
+        self.lookup(key)
     }
 
     fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.cache().find(key)
+        self.lookup(key)
     }
 
     fn can_cache(&self) -> bool {
@@ -346,7 +407,7 @@ mod tests {
         assert!(!again.generated);
         assert_eq!(first.fingerprint(), again.fingerprint());
         assert_eq!(first.fingerprint().len(), 32 * 3 - 1);
-        let configs = again.session_configs();
+        let configs = again.session_configs("127.0.0.1".parse().unwrap());
         assert_eq!(configs.upload.send_tls13_tickets, 0);
         assert_eq!(configs.control.send_tls13_tickets, CONTROL_TICKETS);
     }

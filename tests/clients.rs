@@ -582,3 +582,213 @@ print(json.dumps(out))
         assert_eq!(s("wrong_password"), "530 Login incorrect.");
     }
 }
+
+/// rclone (Debian's package): copy, check, sync and purge of a 200-file tree with its
+/// default concurrency (`--transfers 4 --checkers 8`), plain, explicit and implicit FTPS.
+/// rclone keeps one TLS session cache for all its connections, so data connections offer
+/// sessions issued to sibling control connections of the same login.
+mod rclone {
+    use super::*;
+    use crate::support::tree_hashes;
+
+    fn rclone(work: &Path, args: &[&str]) -> Ran {
+        run_with_timeout(
+            Command::new("rclone")
+                .args(args)
+                .arg("--config")
+                .arg(work.join("rclone.conf"))
+                .args(["--low-level-retries", "1", "--retries", "1"])
+                .env("HOME", work)
+                .env_remove("RCLONE_CONFIG")
+                .current_dir(work),
+            240,
+        )
+        .ok(&format!("rclone {args:?}"))
+    }
+
+    fn configure(work: &Path, port: u16, tls: &str) {
+        let port = format!("port={port}");
+        let mut args = vec![
+            "config",
+            "create",
+            "lan",
+            "ftp",
+            "host=127.0.0.1",
+            &port,
+            "user=alice",
+            "pass=alice-pw",
+            "--obscure",
+        ];
+        let tls_on = format!("{tls}=true");
+        if !tls.is_empty() {
+            args.extend([tls_on.as_str(), "no_check_certificate=true"]);
+        }
+        rclone(work, &args);
+    }
+
+    fn tree(work: &Path) {
+        for i in 0..200u64 {
+            let dir = work.join(format!("tree/d{}", i % 10));
+            std::fs::create_dir_all(&dir).unwrap();
+            let body = crate::support::pseudo_random(100 + i as usize * 37, i);
+            std::fs::write(dir.join(format!("f{i:03}.bin")), body).unwrap();
+        }
+    }
+
+    fn round_trip(tls: &str) {
+        let (server, implicit) = TestServer::start_tls(|_| {});
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        tree(w);
+        let port = if tls == "tls" {
+            implicit.port()
+        } else {
+            server.port()
+        };
+        configure(w, port, tls);
+        rclone(w, &["copy", "tree", "lan:tree"]);
+        rclone(w, &["check", "tree", "lan:tree"]);
+        assert_eq!(
+            tree_hashes(&server.storage("alice/tree")),
+            tree_hashes(&w.join("tree"))
+        );
+        std::fs::remove_file(w.join("tree/d3/f003.bin")).unwrap();
+        std::fs::write(w.join("tree/d4/new.bin"), b"new").unwrap();
+        rclone(w, &["sync", "tree", "lan:tree"]);
+        assert_eq!(
+            tree_hashes(&server.storage("alice/tree")),
+            tree_hashes(&w.join("tree"))
+        );
+        rclone(w, &["copy", "lan:tree", "back"]);
+        assert_eq!(tree_hashes(&w.join("back")), tree_hashes(&w.join("tree")));
+        rclone(w, &["purge", "lan:tree"]);
+        assert!(!server.storage("alice/tree").exists());
+    }
+
+    #[test]
+    fn plain() {
+        round_trip("");
+    }
+
+    #[test]
+    fn explicit_tls() {
+        round_trip("explicit_tls");
+    }
+
+    #[test]
+    fn implicit_tls() {
+        round_trip("tls");
+    }
+}
+
+/// aioftp (pip): upload, listing and download, plain, explicit and implicit FTPS. It
+/// finishes a data connection's TLS handshake before it sends the transfer command.
+mod aioftp {
+    use super::*;
+
+    const AIOFTP_SCRIPT: &str = r#"
+import asyncio, ssl, sys
+import aioftp
+
+async def main(port, mode, body_path):
+    body = open(body_path, "rb").read()
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    client = aioftp.Client(**({"ssl": context} if mode == "implicit" else {}))
+    await client.connect("127.0.0.1", port)
+    if mode == "explicit":
+        await client.upgrade_to_tls(context)
+    await client.login("alice", "alice-pw")
+    async with client.upload_stream("up.bin") as stream:
+        await stream.write(body)
+    names = [str(path) for path, info in await client.list()]
+    assert "up.bin" in names, names
+    got = b""
+    async with client.download_stream("up.bin") as stream:
+        async for block in stream.iter_by_block():
+            got += block
+    assert got == body, (len(got), len(body))
+    await client.quit()
+    print("ok", len(body))
+
+asyncio.run(asyncio.wait_for(main(int(sys.argv[1]), sys.argv[2], sys.argv[3]), 60))
+"#;
+
+    fn round_trip(mode: &str) {
+        let (server, implicit) = TestServer::start_tls(|_| {});
+        let port = if mode == "implicit" {
+            implicit.port()
+        } else {
+            server.port()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let body = crate::support::pseudo_random(300_000, 77);
+        let body_path = dir.path().join("body.bin");
+        std::fs::write(&body_path, &body).unwrap();
+        let ran = crate::support::python(
+            AIOFTP_SCRIPT,
+            &[&port.to_string(), mode, body_path.to_str().unwrap()],
+            90,
+        )
+        .ok(&format!("aioftp {mode}"));
+        assert_eq!(ran.stdout.trim(), "ok 300000");
+        assert_eq!(std::fs::read(server.storage("alice/up.bin")).unwrap(), body);
+    }
+
+    #[test]
+    fn plain() {
+        round_trip("plain");
+    }
+
+    #[test]
+    fn explicit_tls() {
+        round_trip("explicit");
+    }
+
+    #[test]
+    fn implicit_tls() {
+        round_trip("implicit");
+    }
+}
+
+/// tnftp (NetBSD's `ftp`), scripted on stdin: `mget` with a wildcard, which it sends as NLST.
+mod tnftp {
+    use super::*;
+
+    #[test]
+    fn mget_with_a_wildcard() {
+        let server = TestServer::start();
+        for name in ["f00.bin", "f001.bin", "f1.bin"] {
+            crate::support::place(
+                &server,
+                &format!("alice/{name}"),
+                name.as_bytes(),
+                "alice",
+                false,
+            );
+        }
+        let work = tempfile::tempdir().unwrap();
+        let script = "user alice alice-pw\nbinary\nprompt\nmget f00*.bin\nbye\n";
+        let ran = crate::support::run_with_input(
+            Command::new("tnftp")
+                .args(["-n", "-P", &server.port().to_string(), "127.0.0.1"])
+                .current_dir(work.path())
+                .env("HOME", work.path()),
+            Some(script.as_bytes()),
+            60,
+        )
+        .ok("tnftp mget");
+        assert_eq!(
+            std::fs::read(work.path().join("f00.bin")).unwrap(),
+            b"f00.bin",
+            "{}",
+            ran.stdout
+        );
+        assert_eq!(
+            std::fs::read(work.path().join("f001.bin")).unwrap(),
+            b"f001.bin"
+        );
+        assert!(!work.path().join("f1.bin").exists());
+    }
+}

@@ -502,6 +502,106 @@ mod pyftpdlib {
     }
 }
 
+/// Against servers other than ferroftp: `ascii` is plain `TYPE A`, and a download the
+/// server gives up on (426 while the data connection stays open) ends the command.
+mod other_servers {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::support::PyFtpd;
+
+    #[test]
+    fn ascii_is_type_a_which_pyftpdlib_accepts() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("t.txt"), b"one\r\ntwo\r\n").unwrap();
+        let work = Work::new();
+        let server = PyFtpd::start(root.path(), work.dir.path());
+        let url = format!("ftp://tester:tester-pw@127.0.0.1:{}", server.port);
+        work.run(&[&url, "-c", "ascii; get t.txt; put notes.txt up.txt"])
+            .ok("ascii against pyftpdlib");
+        assert_eq!(
+            std::fs::read(work.path("downloads/t.txt")).unwrap(),
+            b"one\ntwo\n"
+        );
+        // Sent as CRLF, stored by pyftpdlib in its local (LF) form.
+        assert_eq!(
+            std::fs::read(root.path().join("up.txt")).unwrap(),
+            b"line one\nline two\n"
+        );
+    }
+
+    /// A minimal FTP server whose RETR sends 1 MiB, then `426` on the control connection,
+    /// and leaves the data connection open.
+    fn cutting_server() -> (u16, std::thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = std::thread::spawn(move || {
+            let (control, _) = listener.accept().unwrap();
+            // Longer than the client may take: a client that hangs is killed and fails.
+            control
+                .set_read_timeout(Some(Duration::from_secs(300)))
+                .unwrap();
+            let mut out = control.try_clone().unwrap();
+            let mut lines = BufReader::new(control);
+            let passive = TcpListener::bind("127.0.0.1:0").unwrap();
+            let data_port = passive.local_addr().unwrap().port();
+            let mut kept: Vec<TcpStream> = Vec::new();
+            out.write_all(b"220 cutter ready\r\n").unwrap();
+            for _ in 0..64 {
+                let mut line = String::new();
+                if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let verb = line
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_uppercase();
+                let reply = match verb.as_str() {
+                    "USER" => "331 password\r\n".to_owned(),
+                    "PASS" => "230 in\r\n".to_owned(),
+                    "PWD" => "257 \"/\"\r\n".to_owned(),
+                    "SIZE" => "213 4194304\r\n".to_owned(),
+                    "EPSV" => format!("229 Entering Extended Passive Mode (|||{data_port}|)\r\n"),
+                    "RETR" => {
+                        out.write_all(b"150 here it comes\r\n").unwrap();
+                        let (mut data, _) = passive.accept().unwrap();
+                        data.write_all(&vec![7u8; 1 << 20]).unwrap();
+                        kept.push(data);
+                        "426 Connection closed; transfer aborted.\r\n".to_owned()
+                    }
+                    "QUIT" => {
+                        let _ = out.write_all(b"221 bye\r\n");
+                        return;
+                    }
+                    _ => "200 ok\r\n".to_owned(),
+                };
+                if out.write_all(reply.as_bytes()).is_err() {
+                    return;
+                }
+            }
+        });
+        (port, handle)
+    }
+
+    #[test]
+    fn a_download_cut_with_426_fails_and_keeps_only_the_part_file() {
+        let work = Work::new();
+        let (port, _server) = cutting_server();
+        let url = format!("ftp://u:p@127.0.0.1:{port}");
+        let ran = work.run(&[&url, "-c", "get big.iso; pwd"]);
+        assert_one_line_failure(&ran, "426 Connection closed; transfer aborted.");
+        assert!(!work.path("downloads/big.iso").exists());
+        assert_eq!(
+            std::fs::metadata(work.path("downloads/big.iso.part"))
+                .unwrap()
+                .len(),
+            1 << 20
+        );
+    }
+}
+
 mod interactive {
     use super::*;
 

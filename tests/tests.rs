@@ -13,5 +13,6 @@ mod transfer;
 
 mod access;
 mod hostile;
+mod readme;
 
 mod web;

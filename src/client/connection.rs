@@ -16,11 +16,12 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use rustls::ClientConfig;
-use suppaftp::types::{FileType, FormatControl};
+use suppaftp::types::FileType;
 use suppaftp::{FtpError, Mode, RustlsConnector, RustlsFtpStream};
 
 use crate::auth::Password;
 use crate::client::trust::{PinningVerifier, TrustPolicy, Verdict};
+use crate::client::watch::Watched;
 
 /// Default wait for a TCP connection and the server's greeting (`--timeout` changes it).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -544,10 +545,20 @@ impl Connection {
             ftp.resume_transfer(offset)?;
             ftp.retr_as_stream(remote)
         })?;
-        let result = if self.ascii {
-            copy(&mut stream, &mut AsciiToLocal::new(out))
-        } else {
-            copy(&mut stream, out)
+        let watch = (
+            stream.get_ref().get_ref().try_clone(),
+            self.ftp.get_ref().try_clone(),
+        );
+        let result = match watch {
+            (Ok(data), Ok(control)) => {
+                let mut watched = Watched::new(&mut stream, data, control);
+                if self.ascii {
+                    copy(&mut watched, &mut AsciiToLocal::new(out))
+                } else {
+                    copy(&mut watched, out)
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => Err(Failed::Read(e)),
         };
         match result {
             Ok(n) => {
@@ -645,12 +656,18 @@ impl Connection {
         });
     }
 
+    /// `TYPE I` or `TYPE A`. suppaftp spells ASCII `TYPE A N`, which some servers refuse
+    /// (pyftpdlib: `504 Unsupported type "A N"`); every mainstream client sends `TYPE A`.
     pub fn set_type(&mut self, kind: TransferType) -> Result<(), Error> {
-        let file_type = match kind {
-            TransferType::Binary => FileType::Binary,
-            TransferType::Ascii => FileType::Ascii(FormatControl::Default),
-        };
-        self.ftp.transfer_type(file_type).map_err(|e| self.err(e))?;
+        match kind {
+            TransferType::Binary => self
+                .ftp
+                .transfer_type(FileType::Binary)
+                .map_err(|e| self.err(e))?,
+            TransferType::Ascii => {
+                self.quote("TYPE A")?;
+            }
+        }
         self.ascii = kind == TransferType::Ascii;
         Ok(())
     }

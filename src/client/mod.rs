@@ -14,6 +14,7 @@ pub mod command;
 pub mod connection;
 pub mod progress;
 pub mod trust;
+mod watch;
 
 use std::fs;
 use std::io::{self, BufRead, IsTerminal, Write};

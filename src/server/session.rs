@@ -7,6 +7,7 @@ use std::time::Instant;
 use crate::auth::Account;
 use crate::auth::DirAccess;
 use crate::limits::TLS_HANDSHAKE_TIMEOUT;
+use crate::protocol::address::canonical;
 use crate::protocol::listing::FactSet;
 use crate::protocol::{Command, ParseError, Reply, SiteCommand, TransferType, codes};
 use crate::server::commands;
@@ -191,7 +192,10 @@ impl<'a> Session<'a> {
 
     /// Implicit FTPS: TLS before the greeting, data protected by default.
     fn start_implicit_tls(&mut self) -> io::Result<()> {
-        let configs = self.shared.identity.session_configs();
+        let configs = self
+            .shared
+            .identity
+            .session_configs(canonical(self.control.peer.ip()));
         let deadline = Instant::now() + TLS_HANDSHAKE_TIMEOUT;
         self.control
             .upgrade_tls(configs.control.clone(), deadline)?;

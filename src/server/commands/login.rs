@@ -137,7 +137,7 @@ impl Session<'_> {
         if self.is_logged_in() {
             self.permit.logged_out(self.control.tcp());
             if let Some(tls) = &self.tls {
-                tls.logged_out();
+                tls.logged_out(canonical(self.control.peer.ip()));
             }
         }
         self.connected_at = std::time::Instant::now();

@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use crate::limits::TLS_HANDSHAKE_TIMEOUT;
+use crate::protocol::address::canonical;
 use crate::protocol::{Reply, codes};
 use crate::server::session::{Session, SessionError};
 
@@ -30,7 +31,10 @@ impl Session<'_> {
                 "Unexpected data after AUTH.",
             )));
         }
-        let configs = self.shared.identity.session_configs();
+        let configs = self
+            .shared
+            .identity
+            .session_configs(canonical(self.control.peer.ip()));
         self.control
             .send(&Reply::new(234, "Proceed with negotiation."))?;
         let deadline = Instant::now() + TLS_HANDSHAKE_TIMEOUT;
