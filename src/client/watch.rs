@@ -13,7 +13,7 @@ use crate::server::net::wait_either;
 /// connection: a server closes the data connection before its `226`, but over a network the
 /// reply can overtake the last data segments.
 const REPLY_GRACE: Duration = Duration::from_secs(3);
-/// How often a silent data connection is checked.
+/// How long one read of the data connection waits before the control connection is checked.
 const POLL: Duration = Duration::from_millis(500);
 
 /// Reads `inner` (the data connection `data`) until it ends, or fails once the server has
@@ -38,13 +38,22 @@ impl<'a, R: Read> Watched<'a, R> {
 }
 
 impl<R: Read> Read for Watched<'_, R> {
+    /// Reads with a short socket timeout (not a readiness poll: a TLS data connection must
+    /// be read to run its handshake before any data can arrive), and looks at the control
+    /// connection whenever the data connection is quiet.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.data.set_read_timeout(Some(POLL))?;
         loop {
-            let (data_ready, control_ready) =
-                wait_either(self.data.as_fd(), self.control.as_fd(), POLL)?;
-            if data_ready {
-                return self.inner.read(buf);
+            match self.inner.read(buf) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                other => return other,
             }
+            let (_, control_ready) =
+                wait_either(self.data.as_fd(), self.control.as_fd(), Duration::ZERO)?;
             if control_ready {
                 let since = *self.reply_seen.get_or_insert_with(Instant::now);
                 if since.elapsed() >= REPLY_GRACE {
