@@ -43,6 +43,10 @@ pub struct Settings {
     pub tls_session_reuse: bool,
     /// A protected upload that ends without close_notify is refused with 426.
     pub tls_strict_eof: bool,
+    /// Verified-password cache (SPEC "Access model"): logins with a password bcrypt accepted
+    /// within `password_cache_ttl` skip bcrypt.
+    pub password_cache: bool,
+    pub password_cache_ttl: Duration,
 }
 
 /// `ferroftp.toml`. Keys mirror the long flags; durations are whole seconds.
@@ -70,6 +74,8 @@ pub struct FileConfig {
     pub require_tls: Option<bool>,
     pub tls_session_reuse: Option<bool>,
     pub tls_strict_eof: Option<bool>,
+    pub password_cache: Option<bool>,
+    pub password_cache_ttl: Option<u64>,
     /// `ferroftp web`: where the browser UI listens.
     pub web_listen: Option<String>,
     /// `ferroftp web`: FTP servers it may connect to (addresses, CIDRs, `localhost`, `:PORTS`).
@@ -198,6 +204,8 @@ impl Settings {
             require_tls: flags.require_tls || file.require_tls.unwrap_or(false),
             tls_session_reuse: file.tls_session_reuse.unwrap_or(true),
             tls_strict_eof: file.tls_strict_eof.unwrap_or(false),
+            password_cache: file.password_cache.unwrap_or(true),
+            password_cache_ttl: seconds("password_cache_ttl", file.password_cache_ttl, 900)?,
         })
     }
 

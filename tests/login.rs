@@ -352,3 +352,90 @@ fn parallel_guesses_are_limited_like_serial_ones() {
     assert_eq!(incorrect, 5, "{replies:?}");
     assert_eq!(refused, 15, "{replies:?}");
 }
+
+/// The verified-password cache (SPEC "Access model"): a password bcrypt accepted lets the
+/// account's next logins skip bcrypt; a wrong one always costs a check and counts; any change
+/// of the account, a ban and the TTL void it.
+mod password_cache {
+    use super::*;
+    use ferroftp::auth::Password;
+
+    fn checks(server: &TestServer) -> u64 {
+        server.shared.accounts.bcrypt_checks()
+    }
+
+    #[test]
+    fn a_verified_password_skips_bcrypt_and_a_wrong_one_never_does() {
+        let server = TestServer::start();
+        drop(server.login(ALICE));
+        let after_first = checks(&server);
+        for _ in 0..5 {
+            drop(server.login(ALICE));
+        }
+        assert_eq!(checks(&server), after_first, "cached logins run no bcrypt");
+        let mut raw = server.raw();
+        assert_eq!(try_login(&mut raw, "alice", "wrong"), LOGIN_INCORRECT);
+        assert_eq!(
+            checks(&server),
+            after_first + 1,
+            "a wrong password always runs bcrypt"
+        );
+        // A new password voids the old one at once.
+        server
+            .shared
+            .accounts
+            .set_password("alice", &Password::new("new-pw".into()))
+            .unwrap();
+        let mut raw = server.raw();
+        assert_eq!(try_login(&mut raw, "alice", "alice-pw"), LOGIN_INCORRECT);
+        assert_eq!(
+            try_login(&mut raw, "alice", "new-pw"),
+            "230 Login successful.\r\n"
+        );
+        // A ban voids it too.
+        server
+            .shared
+            .accounts
+            .set_state("alice", AccountState::Banned)
+            .unwrap();
+        let mut raw = server.raw();
+        assert_eq!(try_login(&mut raw, "alice", "new-pw"), LOGIN_INCORRECT);
+    }
+
+    #[test]
+    fn entries_expire_after_the_ttl_and_the_cache_can_be_turned_off() {
+        let server = TestServer::start_with(|s| s.password_cache_ttl = Duration::from_secs(1));
+        drop(server.login(ALICE));
+        let first = checks(&server);
+        std::thread::sleep(Duration::from_millis(1200));
+        drop(server.login(ALICE));
+        assert_eq!(checks(&server), first + 1, "expired: bcrypt again");
+        let server = TestServer::start_with(|s| s.password_cache = false);
+        drop(server.login(ALICE));
+        drop(server.login(ALICE));
+        assert_eq!(checks(&server), 2);
+    }
+
+    /// 60 simultaneous correct logins from one IP: all get in (none refused for load, none
+    /// told of failed logins that did not happen), at the cost of very few bcrypt checks.
+    #[test]
+    fn a_burst_of_correct_logins_from_one_ip_all_get_in() {
+        let server = TestServer::start_with(|s| s.max_per_ip = 100);
+        let addr = server.addr;
+        let logins: Vec<_> = (0..60)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    let mut raw = Raw::connect(addr);
+                    raw.set_timeout(Duration::from_secs(30));
+                    let greeting = raw.try_reply();
+                    assert_eq!(greeting.as_deref(), Some("220 ferroftp ready.\r\n"));
+                    try_login(&mut raw, "bob", "bob-pw")
+                })
+            })
+            .collect();
+        for login in logins {
+            assert_eq!(login.join().unwrap(), "230 Login successful.\r\n");
+        }
+        assert!(checks(&server) <= 5, "{} bcrypt checks", checks(&server));
+    }
+}

@@ -5,6 +5,7 @@
 //! grants of `data/directories.txt` in `directories`, bcrypt in `password`, brute-force counting
 //! in `throttle`.
 
+mod cache;
 mod credentials;
 mod deletions;
 mod directories;
@@ -31,6 +32,7 @@ pub use directories::{
 pub use password::{MAX_PASSWORD_BYTES, Password};
 pub use throttle::{Attempt, MAX_TRACKED_IPS, Throttle, ThrottlePolicy};
 
+use cache::PasswordCache;
 use credentials::{CredentialsFile, Entry, FileLock, Stamp};
 
 /// Length of the password generated for the first `admin`.
@@ -100,8 +102,12 @@ struct Inner {
     install: Mutex<()>,
     dummy: OnceLock<String>,
     dummy_verifications: AtomicU64,
+    /// bcrypt checks run by `verify`, for tests and metrics.
+    bcrypt_checks: AtomicU64,
     deletions_path: PathBuf,
     deletions: Mutex<Deletions>,
+    /// The verified-password cache, when the server turned it on.
+    password_cache: OnceLock<PasswordCache>,
 }
 
 /// What the server does with an applied deletion: `(name, sequence number)`.
@@ -160,12 +166,14 @@ impl Accounts {
                 install: Mutex::new(()),
                 dummy: OnceLock::new(),
                 dummy_verifications: AtomicU64::new(0),
+                bcrypt_checks: AtomicU64::new(0),
                 deletions_path,
                 deletions: Mutex::new(Deletions {
                     seen,
                     on_delete: None,
                     incarnations: HashMap::new(),
                 }),
+                password_cache: OnceLock::new(),
             }),
         })
     }
@@ -193,8 +201,46 @@ impl Accounts {
         self.read().file.get(name).map(|e| e.account.clone())
     }
 
+    /// How many bcrypt checks logins have cost so far.
+    pub fn bcrypt_checks(&self) -> u64 {
+        self.inner.bcrypt_checks.load(Ordering::Relaxed)
+    }
+
+    /// Turns on the verified-password cache (`password_cache`): see `cache`.
+    pub fn enable_password_cache(&self, ttl: std::time::Duration) -> Result<(), Error> {
+        let cache = PasswordCache::new(ttl).map_err(Error::Random)?;
+        let _ = self.inner.password_cache.set(cache);
+        Ok(())
+    }
+
+    /// The account, if `password` is the one recently verified for it: no bcrypt, no
+    /// brute-force budget spent. `None` means: run `verify`.
+    pub fn verify_cached(&self, name: &str, password: &Password) -> Option<Account> {
+        let cache = self.inner.password_cache.get()?;
+        let entry = self.read().file.get(name).cloned()?;
+        (entry.account.is_active() && cache.knows(&entry, password)).then_some(entry.account)
+    }
+
     /// Login check. Unknown user, wrong password and banned all give `Err(LoginIncorrect)`.
+    /// With the cache on, parallel checks of one (account, password) pair run bcrypt once.
     pub fn verify(&self, name: &str, password: &Password) -> Result<Account, Error> {
+        let Some(cache) = self.inner.password_cache.get() else {
+            return self.verify_with_bcrypt(name, password).map(|(a, _)| a);
+        };
+        let _one_check = lock_guard(cache.check_lock(name, password));
+        if let Some(account) = self.verify_cached(name, password) {
+            return Ok(account);
+        }
+        let (account, entry) = self.verify_with_bcrypt(name, password)?;
+        cache.remember(&entry, password);
+        Ok(account)
+    }
+
+    fn verify_with_bcrypt(
+        &self,
+        name: &str,
+        password: &Password,
+    ) -> Result<(Account, Entry), Error> {
         // Initialised before the lookup so the one-time cost does not mark the first unknown
         // user either.
         let dummy = self.dummy_hash();
@@ -202,8 +248,8 @@ impl Accounts {
         // The read guard is gone: bcrypt below blocks no one.
         // SECURITY: user enumeration by timing. Unknown users cost one bcrypt of the same cost
         // against a dummy hash; banned users and over-long passwords still run bcrypt.
-        let (hash, account) = match entry {
-            Some(Entry { account, hash }) => (hash, Some(account)),
+        let (hash, account) = match &entry {
+            Some(Entry { account, hash }) => (hash.clone(), Some(account.clone())),
             None => {
                 self.inner
                     .dummy_verifications
@@ -211,12 +257,15 @@ impl Accounts {
                 (dummy.to_string(), None)
             }
         };
+        self.inner.bcrypt_checks.fetch_add(1, Ordering::Relaxed);
         let matched = password::matches(password, &hash);
         // SECURITY: bcrypt would ignore bytes past 72; a longer password never matches, and an
         // empty one never does either.
         let acceptable = password.check().is_ok();
-        match account {
-            Some(account) if matched && acceptable && account.is_active() => Ok(account),
+        match (account, entry) {
+            (Some(account), Some(entry)) if matched && acceptable && account.is_active() => {
+                Ok((account, entry))
+            }
             _ => Err(Error::LoginIncorrect),
         }
     }
@@ -250,12 +299,21 @@ impl Accounts {
     }
 
     pub fn remove(&self, name: &str) -> Result<(), Error> {
+        self.forget_password(name);
         self.mutate(|file| file.remove(name))
     }
 
     /// Bans or unbans. Sessions notice through `generation()` and `lookup()`.
     pub fn set_state(&self, name: &str, state: AccountState) -> Result<(), Error> {
+        self.forget_password(name);
         self.mutate(|file| file.set_state(name, state))
+    }
+
+    /// Drops a verified password (a changed account line would not match it anyway).
+    fn forget_password(&self, name: &str) {
+        if let Some(cache) = self.inner.password_cache.get() {
+            cache.forget(name);
+        }
     }
 
     pub fn set_password(&self, name: &str, password: &Password) -> Result<(), Error> {

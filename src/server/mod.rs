@@ -114,6 +114,9 @@ impl Server {
         let listeners = bind_listeners(&settings)?;
         instance.prepare().map_err(setup("instance directory"))?;
         let accounts = Accounts::open(&instance.data_dir(), settings.bcrypt_cost)?;
+        if settings.password_cache {
+            accounts.enable_password_cache(settings.password_cache_ttl)?;
+        }
         let created_admin_password = auth::ensure_admin(&accounts)?;
         let directories = Directories::open(&instance.data_dir())?;
         let storage = Storage::open(

@@ -1,15 +1,14 @@
 //! USER, PASS, REIN: the login dialogue (RFC 959 4.1.1) with equal-time failures and the
 //! per-IP brute-force block.
 
-use crate::auth::{self, Attempt, Password};
+use crate::auth::{self, Account, Attempt, Password};
 use crate::protocol::address::canonical;
 use crate::protocol::{Reply, codes};
 use crate::server::session::{ANONYMOUS, Login, Session, SessionError, busy};
 use crate::storage::{Access, Grants, PUBLIC_DIR, VirtualPath};
 
-/// How long a login waits, at most, for parallel password checks from its IP to finish.
-const LOGIN_QUEUE_STEP: std::time::Duration = std::time::Duration::from_millis(20);
-const LOGIN_QUEUE_STEPS: usize = 250;
+/// How often a login that waits for parallel password checks from its IP looks again.
+const LOGIN_QUEUE_STEP: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// The user names RFC 1635 anonymous FTP uses.
 fn is_anonymous_name(name: &str) -> bool {
@@ -59,32 +58,8 @@ impl Session<'_> {
                 "Login successful (anonymous, read-only).",
             ));
         }
-        // Parallel logins beyond what the failure budget allows wait their turn (bounded).
-        let mut turn = shared.throttle.begin_attempt(ip);
-        for _ in 0..LOGIN_QUEUE_STEPS {
-            if turn != Attempt::Busy {
-                break;
-            }
-            std::thread::sleep(LOGIN_QUEUE_STEP);
-            turn = shared.throttle.begin_attempt(ip);
-        }
-        if turn != Attempt::Go {
-            return Err(SessionError::Close(Reply::new(
-                codes::UNAVAILABLE,
-                "Too many failed logins; try again later.",
-            )));
-        }
         let incarnation = shared.accounts.incarnation(&name);
-        let verdict = shared.accounts.verify(&name, password);
-        let failed = matches!(verdict, Err(auth::Error::LoginIncorrect));
-        if shared.throttle.end_attempt(ip, failed) {
-            let p = shared.throttle.policy();
-            log::warn!(
-                "blocking ip={ip} for {}s after {} failed logins",
-                p.block.as_secs(),
-                p.max_failures
-            );
-        }
+        let verdict = self.check_password(&name, password)?;
         match verdict {
             Ok(account) => {
                 self.take_seat(account.name.as_str())?;
@@ -116,6 +91,47 @@ impl Session<'_> {
                 Ok(Reply::new(codes::NOT_LOGGED_IN, "Login incorrect."))
             }
         }
+    }
+
+    /// The password check: the verified-password cache first (no bcrypt, no budget spent);
+    /// otherwise a brute-force reservation, then bcrypt. Parallel logins beyond what the
+    /// failure budget allows wait their turn, until the login deadline; a correct password
+    /// is never refused for load (one verified meanwhile by a sibling session is let in).
+    fn check_password(
+        &self,
+        name: &str,
+        password: &Password,
+    ) -> Result<Result<Account, auth::Error>, SessionError> {
+        let (shared, ip) = (self.shared, self.control.peer.ip());
+        let deadline = self.connected_at + shared.settings.login_timeout;
+        loop {
+            if let Some(account) = shared.accounts.verify_cached(name, password) {
+                return Ok(Ok(account));
+            }
+            match shared.throttle.begin_attempt(ip) {
+                Attempt::Go => break,
+                Attempt::Busy if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(LOGIN_QUEUE_STEP);
+                }
+                _ => {
+                    return Err(SessionError::Close(Reply::new(
+                        codes::UNAVAILABLE,
+                        "Too many failed logins; try again later.",
+                    )));
+                }
+            }
+        }
+        let verdict = shared.accounts.verify(name, password);
+        let failed = matches!(verdict, Err(auth::Error::LoginIncorrect));
+        if shared.throttle.end_attempt(ip, failed) {
+            let p = shared.throttle.policy();
+            log::warn!(
+                "blocking ip={ip} for {}s after {} failed logins",
+                p.block.as_secs(),
+                p.max_failures
+            );
+        }
+        Ok(verdict)
     }
 
     /// A session that logs in keeps its worker for good (one evicted meanwhile is told so),
