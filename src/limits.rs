@@ -45,3 +45,7 @@ pub const SIGNUPS_PER_HOUR: u32 = 3;
 
 /// A TLS handshake (control or data) that has not finished by then ends that connection.
 pub const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A not-yet-logged-in session is safe from eviction (by a newcomer to a full pool) for this
+/// long after it connected: time to log in even while one address churns connections.
+pub const EVICTION_MIN_WAIT: Duration = Duration::from_secs(1);

@@ -906,7 +906,9 @@ mod implicit {
         let mut c = server.tls_login(ALICE);
         assert!(c.cmd("NOOP").starts_with("200 "));
         // Both places taken now: a third takes the place of the silent client, which has
-        // not logged in (SPEC: eviction); the silent one is disconnected.
+        // not logged in (SPEC: eviction), once it has had its first second to log in; the
+        // silent one is disconnected.
+        std::thread::sleep(Duration::from_millis(1100));
         let mut third = Raw::connect(server.addr);
         assert_eq!(third.reply(), "220 ferroftp ready.\r\n");
         let mut silent = silent;

@@ -115,9 +115,15 @@ pub type OnDelete = Box<dyn Fn(&str, u64) -> io::Result<()> + Send + Sync>;
 
 /// How far this process has applied `deleted-accounts.txt`.
 struct Deletions {
-    /// End offset of the last line applied.
+    /// `SEQ` of the last line applied.
     seen: u64,
+    /// The log's length when it was last read: unchanged, it is not read again.
+    read_len: Option<u64>,
     on_delete: Option<OnDelete>,
+    /// Deletions whose files could not be handed to the tombstone yet (a full disk), by
+    /// name, with their `SEQ`: retried on every reload, and until then nobody logs in under
+    /// that name (fail closed for that name only; every other account change goes on).
+    held_back: HashMap<String, u64>,
     /// How often each name was deleted since start: a session of an account that was
     /// deleted (and perhaps re-created) since its login is a different account's.
     incarnations: HashMap<String, u64>,
@@ -154,7 +160,6 @@ impl Accounts {
         let path = data_dir.join(CREDENTIALS_FILE);
         let (stamp, text, file) = read_disk(&path)?;
         let deletions_path = data_dir.join(DELETIONS_FILE);
-        let seen = deletions::end(&deletions_path).map_err(|e| Error::file(&deletions_path, e))?;
         Ok(Accounts {
             inner: Arc::new(Inner {
                 data_dir: data_dir.to_path_buf(),
@@ -169,8 +174,12 @@ impl Accounts {
                 bcrypt_checks: AtomicU64::new(0),
                 deletions_path,
                 deletions: Mutex::new(Deletions {
-                    seen,
+                    // The server sets where it stands (`on_delete`); other processes only
+                    // count what they see.
+                    seen: 0,
+                    read_len: None,
                     on_delete: None,
+                    held_back: HashMap::new(),
                     incarnations: HashMap::new(),
                 }),
                 password_cache: OnceLock::new(),
@@ -217,6 +226,9 @@ impl Accounts {
     /// brute-force budget spent. `None` means: run `verify`.
     pub fn verify_cached(&self, name: &str, password: &Password) -> Option<Account> {
         let cache = self.inner.password_cache.get()?;
+        if self.held_back(name) {
+            return None;
+        }
         let entry = self.read().file.get(name).cloned()?;
         (entry.account.is_active() && cache.knows(&entry, password)).then_some(entry.account)
     }
@@ -262,8 +274,12 @@ impl Accounts {
         // SECURITY: bcrypt would ignore bytes past 72; a longer password never matches, and an
         // empty one never does either.
         let acceptable = password.check().is_ok();
+        // SECURITY: a deleted name whose files still wait for their tombstone logs nobody in.
+        let held_back = self.held_back(name);
         match (account, entry) {
-            (Some(account), Some(entry)) if matched && acceptable && account.is_active() => {
+            (Some(account), Some(entry))
+                if matched && acceptable && account.is_active() && !held_back =>
+            {
                 Ok((account, entry))
             }
             _ => Err(Error::LoginIncorrect),
@@ -360,6 +376,7 @@ impl Accounts {
         {
             let mut state = lock_guard(&self.inner.deletions);
             state.seen = applied_through;
+            state.read_len = None;
             state.on_delete = Some(on_delete);
         }
         self.apply_deletions()
@@ -372,24 +389,35 @@ impl Accounts {
         state.incarnations.get(name).copied().unwrap_or(0)
     }
 
-    /// Applies the deletions logged since the last call, in order. Call with the install
-    /// guard held.
+    /// True while the deletion of `name` waits to be applied to its files: no login.
+    fn held_back(&self, name: &str) -> bool {
+        lock_guard(&self.inner.deletions)
+            .held_back
+            .contains_key(name)
+    }
+
+    /// Applies the deletions logged since the last call, in `SEQ` order, and retries those
+    /// held back. A deletion whose files cannot be disowned now (a full disk) is held back
+    /// rather than stopping every other account change. Call with the install guard held.
     fn apply_deletions(&self) -> Result<(), Error> {
         let path = &self.inner.deletions_path;
         let mut state = lock_guard(&self.inner.deletions);
-        if deletions::end(path).map_err(|e| Error::file(path, e))? <= state.seen {
+        let held: Vec<(String, u64)> = state.held_back.drain().collect();
+        for (name, seq) in held {
+            state.apply(name, seq, false);
+        }
+        let len = std::fs::metadata(path).map(|m| m.len()).ok();
+        if len == state.read_len {
             return Ok(());
         }
-        for (name, seq) in
-            deletions::read_after(path, state.seen).map_err(|e| Error::file(path, e))?
-        {
-            if let Some(on_delete) = &state.on_delete {
-                on_delete(&name, seq).map_err(|e| Error::file(path, e))?;
-                log::info!("applied the deletion of account {name}");
-            }
-            *state.incarnations.entry(name).or_insert(0) += 1;
+        let mut lines = deletions::read(path).map_err(|e| Error::file(path, e))?;
+        lines.retain(|(seq, _)| *seq > state.seen);
+        lines.sort();
+        for (seq, name) in lines {
+            state.apply(name, seq, true);
             state.seen = seq;
         }
+        state.read_len = len;
         Ok(())
     }
 
@@ -417,16 +445,24 @@ impl Accounts {
         let before: Vec<String> = file.entries().map(|e| e.account.name.to_string()).collect();
         let out = change(&mut file)?;
         let new_text = file.serialize();
-        credentials::write_atomic(path, &new_text)?;
-        let stamp = credentials::stamp(path)?;
-        // SECURITY: the deletion leaves its record before anyone can re-create the name
-        // (still under the lock), so no server can miss it, however fast the next `add`.
+        // SECURITY: a deletion is logged (and fsynced) before the credentials without the
+        // account are written, under the lock: no server can miss it, however fast the next
+        // `add`, and a crash in between leaves a deletion not yet done, never one unlogged.
         let removed: Vec<String> = before
             .into_iter()
             .filter(|name| file.get(name).is_none())
             .collect();
         let log = &self.inner.deletions_path;
-        deletions::append(log, &removed).map_err(|e| Error::file(log, e))?;
+        let log_len = deletions::append(log, &removed).map_err(|e| Error::file(log, e))?;
+        if let Err(e) = credentials::write_atomic(path, &new_text) {
+            if !removed.is_empty()
+                && let Err(undo) = deletions::truncate(log, log_len)
+            {
+                log::error!("{}: cannot take back a deletion: {undo}", log.display());
+            }
+            return Err(e);
+        }
+        let stamp = credentials::stamp(path)?;
         drop(lock);
         self.apply_deletions()?;
         self.install(file, stamp, Some(new_text));
@@ -454,6 +490,27 @@ impl Accounts {
 
     fn install_guard(&self) -> MutexGuard<'_, ()> {
         lock_guard(&self.inner.install)
+    }
+}
+
+impl Deletions {
+    /// Hands `name`'s files to its tombstone (`new`: first time seen, so its sessions end).
+    fn apply(&mut self, name: String, seq: u64, new: bool) {
+        if new {
+            *self.incarnations.entry(name.clone()).or_insert(0) += 1;
+        }
+        let Some(on_delete) = &self.on_delete else {
+            return;
+        };
+        match on_delete(&name, seq) {
+            Ok(()) => log::info!("applied the deletion of account {name}"),
+            Err(e) => {
+                if new {
+                    log::error!("{e}; nobody logs in as {name} until it can be applied");
+                }
+                self.held_back.insert(name, seq);
+            }
+        }
     }
 }
 

@@ -1,12 +1,17 @@
 //! Who gets a worker: the IP block, the per-IP and total limits, and eviction. When every
-//! worker is taken, a new connection takes the place of the not-yet-logged-in session that
-//! has waited longest; logged-in sessions are never evicted.
+//! worker is taken, a new connection takes the place of a not-yet-logged-in session: the one
+//! that has waited longest among those of the address holding the most of them, and only
+//! one that has waited at least `min_wait`. Logged-in sessions are never evicted.
+//!
+//! SECURITY: the address rule makes a flood evict itself first; the minimum wait gives a
+//! login in progress time to finish, so one address churning connections cannot evict every
+//! newcomer before it logs in.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Why a connection was refused; each is the exact line the peer gets.
 pub const REFUSED_BLOCKED: &str =
@@ -35,14 +40,23 @@ struct Seats {
 }
 
 /// Every admitted session, shared by the acceptors and the sessions themselves.
-#[derive(Default)]
 pub struct Admission {
     seats: Mutex<Seats>,
     /// Admitted sessions whose permit is alive (evicted ones until they have gone).
     active: AtomicUsize,
+    /// How long a session is safe from eviction after it connected.
+    min_wait: Duration,
 }
 
 impl Admission {
+    pub fn new(min_wait: Duration) -> Admission {
+        Admission {
+            seats: Mutex::new(Seats::default()),
+            active: AtomicUsize::new(0),
+            min_wait,
+        }
+    }
+
     fn seats(&self) -> MutexGuard<'_, Seats> {
         self.seats.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -64,7 +78,7 @@ impl Admission {
         if seats.per_ip.get(&ip).copied().unwrap_or(0) >= max_per_ip {
             return Err(REFUSED_PER_IP);
         }
-        if seats.holding >= max_sessions && !seats.evict_longest_waiting() {
+        if seats.holding >= max_sessions && !seats.evict_one(self.min_wait) {
             return Err(REFUSED_FULL);
         }
         let id = seats.next_id;
@@ -91,15 +105,24 @@ impl Admission {
 }
 
 impl Seats {
-    /// Evicts the not-logged-in session that has waited longest; false when there is none.
-    fn evict_longest_waiting(&mut self) -> bool {
+    /// Evicts a not-logged-in session that has waited at least `min_wait`: the longest
+    /// waiting of the address that holds the most such sessions. False when there is none.
+    fn evict_one(&mut self, min_wait: Duration) -> bool {
+        let mut waiting_per_ip: HashMap<IpAddr, usize> = HashMap::new();
+        for seat in self.by_id.values() {
+            if seat.waiting_since.is_some() && !seat.evicted.load(Ordering::SeqCst) {
+                *waiting_per_ip.entry(seat.ip).or_insert(0) += 1;
+            }
+        }
         let victim = self
             .by_id
             .iter()
             .filter(|(_, s)| !s.evicted.load(Ordering::SeqCst))
-            .filter_map(|(id, s)| s.waiting_since.map(|t| (t, *id)))
+            .filter_map(|(id, s)| s.waiting_since.map(|t| (s, t, *id)))
+            .filter(|(_, t, _)| t.elapsed() >= min_wait)
+            .map(|(s, t, id)| (std::cmp::Reverse(waiting_per_ip[&s.ip]), t, id))
             .min();
-        let Some((_, id)) = victim else {
+        let Some((_, _, id)) = victim else {
             return false;
         };
         let Some(seat) = self.by_id.get_mut(&id) else {
@@ -111,7 +134,6 @@ impl Seats {
         if let Some(socket) = seat.socket.take() {
             let _ = socket.shutdown(Shutdown::Read);
         }
-        log::info!("evicting a session from {} that has not logged in", seat.ip);
         self.holding -= 1;
         true
     }
@@ -188,7 +210,7 @@ mod tests {
     fn full_pool_evicts_the_longest_waiting_and_never_a_logged_in_session() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let desk = Arc::new(Admission::default());
+        let desk = Arc::new(Admission::new(Duration::ZERO));
         let (_c1, s1) = pair(&listener);
         let (_c2, s2) = pair(&listener);
         let (_c3, s3) = pair(&listener);
@@ -212,5 +234,30 @@ mod tests {
         assert_eq!(desk.admit(ip, &s1, 9, 2).err(), Some(REFUSED_PER_IP));
         drop((third, fourth));
         assert_eq!(desk.active(), 0);
+    }
+
+    #[test]
+    fn the_address_with_most_waiting_loses_first_and_young_sessions_are_safe() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (flood, user): (IpAddr, IpAddr) =
+            ("127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap());
+        let desk = Arc::new(Admission::new(Duration::ZERO));
+        let pairs: Vec<_> = (0..4).map(|_| pair(&listener)).collect();
+        let legit = desk.admit(user, &pairs[0].1, 3, 10).unwrap();
+        let f1 = desk.admit(flood, &pairs[1].1, 3, 10).unwrap();
+        let f2 = desk.admit(flood, &pairs[2].1, 3, 10).unwrap();
+        let f3 = desk.admit(flood, &pairs[3].1, 3, 10).unwrap();
+        assert!(
+            f1.is_evicted(),
+            "the flood's oldest goes, not the older legit session"
+        );
+        assert!(!legit.is_evicted() && !f2.is_evicted() && !f3.is_evicted());
+        let young = Arc::new(Admission::new(Duration::from_secs(60)));
+        let a = young.admit(user, &pairs[0].1, 1, 10).unwrap();
+        assert_eq!(
+            young.admit(flood, &pairs[1].1, 1, 10).err(),
+            Some(REFUSED_FULL)
+        );
+        assert!(!a.is_evicted());
     }
 }

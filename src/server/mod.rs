@@ -24,7 +24,7 @@ pub use shutdown::Shutdown;
 use crate::auth::{self, Accounts, Directories, Throttle, ThrottlePolicy};
 use crate::config::Settings;
 use crate::instance::InstanceLock;
-use crate::limits::{SHUTDOWN_GRACE, SIGNUPS_PER_HOUR};
+use crate::limits::{EVICTION_MIN_WAIT, SHUTDOWN_GRACE, SIGNUPS_PER_HOUR};
 use crate::protocol::address::canonical;
 use crate::storage::Storage;
 use crate::tls::{self, Identity};
@@ -148,7 +148,7 @@ impl Server {
             storage,
             xferlog,
             shutdown: Shutdown::new(),
-            admission: Arc::new(Admission::default()),
+            admission: Arc::new(Admission::new(EVICTION_MIN_WAIT)),
         });
         tombstone_deleted_accounts(&shared)?;
         Ok(Server {

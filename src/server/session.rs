@@ -228,35 +228,28 @@ impl<'a> Session<'a> {
             return Ok(true);
         }
         loop {
-            match self.wait_for_control_or_data()? {
-                None | Some(Woke::Control) => {}
-                Some(Woke::Data) => continue,
-                Some(Woke::Neither) => {
-                    if let Some(reply) = self.expiry() {
-                        self.control.send(&reply)?;
+            let woke = self.wait_for_control_or_data()?;
+            if matches!(woke, None | Some(Woke::Control)) {
+                match self.control.read_line(&mut self.line)? {
+                    Incoming::Line => return Ok(true),
+                    Incoming::Closed => {
+                        if self.permit.is_evicted() {
+                            self.control.send(&busy())?;
+                        }
                         return Ok(false);
                     }
-                    continue;
+                    Incoming::TooLong => {
+                        self.control
+                            .send(&Reply::new(codes::SYNTAX_ERROR, "Command line too long."))?;
+                    }
+                    Incoming::Idle => {}
                 }
             }
-            match self.control.read_line(&mut self.line)? {
-                Incoming::Line => return Ok(true),
-                Incoming::Closed => {
-                    if self.permit.is_evicted() {
-                        self.control.send(&busy())?;
-                    }
-                    return Ok(false);
-                }
-                Incoming::TooLong => {
-                    self.control
-                        .send(&Reply::new(codes::SYNTAX_ERROR, "Command line too long."))?;
-                }
-                Incoming::Idle => {
-                    if let Some(reply) = self.expiry() {
-                        self.control.send(&reply)?;
-                        return Ok(false);
-                    }
-                }
+            // SECURITY: whatever woke the session (an over-long line, its data connection,
+            // a quiet second), its timers run before it waits again.
+            if let Some(reply) = self.expiry() {
+                self.control.send(&reply)?;
+                return Ok(false);
             }
         }
     }

@@ -132,7 +132,7 @@ impl MetaStore {
 
     /// `set` without waiting for the disk: the caller calls `sync` before it reports success
     /// (so a lock held around this call is not held across an fsync).
-    pub fn set_unsynced(&self, path: &str, meta: Meta) -> io::Result<()> {
+    fn set_unsynced(&self, path: &str, meta: Meta) -> io::Result<()> {
         let record = Record::Set {
             path: path.to_owned(),
             owner: meta.owner.clone(),
@@ -145,7 +145,7 @@ impl MetaStore {
 
     /// Makes every record appended so far durable (when fsync is on). The journal lock is not
     /// held meanwhile: other writers go on appending.
-    pub fn sync(&self) -> io::Result<()> {
+    fn sync(&self) -> io::Result<()> {
         if self.fsync {
             self.sync_handle.sync_data()?;
         }

@@ -3,6 +3,7 @@
 //! and applies the ownership/visibility rules of `access` to the records of `metadata`.
 
 pub mod access;
+mod locks;
 pub mod metadata;
 pub mod path;
 pub mod upload;
@@ -11,13 +12,14 @@ use std::fs::{self, File, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 pub use access::{Access, Grants, PUBLIC_DIR};
 pub use metadata::{Meta, MetaStore};
 pub use path::VirtualPath;
 pub use upload::{Upload, UploadMode};
+
+use locks::{PathGuard, PathLocks};
 
 use crate::limits::MAX_LISTING_ENTRIES;
 use crate::protocol::listing::{EntryFacts, EntryKind};
@@ -100,9 +102,6 @@ pub fn create_home_dir(root: &Path, name: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Stripes of the per-path locks that make a check and the change it allows one step.
-const PUBLISH_LOCKS: usize = 64;
-
 /// A path the jail accepted: its place in the namespace, its real path, the session's access
 /// to its top-level directory, and its ownership record (if any).
 #[derive(Debug, Clone)]
@@ -159,7 +158,7 @@ impl Resolved {
 pub struct Storage {
     /// Striped per-path locks: publishing an upload, renaming and deleting re-check the
     /// ownership record and act under the locks of the paths involved.
-    publish: [Mutex<()>; PUBLISH_LOCKS],
+    paths: PathLocks,
     root: PathBuf,
     fsync_uploads: bool,
     meta: MetaStore,
@@ -185,7 +184,7 @@ impl Storage {
             .name("ferroftp-sweep".into())
             .spawn(move || sweep_stale_temps(&sweep_root, started))?;
         Ok(Storage {
-            publish: std::array::from_fn(|_| Mutex::new(())),
+            paths: PathLocks::default(),
             root,
             fsync_uploads,
             meta,
@@ -495,6 +494,13 @@ impl Storage {
                 },
             ))
         };
+        // SECURITY: APPE or REST 0 + STOR of a new name writes a temp file published with
+        // its record, like STOR: written in place, it would be visible (ownerless, public)
+        // while the data flows.
+        let mode = match mode {
+            UploadMode::Append | UploadMode::Resume(0) if record.is_some() => UploadMode::Replace,
+            other => other,
+        };
         Ok(
             Upload::begin(r.real.clone(), mode, self.fsync_uploads, record)?
                 .for_path(r.virt.as_str()),
@@ -524,18 +530,15 @@ impl Storage {
         Ok(())
     }
 
-    /// Publishes a finished upload: its ownership record is journaled first, then the file
-    /// is linked or renamed into place, so a crash can never show a private upload without
-    /// its owner.
+    /// Publishes a finished upload: its ownership record is journaled (and fsynced) first,
+    /// then the file is linked or renamed into place, so a crash or power cut can never show
+    /// a private upload without its owner.
     ///
     /// SECURITY: the checks of `begin_upload` are repeated here, under the lock of this path,
     /// because the name may have changed hands while the data flowed: a new file never
     /// replaces one published meanwhile (by anyone), and an overwrite still needs the right
-    /// to modify what is there now. Only the re-check, the journal append and the link are
-    /// under the lock; the fsyncs of the data (before) and of the journal and directory
-    /// (after, still before the 226) are not. The journal line is written before the link, so
-    /// the page cache (kill -9) and an ordered journaling file system (power cut) never
-    /// keep the link without the line.
+    /// to modify what is there now. The lock is this path's alone, and the data's fsync
+    /// (before) and the directory's (after, still before the 226) are outside it.
     pub fn finish_upload(&self, grants: &Grants, mut upload: Upload) -> Result<(), Error> {
         upload.sync_contents()?;
         {
@@ -545,7 +548,7 @@ impl Storage {
                     if upload.is_replace() && fs::symlink_metadata(upload.target()).is_ok() {
                         return Err(Error::AlreadyExists);
                     }
-                    self.meta.set_unsynced(path, meta.clone())?;
+                    self.meta.set(path, meta.clone())?;
                     upload.publish(true)?;
                 }
                 None => {
@@ -556,23 +559,12 @@ impl Storage {
                 }
             }
         }
-        self.meta.sync()?;
         upload.settle()
     }
 
-    /// Locks the stripes of `paths` (in stripe order, each once) for a check-then-act on them.
-    fn lock_paths(&self, paths: &[&str]) -> Vec<MutexGuard<'_, ()>> {
-        let mut stripes: Vec<usize> = paths.iter().map(|p| stripe_of(p)).collect();
-        stripes.sort_unstable();
-        stripes.dedup();
-        stripes
-            .into_iter()
-            .map(|i| {
-                self.publish[i]
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-            })
-            .collect()
+    /// Holds `paths` for a check-then-act on them (see `locks`).
+    fn lock_paths(&self, paths: &[&str]) -> PathGuard<'_> {
+        self.paths.lock(paths)
     }
 
     pub fn exists(&self, r: &Resolved) -> bool {
@@ -580,6 +572,7 @@ impl Storage {
     }
 
     pub fn make_dir(&self, grants: &Grants, r: &Resolved, public: bool) -> Result<(), Error> {
+        let _locked = self.lock_paths(&[r.virt.as_str()]);
         r.need_write()?;
         if r.virt.is_root() || (r.virt.is_top_level() && !grants.is_admin()) {
             return Err(Error::PermissionDenied);
@@ -679,6 +672,8 @@ impl Storage {
     /// SITE VISIBILITY / SITE CHMOD: the owner or an admin. An entry with no record gets one
     /// owned by the admin who set it.
     pub fn set_visibility(&self, grants: &Grants, r: &Resolved, public: bool) -> Result<(), Error> {
+        let _locked = self.lock_paths(&[r.virt.as_str()]);
+        let r = &self.resolve_virtual(grants, r.virt.clone())?;
         if r.is_root_or_top() {
             return Err(Error::PermissionDenied);
         }
@@ -703,18 +698,13 @@ impl Storage {
         r: &Resolved,
         when: SystemTime,
     ) -> Result<(), Error> {
+        let _locked = self.lock_paths(&[r.virt.as_str()]);
+        let r = &self.resolve_virtual(grants, r.virt.clone())?;
         let file = File::open(&r.real)?;
         r.need_modify(grants)?;
         file.set_modified(when)?;
         Ok(())
     }
-}
-
-/// Which of the `PUBLISH_LOCKS` stripes guards `path`.
-fn stripe_of(path: &str) -> usize {
-    let mut h = std::hash::DefaultHasher::new();
-    std::hash::Hash::hash(path, &mut h);
-    (std::hash::Hasher::finish(&h) % PUBLISH_LOCKS as u64) as usize
 }
 
 /// Listing facts; `perm` tells the truth for this session (RFC 3659 7.5.5).

@@ -48,7 +48,9 @@ impl Session<'_> {
             )));
         }
         if shared.settings.anonymous && is_anonymous_name(&name) {
-            self.take_seat(ANONYMOUS)?;
+            // Anonymous sessions stay evictable: they cost no password, so a flood of them
+            // must not be able to hold every worker.
+            self.join_tls_login(ANONYMOUS);
             self.grants = Grants::user(ANONYMOUS, vec![(PUBLIC_DIR.to_owned(), Access::ReadOnly)]);
             self.cwd = VirtualPath::top(PUBLIC_DIR);
             self.login = Login::Anonymous;
@@ -62,9 +64,9 @@ impl Session<'_> {
         let verdict = self.check_password(&name, password)?;
         match verdict {
             Ok(account) => {
-                self.take_seat(account.name.as_str())?;
                 let home = account.name.as_str().to_owned();
                 shared.storage.ensure_home(&home)?;
+                self.take_seat(&home)?;
                 self.grants = self.grants_for(&account);
                 self.cwd = if self.grants.top_level(&home).is_some() {
                     VirtualPath::top(&home)
@@ -137,26 +139,31 @@ impl Session<'_> {
     /// A session that logs in keeps its worker for good (one evicted meanwhile is told so),
     /// and its TLS sessions join those of its user's other connections from its IP.
     fn take_seat(&self, user: &str) -> Result<(), SessionError> {
-        if self.permit.logged_in() {
-            if let Some(tls) = &self.tls {
-                tls.logged_in(user, canonical(self.control.peer.ip()));
-            }
-            Ok(())
-        } else {
-            Err(SessionError::Close(busy()))
+        if !self.permit.logged_in() {
+            return Err(SessionError::Close(busy()));
+        }
+        self.join_tls_login(user);
+        Ok(())
+    }
+
+    fn join_tls_login(&self, user: &str) {
+        if let Some(tls) = &self.tls {
+            tls.logged_in(user, canonical(self.control.peer.ip()));
         }
     }
 
     /// REIN: back to the state right after the greeting (RFC 959 4.1.1); the session may be
     /// evicted again and has a new `login_timeout`.
     pub(super) fn rein(&mut self) -> Reply {
+        // SECURITY: only a session that was logged in gets a new login deadline; REIN
+        // before login must not extend it.
         if self.is_logged_in() {
             self.permit.logged_out(self.control.tcp());
             if let Some(tls) = &self.tls {
                 tls.logged_out(canonical(self.control.peer.ip()));
             }
+            self.connected_at = std::time::Instant::now();
         }
-        self.connected_at = std::time::Instant::now();
         self.login = Login::Fresh;
         self.grants = Grants::nobody();
         self.upload_public = None;

@@ -1,0 +1,85 @@
+//! Per-path locks: a check of what is at a path and the change it allows (publishing an
+//! upload, a rename, a delete, a new directory, a change of visibility) are one step for
+//! that path. Only the same path waits; all paths of one step are taken at once, so two
+//! steps can never wait on each other.
+
+use std::collections::HashSet;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+#[derive(Debug, Default)]
+pub struct PathLocks {
+    held: Mutex<HashSet<String>>,
+    freed: Condvar,
+}
+
+/// The paths one step holds; dropped, they are free again.
+pub struct PathGuard<'a> {
+    locks: &'a PathLocks,
+    paths: Vec<String>,
+}
+
+impl PathLocks {
+    fn held(&self) -> MutexGuard<'_, HashSet<String>> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until none of `paths` is held by another step, then holds them all.
+    pub fn lock(&self, paths: &[&str]) -> PathGuard<'_> {
+        let mut wanted: Vec<String> = paths.iter().map(|p| (*p).to_owned()).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut held = self.held();
+        while wanted.iter().any(|p| held.contains(p)) {
+            held = self
+                .freed
+                .wait(held)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        held.extend(wanted.iter().cloned());
+        PathGuard {
+            locks: self,
+            paths: wanted,
+        }
+    }
+}
+
+impl Drop for PathGuard<'_> {
+    fn drop(&mut self) {
+        let mut held = self.locks.held();
+        for p in &self.paths {
+            held.remove(p);
+        }
+        drop(held);
+        self.locks.freed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn only_the_same_path_waits() {
+        let locks = Arc::new(PathLocks::default());
+        let a = locks.lock(&["/a", "/b"]);
+        let other = locks.lock(&["/c"]);
+        drop(other);
+        let got = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let (locks, got) = (Arc::clone(&locks), Arc::clone(&got));
+            std::thread::spawn(move || {
+                let _b = locks.lock(&["/b"]);
+                got.store(true, Ordering::SeqCst);
+            })
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!got.load(Ordering::SeqCst), "/b is held");
+        drop(a);
+        waiter.join().unwrap();
+        assert!(got.load(Ordering::SeqCst));
+    }
+}
