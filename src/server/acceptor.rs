@@ -7,18 +7,18 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::Sender;
-
 use crate::server::net;
+use crate::server::pool::Pool;
 use crate::server::{Job, Shared};
 
-/// How long the acceptor waits for a free worker when the count says one is free (a worker
-/// finishing its previous session is a few microseconds from its next `recv`).
+/// How long the acceptor waits for a worker when all `max_sessions` are started and busy
+/// though admission found a place (an evicted or finishing session's worker is moments from
+/// its next job).
 const HANDOFF_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the acceptor wakes to check for shutdown.
 const ACCEPT_POLL: Duration = Duration::from_millis(250);
 
-pub fn run(listener: TcpListener, implicit_tls: bool, shared: &Arc<Shared>, jobs: &Sender<Job>) {
+pub fn run(listener: TcpListener, implicit_tls: bool, shared: &Arc<Shared>, jobs: &Pool<Job>) {
     while !shared.shutdown.is_triggered() {
         match net::wait_readable(listener.as_fd(), ACCEPT_POLL) {
             Ok(true) => {}
@@ -51,20 +51,17 @@ pub fn run(listener: TcpListener, implicit_tls: bool, shared: &Arc<Shared>, jobs
     }
 }
 
-fn hand_off(stream: TcpStream, implicit_tls: bool, shared: &Arc<Shared>, jobs: &Sender<Job>) {
+fn hand_off(stream: TcpStream, implicit_tls: bool, shared: &Arc<Shared>, jobs: &Pool<Job>) {
     let Ok(peer) = stream.peer_addr() else { return };
     match shared.admit(peer.ip(), &stream) {
         Ok(permit) => {
-            if let Err(e) = jobs.send_timeout(
-                Job {
-                    stream,
-                    implicit_tls,
-                    permit,
-                },
-                HANDOFF_TIMEOUT,
-            ) {
+            let job = Job {
+                stream,
+                implicit_tls,
+                permit,
+            };
+            if let Err(job) = jobs.submit(job, HANDOFF_TIMEOUT) {
                 log::warn!("no worker took the connection from {peer}");
-                let job = e.into_inner();
                 refuse(&job.stream, "421 Too many connections.\r\n");
             }
         }

@@ -26,12 +26,17 @@ pub enum Incoming {
     Closed,
 }
 
+/// What a control connection's input buffer starts with (an idle session's memory).
+const INITIAL_BUFFER: usize = 512;
+
 /// Replies to a client that reads nothing must not block a worker forever.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct ControlStream {
     stream: Stream,
-    buf: Box<[u8]>,
+    /// Received bytes not yet taken as lines: starts small, grows to `MAX_COMMAND_LINE` only
+    /// for a long line (most sessions never need more than `INITIAL_BUFFER`).
+    buf: Vec<u8>,
     len: usize,
     discarding: bool,
     /// When the first byte of the unfinished line in `buf` arrived.
@@ -50,7 +55,7 @@ impl ControlStream {
         let local = stream.local_addr()?;
         Ok(ControlStream {
             stream: Stream::Plain(stream),
-            buf: vec![0u8; MAX_COMMAND_LINE].into_boxed_slice(),
+            buf: vec![0u8; INITIAL_BUFFER],
             len: 0,
             discarding: false,
             line_started: None,
@@ -101,6 +106,11 @@ impl ControlStream {
     /// when no newline is buffered yet.
     fn take_line(&mut self, line: &mut Vec<u8>) -> Option<Incoming> {
         let Some(pos) = self.buf[..self.len].iter().position(|&b| b == b'\n') else {
+            if self.len == self.buf.len() && self.buf.len() < MAX_COMMAND_LINE {
+                let grown = (self.buf.len() * 2).min(MAX_COMMAND_LINE);
+                self.buf.resize(grown, 0);
+                return None;
+            }
             if self.len == self.buf.len() {
                 // SECURITY: an endless line must not grow memory; drop it and answer 500 at
                 // its end. Its clock keeps running: line_timeout still applies.

@@ -198,19 +198,17 @@ impl Server {
             let shared = Arc::clone(&shared);
             Arc::new(move |job: Job| session::run(&shared, job))
         };
-        let (pool, jobs) = pool::Pool::start(shared.settings.max_sessions, handler)
-            .map_err(setup("worker pool"))?;
+        let pool = Arc::new(pool::Pool::new(shared.settings.max_sessions, handler));
         let mut acceptors = Vec::new();
         for (listener, implicit_tls) in self.listeners {
             let shared = Arc::clone(&shared);
-            let jobs = jobs.clone();
+            let pool = Arc::clone(&pool);
             let handle = thread::Builder::new()
                 .name("ferroftp-accept".into())
-                .spawn(move || acceptor::run(listener, implicit_tls, &shared, &jobs))
+                .spawn(move || acceptor::run(listener, implicit_tls, &shared, &pool))
                 .map_err(setup("acceptor thread"))?;
             acceptors.push(handle);
         }
-        drop(jobs);
         let watcher = {
             let shared = Arc::clone(&shared);
             thread::Builder::new()
@@ -251,7 +249,9 @@ impl Server {
         while shared.active_sessions() > 0 && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(50));
         }
-        pool.stop();
+        if let Ok(pool) = Arc::try_unwrap(pool) {
+            pool.stop();
+        }
         log::info!("stopped");
         Ok(())
     }

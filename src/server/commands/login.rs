@@ -110,6 +110,10 @@ impl Session<'_> {
             if let Some(account) = shared.accounts.verify_cached(name, password) {
                 return Ok(Ok(account));
             }
+            // Evicted while waiting its turn: the worker goes to the newcomer at once.
+            if self.permit.is_evicted() {
+                return Err(SessionError::Close(busy()));
+            }
             match shared.throttle.begin_attempt(ip) {
                 Attempt::Go => break,
                 Attempt::Busy if std::time::Instant::now() < deadline => {
