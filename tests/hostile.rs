@@ -768,14 +768,7 @@ fn a_data_connection_from_another_address_is_refused() {
     place(&server, "alice/f.txt", b"for alice only\n", "alice", true);
     let mut alice = server.login(ALICE);
     assert_eq!(alice.cmd("TYPE I"), "200 Switching to Binary mode.\r\n");
-    let reply = alice.cmd("EPSV");
-    let port: u16 = reply
-        .split("|||")
-        .nth(1)
-        .and_then(|s| s.split('|').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("{reply}"));
-    let data_addr = std::net::SocketAddr::new(server.addr.ip(), port);
+    let data_addr = alice.epsv_addr();
     // The thief is first in the queue of the passive port.
     let mut thief = connect_from(loopback(9, 9), data_addr).unwrap();
     thief

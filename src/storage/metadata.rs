@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -60,7 +61,7 @@ pub struct MetaStore {
     sync_handle: File,
     fsync: bool,
     /// Sequence number of the last account deletion applied (see `Record::Disown`).
-    deletions_applied: std::sync::atomic::AtomicU64,
+    deletions_applied: AtomicU64,
 }
 
 /// The open journal and whether a failed write may have left a partial line at its end.
@@ -112,7 +113,7 @@ impl MetaStore {
             map: RwLock::new(map),
             journal: Mutex::new(Journal { file, torn: false }),
             sync_handle,
-            deletions_applied: std::sync::atomic::AtomicU64::new(deletions_applied),
+            deletions_applied: AtomicU64::new(deletions_applied),
             fsync,
         })
     }
@@ -126,19 +127,12 @@ impl MetaStore {
     }
 
     pub fn set(&self, path: &str, meta: Meta) -> io::Result<()> {
-        self.set_unsynced(path, meta)?;
-        self.sync()
-    }
-
-    /// `set` without waiting for the disk: the caller calls `sync` before it reports success
-    /// (so a lock held around this call is not held across an fsync).
-    fn set_unsynced(&self, path: &str, meta: Meta) -> io::Result<()> {
         let record = Record::Set {
             path: path.to_owned(),
             owner: meta.owner.clone(),
             public: meta.public,
         };
-        self.append_unsynced(&record, |map| {
+        self.append(&record, |map| {
             map.insert(path.to_owned(), meta);
         })
     }
@@ -193,28 +187,19 @@ impl MetaStore {
             |map| disown_all(map, owner),
         )?;
         if let Some(seq) = seq {
-            self.deletions_applied
-                .fetch_max(seq, std::sync::atomic::Ordering::SeqCst);
+            self.deletions_applied.fetch_max(seq, Ordering::SeqCst);
         }
         Ok(())
     }
 
     /// The `seq` of the last logged account deletion this journal has applied.
     pub fn deletions_applied(&self) -> u64 {
-        self.deletions_applied
-            .load(std::sync::atomic::Ordering::SeqCst)
+        self.deletions_applied.load(Ordering::SeqCst)
     }
 
+    /// Appends `record`, applies it in memory, then makes it durable without holding the
+    /// journal lock (other writers go on appending meanwhile).
     fn append(
-        &self,
-        record: &Record,
-        apply: impl FnOnce(&mut BTreeMap<String, Meta>),
-    ) -> io::Result<()> {
-        self.append_unsynced(record, apply)?;
-        self.sync()
-    }
-
-    fn append_unsynced(
         &self,
         record: &Record,
         apply: impl FnOnce(&mut BTreeMap<String, Meta>),
@@ -231,8 +216,10 @@ impl MetaStore {
             journal.torn = true;
             return Err(e);
         }
+        // Applied under the journal lock: the map changes in journal order.
         apply(&mut self.map.write().unwrap_or_else(PoisonError::into_inner));
-        Ok(())
+        drop(journal);
+        self.sync()
     }
 }
 

@@ -205,19 +205,23 @@ impl Raw {
 
     /// Opens a passive data connection (EPSV) and returns it.
     pub fn epsv(&mut self) -> TcpStream {
+        let addr = self.epsv_addr();
+        let s = TcpStream::connect(addr).expect("data connect");
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s
+    }
+
+    /// Sends EPSV and returns the passive address it names (nothing connected yet).
+    pub fn epsv_addr(&mut self) -> SocketAddr {
         let r = self.cmd("EPSV");
         assert!(r.starts_with("229 "), "EPSV: {r}");
         let port: u16 = r
             .split("|||")
             .nth(1)
             .and_then(|s| s.split('|').next())
-            .unwrap()
-            .parse()
-            .unwrap();
-        let addr = self.writer.peer_addr().unwrap();
-        let s = TcpStream::connect((addr.ip(), port)).expect("data connect");
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        s
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("EPSV: {r}"));
+        SocketAddr::new(self.writer.peer_addr().unwrap().ip(), port)
     }
 
     /// `verb` over a fresh EPSV connection, reading everything: (150 line, data, final reply).
