@@ -24,6 +24,10 @@ pub const WORKER_STACK_SIZE: usize = 256 * 1024;
 /// Buffer for uploads (STOR/APPE) and for ASCII-mode or protected downloads.
 pub const TRANSFER_BUFFER: usize = 256 * 1024;
 
+/// A plain binary upload switches from read/write to splice(2) once this much has arrived:
+/// below it the pipe's set-up costs more than the copy it saves.
+pub const SPLICE_AFTER: u64 = 1024 * 1024;
+
 /// Bytes handed to sendfile per call on plain RETR; between calls the control connection is
 /// checked for ABOR and the shutdown deadline.
 pub const SENDFILE_CHUNK: u64 = 8 * 1024 * 1024;

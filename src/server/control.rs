@@ -164,7 +164,7 @@ impl ControlStream {
             Stream::Plain(tcp) => tcp.try_clone()?,
             Stream::Tls(_) => return Err(io::Error::other("already TLS")),
         };
-        self.stream = Stream::accept_tls(tcp, config, deadline)?;
+        self.stream = Stream::accept_tls(tcp, config, deadline, 0)?;
         Ok(())
     }
 

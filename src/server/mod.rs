@@ -9,6 +9,7 @@ pub mod net;
 mod pool;
 mod session;
 pub mod shutdown;
+mod splice;
 mod stream;
 pub mod xferlog;
 

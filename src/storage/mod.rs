@@ -334,6 +334,9 @@ impl Storage {
 
     /// `path` with its deepest existing ancestor canonicalised; refused unless inside the root.
     fn canonical_inside(&self, path: &Path) -> Result<PathBuf, Error> {
+        if self.plain_below_root(path)? {
+            return Ok(path.to_path_buf());
+        }
         let mut probe = path;
         let mut missing = Vec::new();
         loop {
@@ -357,6 +360,30 @@ impl Storage {
         }
         canon.extend(missing.iter().rev());
         Ok(canon)
+    }
+
+    /// True when `path` is the root plus plain names, none of them a symlink on disk (the
+    /// common case): then it is canonical as it stands, since the root is. One `lstat` per
+    /// name below the root, where `canonicalize` would ask about every ancestor of the root
+    /// too. Stops at the first missing name (the rest cannot be links either).
+    fn plain_below_root(&self, path: &Path) -> Result<bool, Error> {
+        let Ok(rel) = path.strip_prefix(&self.root) else {
+            return Ok(false);
+        };
+        let mut probe = self.root.clone();
+        for c in rel.components() {
+            let std::path::Component::Normal(name) = c else {
+                return Ok(false);
+            };
+            probe.push(name);
+            match fs::symlink_metadata(&probe) {
+                Ok(m) if m.file_type().is_symlink() => return Ok(false),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(true)
     }
 
     /// The namespace path of a real path inside the root.

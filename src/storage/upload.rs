@@ -1,8 +1,11 @@
 //! Uploads that never leave a half file under the final name: a fresh STOR writes a hidden temp
 //! file beside the target and renames it into place on success; REST/APPE resumes write in place.
 
+use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, SeekFrom};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -32,7 +35,15 @@ pub struct Upload {
     temp: Option<PathBuf>,
     target: PathBuf,
     fsync: bool,
+    /// Opened with O_APPEND (APPE): writes land at the end, whatever the file position.
+    append: bool,
+    /// Bytes written since the disk was last asked to start writing them (fsync on).
+    unsubmitted: u64,
 }
+
+/// With fsync on, an upload asks the disk to start writing every this many bytes, so the fsync
+/// at the end waits for the last stretch, not the whole file.
+const WRITEBACK_EVERY: u64 = 8 * 1024 * 1024;
 
 /// Prefix of upload temp files; the storage sweeps stale ones on start.
 pub const TEMP_PREFIX: &str = ".ferroftp-upload.";
@@ -84,6 +95,8 @@ impl Upload {
             temp,
             target,
             fsync,
+            append: mode == UploadMode::Append,
+            unsubmitted: 0,
         })
     }
 
@@ -109,8 +122,31 @@ impl Upload {
         self.record.as_ref().map(|(p, m)| (p.as_str(), m))
     }
 
+    /// True when the file is in append mode (splice(2) cannot write to such a file).
+    pub fn is_append(&self) -> bool {
+        self.append
+    }
+
     pub fn file(&mut self) -> &mut File {
         &mut self.file
+    }
+
+    /// Tells the upload `n` more bytes reached its file. With fsync on, each `WRITEBACK_EVERY`
+    /// starts the write-out of the dirty pages (sync_file_range, asynchronous): the disk works
+    /// while the network does, instead of all at the final fsync.
+    pub fn wrote(&mut self, n: usize) {
+        if !self.fsync {
+            return;
+        }
+        self.unsubmitted += n as u64;
+        if self.unsubmitted >= WRITEBACK_EVERY {
+            self.unsubmitted = 0;
+            // SAFETY: the fd is open (owned by `self.file`); offset 0 and length 0 mean the
+            // whole file. Only a hint: an error changes nothing, the final fsync decides.
+            unsafe {
+                libc::sync_file_range(self.file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+            }
+        }
     }
 
     /// First step of publishing, before any lock: the contents reach the disk (fsync on).
@@ -123,15 +159,18 @@ impl Upload {
 
     /// Makes the upload visible under its final name: the step that must be atomic with the
     /// ownership re-check. With `no_replace`, a file that appeared under the final name
-    /// meanwhile is never replaced: the upload fails with `AlreadyExists` (link, not rename).
+    /// meanwhile is never replaced: the upload fails with `AlreadyExists` (renameat2 with
+    /// RENAME_NOREPLACE, or a hard link where the file system lacks it).
     pub(super) fn publish(&mut self, no_replace: bool) -> Result<(), Error> {
         if let Some(temp) = &self.temp {
-            if no_replace {
-                fs::hard_link(temp, &self.target)?;
-            } else {
+            if !no_replace {
                 fs::rename(temp, &self.target)?;
-                self.temp = None;
+            } else if !rename_no_replace(temp, &self.target)? {
+                // No renameat2 here: a link never replaces either; `settle` drops the temp name.
+                fs::hard_link(temp, &self.target)?;
+                return Ok(());
             }
+            self.temp = None;
         }
         Ok(())
     }
@@ -170,6 +209,34 @@ impl Drop for Upload {
         {
             log::warn!("could not remove upload temp file {}: {e}", temp.display());
         }
+    }
+}
+
+/// renameat2(RENAME_NOREPLACE): `from` takes the name `to` only if no entry has it (then
+/// `AlreadyExists`), in one step. False when the file system or kernel cannot do it.
+fn rename_no_replace(from: &Path, to: &Path) -> Result<bool, Error> {
+    let cstr = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes()).map_err(|_| Error::Refused("NUL in a path"))
+    };
+    let (from, to) = (cstr(from)?, cstr(to)?);
+    // SAFETY: both are valid NUL-terminated paths for the call; AT_FDCWD with absolute or
+    // cwd-relative paths is what rename(2) does.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = std::io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EINVAL | libc::ENOSYS | libc::ENOTSUP) => Ok(false),
+        _ => Err(err.into()),
     }
 }
 

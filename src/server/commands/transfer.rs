@@ -8,13 +8,16 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::limits::{CONTROL_POLL, DATA_STALL_TIMEOUT, SENDFILE_CHUNK, TRANSFER_BUFFER};
+use crate::limits::{
+    CONTROL_POLL, DATA_STALL_TIMEOUT, SENDFILE_CHUNK, SPLICE_AFTER, TRANSFER_BUFFER,
+};
 use crate::protocol::ascii::{FromNetwork, ToNetwork};
 use crate::protocol::{Command, Reply, TransferType, codes};
 use crate::server::control::Incoming;
 use crate::server::data::{self, DataError, DataPlan};
 use crate::server::net;
 use crate::server::session::{Session, SessionError};
+use crate::server::splice::{SpliceError, SplicePipe};
 use crate::server::stream::Stream;
 use crate::server::xferlog::{Direction, Entry};
 use crate::storage::{self, Resolved, Upload, UploadMode};
@@ -64,6 +67,91 @@ fn aborted_reply() -> Reply {
     )
 }
 
+/// Where an upload's bytes go on their way to the file: through a buffer (converting line
+/// ends for ASCII), or, for a plain binary STOR past its first `SPLICE_AFTER` bytes, spliced
+/// from the socket to the file with no userspace copy. Small uploads never pay for the pipe.
+struct Intake {
+    buf: Vec<u8>,
+    ascii: Option<(FromNetwork, Vec<u8>)>,
+    splice: Splicing,
+}
+
+enum Splicing {
+    /// TLS, ASCII or APPE (splice cannot write to an O_APPEND file), or no pipe to be had.
+    Never,
+    Later,
+    Ready(SplicePipe),
+}
+
+/// Which side of an upload failed.
+enum TakeError {
+    Network(io::Error),
+    File(io::Error),
+}
+
+impl Intake {
+    fn for_upload(stream: &Stream, upload: &Upload, kind: TransferType) -> Intake {
+        let plain_binary = !stream.is_tls() && kind == TransferType::Image && !upload.is_append();
+        Intake {
+            buf: vec![0u8; TRANSFER_BUFFER],
+            ascii: (kind == TransferType::Ascii).then(|| (FromNetwork::default(), Vec::new())),
+            splice: if plain_binary {
+                Splicing::Later
+            } else {
+                Splicing::Never
+            },
+        }
+    }
+
+    /// Moves what the data connection has to the file: the bytes received (0 at its end);
+    /// `so_far` counts the bytes before.
+    fn take(
+        &mut self,
+        stream: &mut Stream,
+        upload: &mut Upload,
+        so_far: u64,
+    ) -> Result<usize, TakeError> {
+        if matches!(self.splice, Splicing::Later) && so_far >= SPLICE_AFTER {
+            self.splice = match SplicePipe::new(TRANSFER_BUFFER) {
+                Ok(pipe) => Splicing::Ready(pipe),
+                Err(e) => {
+                    log::warn!("no pipe for splice ({e}); the upload goes on through a buffer");
+                    Splicing::Never
+                }
+            };
+        }
+        if let Splicing::Ready(pipe) = &self.splice {
+            return pipe
+                .socket_to_file(stream.fd(), upload.file().as_fd())
+                .map_err(|e| match e {
+                    SpliceError::Socket(e) => TakeError::Network(e),
+                    SpliceError::File(e) => TakeError::File(e),
+                });
+        }
+        let n = stream
+            .read_burst(&mut self.buf)
+            .map_err(TakeError::Network)?;
+        let chunk = match &mut self.ascii {
+            Some((conv, converted)) => {
+                conv.convert(&self.buf[..n], converted);
+                &converted[..]
+            }
+            None => &self.buf[..n],
+        };
+        upload.file().write_all(chunk).map_err(TakeError::File)?;
+        Ok(n)
+    }
+
+    /// After the last byte: an ASCII upload's held-back CR.
+    fn finish(&mut self, upload: &mut Upload) -> io::Result<()> {
+        if let Some((conv, converted)) = &mut self.ascii {
+            conv.finish(converted);
+            upload.file().write_all(converted)?;
+        }
+        Ok(())
+    }
+}
+
 impl Session<'_> {
     pub(super) fn retr(&mut self, path: &str) -> Result<Reply, SessionError> {
         let target = self.resolve(path)?;
@@ -82,7 +170,7 @@ impl Session<'_> {
         )?;
         let started = Instant::now();
         let outcome = match self.transfer_type {
-            TransferType::Image => self.send_file(&mut stream, &file, offset),
+            TransferType::Image => self.send_file(&mut stream, &file, offset, len),
             TransferType::Ascii => self.send_file_ascii(&mut stream, &file, offset),
         };
         stream.finish();
@@ -287,7 +375,8 @@ impl Session<'_> {
         };
         tcp.set_read_timeout(Some(CONTROL_POLL)).map_err(failed)?;
         let deadline = Instant::now() + self.shared.settings.data_timeout;
-        let mut stream = Stream::accept_tls(tcp, config, deadline).map_err(failed)?;
+        let mut stream =
+            Stream::accept_tls(tcp, config, deadline, TRANSFER_BUFFER).map_err(failed)?;
         // An upload connection gets nothing from us after the handshake (no tickets), so the
         // client's Finished would wait for the 40 ms delayed ACK, and a client with Nagle on
         // holds its first data until then: acknowledge at once.
@@ -335,10 +424,16 @@ impl Session<'_> {
         }
     }
 
-    /// Binary download. Plain TCP: sendfile(2) on a non-blocking socket, polling the control
-    /// connection between calls, so ABOR is answered even while the client reads nothing.
+    /// Binary download. Plain TCP: sendfile(2), looking at the control connection between
+    /// calls, so ABOR is answered even while the client reads nothing.
     /// TLS: large buffered writes.
-    fn send_file(&mut self, stream: &mut Stream, mut file: &File, offset: u64) -> Outcome {
+    fn send_file(
+        &mut self,
+        stream: &mut Stream,
+        mut file: &File,
+        offset: u64,
+        len: u64,
+    ) -> Outcome {
         let Stream::Plain(tcp) = stream else {
             if let Err(e) = file.seek(SeekFrom::Start(offset)) {
                 return Outcome::Failed(0, storage::Error::from(e).reply());
@@ -351,15 +446,16 @@ impl Session<'_> {
         if let Err(e) = tcp.set_write_timeout(Some(CONTROL_POLL)) {
             return self.data_failure(0, &e);
         }
-        let outcome = self.sendfile_loop(tcp, file, offset);
-        let _ = tcp.set_write_timeout(Some(DATA_STALL_TIMEOUT));
-        outcome
+        // The socket is only closed after this, so the short timeout stays.
+        self.sendfile_loop(tcp, file, offset, len)
     }
 
-    fn sendfile_loop(&mut self, tcp: &TcpStream, file: &File, offset: u64) -> Outcome {
+    /// Sends `file[offset..len]`: the length announced in the 150 reply (a file that shrinks
+    /// meanwhile ends the transfer early, one that grows is sent as it was).
+    fn sendfile_loop(&mut self, tcp: &TcpStream, file: &File, offset: u64, len: u64) -> Outcome {
         let mut position = offset;
         let mut last_progress = Instant::now();
-        loop {
+        while position < len {
             let sent = position - offset;
             if self.pending.is_none() && self.control.input_pending() {
                 match self.check_control() {
@@ -371,7 +467,8 @@ impl Session<'_> {
             if let Some(stop) = self.stop_reason(sent) {
                 return stop;
             }
-            match net::sendfile(tcp.as_fd(), file.as_fd(), &mut position, SENDFILE_CHUNK) {
+            let count = SENDFILE_CHUNK.min(len - position);
+            match net::sendfile(tcp.as_fd(), file.as_fd(), &mut position, count) {
                 Ok(0) => return Outcome::Complete(position - offset),
                 Ok(_) => last_progress = Instant::now(),
                 Err(e)
@@ -387,6 +484,7 @@ impl Session<'_> {
                 Err(e) => return self.data_failure(position - offset, &e),
             }
         }
+        Outcome::Complete(position - offset)
     }
 
     fn send_file_ascii(&mut self, stream: &mut Stream, mut file: &File, offset: u64) -> Outcome {
@@ -433,10 +531,7 @@ impl Session<'_> {
     /// Upload loop: waits on data and control together (waking every `CONTROL_POLL`) so ABOR,
     /// a ban or the shutdown deadline are seen even while the client sends nothing.
     fn receive(&mut self, stream: &mut Stream, upload: &mut Upload) -> Outcome {
-        let mut buf = vec![0u8; TRANSFER_BUFFER];
-        let ascii = self.transfer_type == TransferType::Ascii;
-        let mut conv = FromNetwork::default();
-        let mut converted = Vec::new();
+        let mut intake = Intake::for_upload(stream, upload, self.transfer_type);
         let mut received = 0u64;
         let mut last_progress = Instant::now();
         loop {
@@ -465,39 +560,34 @@ impl Session<'_> {
                 }
                 continue;
             }
-            let n = match stream.read(&mut buf) {
+            match intake.take(stream, upload, received) {
                 Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && stream.is_tls() => {
-                    log::warn!(
-                        "{}: protected upload ended without TLS close_notify after {received} bytes (possibly truncated)",
-                        self.control.peer
-                    );
-                    if self.shared.settings.tls_strict_eof {
-                        return Outcome::Failed(received, aborted_reply());
-                    }
-                    break;
+                Ok(n) => {
+                    last_progress = Instant::now();
+                    received += n as u64;
+                    upload.wrote(n);
                 }
-                Err(e) => return self.data_failure(received, &e),
-            };
-            last_progress = Instant::now();
-            received += n as u64;
-            let chunk = if ascii {
-                conv.convert(&buf[..n], &mut converted);
-                &converted[..]
-            } else {
-                &buf[..n]
-            };
-            if let Err(e) = upload.file().write_all(chunk) {
-                return Outcome::Failed(received, storage::Error::from(e).reply());
+                Err(TakeError::Network(e)) => match e.kind() {
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => {}
+                    io::ErrorKind::UnexpectedEof if stream.is_tls() => {
+                        log::warn!(
+                            "{}: protected upload ended without TLS close_notify after {received} bytes (possibly truncated)",
+                            self.control.peer
+                        );
+                        if self.shared.settings.tls_strict_eof {
+                            return Outcome::Failed(received, aborted_reply());
+                        }
+                        break;
+                    }
+                    _ => return self.data_failure(received, &e),
+                },
+                Err(TakeError::File(e)) => {
+                    return Outcome::Failed(received, storage::Error::from(e).reply());
+                }
             }
         }
-        if ascii {
-            conv.finish(&mut converted);
-            if let Err(e) = upload.file().write_all(&converted) {
-                return Outcome::Failed(received, storage::Error::from(e).reply());
-            }
+        if let Err(e) = intake.finish(upload) {
+            return Outcome::Failed(received, storage::Error::from(e).reply());
         }
         // A client killed mid-upload closes both connections; its data EOF must not publish
         // a truncated file.
