@@ -3,7 +3,8 @@
 # harness (../shared/bench-anchors, or BENCH_ANCHORS=DIR) builds this checkout --release,
 # makes a throwaway instance, and runs every workload (W1-W7, W5 at C=100 and C=1000)
 # interleaved with the anchors, then bench/limits.sh measures this machine's ceilings.
-# Writes target/bench/summary.md (ratios first) and target/bench/limits.txt.
+# bench/first-logins.sh runs W5 once more with every login paying bcrypt. Writes
+# target/bench/summary.md (ratios first), first-logins.txt and limits.txt.
 #
 #   bench/run.sh                                  # everything, about 45 min on 2 cores
 #   bench/run.sh --quick                          # 1 rep, short W5/W6/W7: a smoke run, ~8 min
@@ -30,6 +31,10 @@ mkdir -p "$out"
 defaults=(--nofsync-twin --w5-conc "100 1000")
 for arg in "$@"; do [ "$arg" = --quick ] && defaults=(--nofsync-twin); done
 bash "$harness/run-ferroftp.sh" --main "$repo" --out "$out" "${defaults[@]}" "$@"
+if [[ " $* " != *" --workloads "* || " $* " == *W5* ]]; then
+    echo "[bench] W5 with every login a first login (password_cache = false)" >&2
+    bash "$here/first-logins.sh" --harness "$harness" | tee "$out/first-logins.txt"
+fi
 echo "[bench] machine limits (iperf3, openssl speed, crypt(3), fsync latency)" >&2
 bash "$here/limits.sh" --harness "$harness" >"$out/limits.txt"
 cat "$out/limits.txt"

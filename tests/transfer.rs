@@ -723,3 +723,79 @@ fn disk_full_answers_452_and_keeps_nothing() {
     );
     assert_eq!(raw.cmd("NOOP"), "200 NOOP ok.\r\n");
 }
+
+/// Past its first MiB a plain binary upload is spliced from the socket to the file: every
+/// upload mode stays byte-exact across that switch, and ABOR or a reset after it keeps nothing.
+#[test]
+fn uploads_past_the_splice_threshold_are_exact_and_abort_cleanly() {
+    let server = TestServer::start();
+    let mut raw = server.login(ALICE);
+    raw.cmd("TYPE I");
+    let body = pseudo_random(6 * 1024 * 1024 + 5, 41);
+    let (_, done) = raw.upload("STOR whole.bin", &body);
+    assert_eq!(done, "226 Transfer complete.\r\n");
+    assert_eq!(
+        sha256_file(&server.storage("alice/whole.bin")),
+        sha256(&body)
+    );
+
+    // REST 2 MiB + STOR: the file is cut at the offset and the rest lands after it.
+    let offset = 2 * 1024 * 1024;
+    place(
+        &server,
+        "alice/resumed.bin",
+        &body[..offset + 999],
+        "alice",
+        false,
+    );
+    let (opening, done) = rest_stor(&mut raw, offset as u64, "STOR resumed.bin", &body[offset..]);
+    assert!(opening.starts_with("150 "), "{opening}");
+    assert_eq!(done, "226 Transfer complete.\r\n");
+    assert_eq!(
+        sha256_file(&server.storage("alice/resumed.bin")),
+        sha256(&body)
+    );
+
+    // APPE (an O_APPEND file, never spliced) of 3 MiB.
+    let tail = pseudo_random(3 * 1024 * 1024, 42);
+    assert_eq!(
+        raw.upload("APPE whole.bin", &tail).1,
+        "226 Transfer complete.\r\n"
+    );
+    let mut expected = body.clone();
+    expected.extend_from_slice(&tail);
+    assert_eq!(
+        sha256_file(&server.storage("alice/whole.bin")),
+        sha256(&expected)
+    );
+
+    // ABOR after 3 MiB: 426 then 226, nothing kept.
+    let mut data = raw.epsv();
+    assert!(raw.cmd("STOR aborted.bin").starts_with("150 "));
+    data.write_all(&body[..3 * 1024 * 1024]).unwrap();
+    raw.set_timeout(Duration::from_secs(15));
+    raw.send("ABOR");
+    assert_eq!(
+        raw.try_reply().as_deref(),
+        Some("426 Connection closed; transfer aborted.\r\n")
+    );
+    assert_eq!(raw.try_reply().as_deref(), Some("226 ABOR successful.\r\n"));
+    drop(data);
+
+    // A reset after 3 MiB: 426, nothing kept.
+    let mut data = raw.epsv();
+    assert!(raw.cmd("STOR reset.bin").starts_with("150 "));
+    data.write_all(&body[..3 * 1024 * 1024]).unwrap();
+    socket2::SockRef::from(&data)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(data);
+    assert_eq!(
+        raw.try_reply().as_deref(),
+        Some("426 Connection closed; transfer aborted.\r\n")
+    );
+    assert_eq!(raw.cmd("NOOP"), "200 NOOP ok.\r\n");
+    assert!(!server.storage("alice/aborted.bin").exists());
+    assert!(!server.storage("alice/reset.bin").exists());
+    assert!(temp_files(&server.storage("alice")).is_empty());
+}
