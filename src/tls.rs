@@ -245,19 +245,17 @@ const PINNED_SESSIONS: usize = 256;
 const ROLLING_SESSIONS: usize = 64;
 
 impl SessionCache {
-    /// Takes in the sessions of `other` (a connection's own cache, at its login).
+    /// Takes in the sessions of `other` (a connection's own cache, at its login). Both tiers'
+    /// locks are held while a session moves, so a sibling's handshake looking for it finds it
+    /// in one cache or the other, never in neither (it checks `other` first, then `self`).
     fn absorb(&self, other: &SessionCache) {
         for (tier, from, cap) in [
             (&self.pinned, &other.pinned, PINNED_SESSIONS),
             (&self.rolling, &other.rolling, ROLLING_SESSIONS),
         ] {
-            let moved: Vec<_> = from
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .drain(..)
-                .collect();
+            let mut from = from.lock().unwrap_or_else(PoisonError::into_inner);
             let mut tier = tier.lock().unwrap_or_else(PoisonError::into_inner);
-            for entry in moved {
+            for entry in from.drain(..) {
                 if tier.len() >= cap {
                     tier.pop_front();
                 }

@@ -1,19 +1,23 @@
-//! Data connections: passive listeners in `--pasv-ports`, active connects for PORT/EPRT, and
-//! the peer-address checks that stop FTP bounce and data-connection theft.
+//! Data connections: passive listeners in `--pasv-ports`, active connects for PORT/EPRT, the
+//! peer-address checks that stop FTP bounce and data-connection theft, and a session's
+//! opening of the connection for a transfer (150, then TLS under PROT P).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::ops::RangeInclusive;
 use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 
-use crate::limits::{DATA_STALL_TIMEOUT, PASV_BIND_ATTEMPTS};
-use crate::protocol::Reply;
+use crate::limits::{CONTROL_POLL, DATA_STALL_TIMEOUT, PASV_BIND_ATTEMPTS, TRANSFER_BUFFER};
 use crate::protocol::address::canonical;
+use crate::protocol::{Reply, codes};
 use crate::server::net;
+use crate::server::session::{Session, SessionError};
 use crate::server::stream::Stream;
+use crate::server::xferlog::Direction;
 
 /// How the next transfer's data connection will be made.
 #[derive(Default)]
@@ -168,6 +172,109 @@ fn connect_to(
 /// the server becomes a port scanner / bounce relay (RFC 2577).
 pub fn active_target_allowed(target: SocketAddr, control_peer: IpAddr) -> bool {
     canonical(target.ip()) == canonical(control_peer) && target.port() >= 1024
+}
+
+impl Session<'_> {
+    /// Sends `150 <opening>` and opens the data connection (TLS under PROT P, resuming this
+    /// control connection's session); `425` (without 150) when the client set none up.
+    pub(super) fn open_data(
+        &mut self,
+        opening: &str,
+        direction: Direction,
+    ) -> Result<Stream, SessionError> {
+        if self.shared.settings.require_tls && !self.protect_data {
+            return Err(SessionError::Reply(Reply::new(
+                521,
+                "Data connections must be protected: use PROT P.",
+            )));
+        }
+        let plan = std::mem::take(&mut self.data_plan);
+        if matches!(plan, DataPlan::None) {
+            return Err(SessionError::Reply(Reply::new(
+                codes::CANT_OPEN_DATA,
+                "Use PORT or PASV first.",
+            )));
+        }
+        self.control
+            .send(&Reply::new(codes::OPENING_DATA, opening.to_owned()))?;
+        // Protected while the session waited for this command (see `early_data`).
+        if let DataPlan::Protected(stream) = plan {
+            return stream.map_err(SessionError::Reply);
+        }
+        let timeout = self.shared.settings.data_timeout;
+        let tcp = match establish(
+            plan,
+            self.control.peer.ip(),
+            self.control.local.ip(),
+            timeout,
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                log::info!("data connection for {} failed: {e}", self.control.peer);
+                let text = match e {
+                    DataError::Timeout => "Data connection not opened in time.",
+                    _ => "Failed to establish connection.",
+                };
+                return Err(SessionError::Reply(Reply::new(codes::CANT_OPEN_DATA, text)));
+            }
+        };
+        match (&self.tls, self.protect_data) {
+            (Some(configs), true) => {
+                let config = match direction {
+                    Direction::Incoming => configs.upload.clone(),
+                    Direction::Outgoing => configs.download.clone(),
+                };
+                self.protect(tcp, config).map_err(SessionError::Reply)
+            }
+            _ => Ok(Stream::Plain(tcp)),
+        }
+    }
+
+    /// TLS on a data connection. SECURITY: unless `tls_session_reuse = false`, the handshake
+    /// must resume this control connection's session (the data config shares only this
+    /// session's cache), so a stranger who races to the passive port cannot take the data.
+    pub(super) fn protect(
+        &self,
+        tcp: TcpStream,
+        config: Arc<rustls::ServerConfig>,
+    ) -> Result<Stream, Reply> {
+        let failed = |e: std::io::Error| {
+            log::info!(
+                "TLS on the data connection of {} failed: {e}",
+                self.control.peer
+            );
+            Reply::new(
+                codes::CANT_OPEN_DATA,
+                "TLS handshake on the data connection failed.",
+            )
+        };
+        tcp.set_read_timeout(Some(CONTROL_POLL)).map_err(failed)?;
+        let deadline = Instant::now() + self.shared.settings.data_timeout;
+        let mut stream =
+            Stream::accept_tls(tcp, config, deadline, TRANSFER_BUFFER).map_err(failed)?;
+        // An upload connection gets nothing from us after the handshake (no tickets), so the
+        // client's Finished would wait for the 40 ms delayed ACK, and a client with Nagle on
+        // holds its first data until then: acknowledge at once.
+        let _ = socket2::SockRef::from(stream.tcp()).set_tcp_quickack(true);
+        stream.unbuffered_writes();
+        stream
+            .tcp()
+            .set_read_timeout(Some(DATA_STALL_TIMEOUT))
+            .map_err(failed)?;
+        if self.shared.settings.tls_session_reuse && !stream.resumed() {
+            // Close cleanly (close_notify) so the client reads the 522 rather than a TLS error.
+            stream.finish();
+            log::warn!(
+                "{}: data connection did not resume the control TLS session; refused",
+                self.control.peer
+            );
+            return Err(Reply::new(
+                codes::BAD_NETWORK_PROTOCOL,
+                "TLS session of the data connection must resume the control connection's session.",
+            ));
+        }
+        Ok(stream)
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! | security.rs     | AUTH PBSZ PROT CCC                                 |
 //! | site.rs         | SITE, ADDUSER DELUSER BAN UNBAN SIGNUP VISIBILITY   |
 
+mod copy;
 mod early_data;
 mod files;
 mod info;
