@@ -376,6 +376,8 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
     f.sync_all().map_err(err)
 }
 
+/// SHA-256 of the DER certificate, as `AB:CD:…` (95 characters): what FileZilla shows and
+/// what the terminal client pins.
 pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
     let digest = Sha256::digest(cert.as_ref());
     digest

@@ -98,10 +98,11 @@ impl Throttle {
         self.is_blocked_at(ip, Instant::now())
     }
 
-    /// Counts a failed login from `ip`. True when this failure started a block, so the caller
-    /// logs the block exactly once. A successful login does not reset the count.
-    pub fn record_failure(&self, ip: IpAddr) -> bool {
-        self.record_failure_at(ip, Instant::now())
+    /// Counts one event from `ip` (a failed login for the login throttle, a signup for the
+    /// signup throttle). True when this one started a block, so the caller logs the block
+    /// exactly once. A successful login does not reset the count.
+    pub fn record(&self, ip: IpAddr) -> bool {
+        self.record_at(ip, Instant::now())
     }
 
     pub(crate) fn is_blocked_at(&self, ip: IpAddr, now: Instant) -> bool {
@@ -118,7 +119,7 @@ impl Throttle {
         blocked
     }
 
-    pub(crate) fn record_failure_at(&self, ip: IpAddr, now: Instant) -> bool {
+    pub(crate) fn record_at(&self, ip: IpAddr, now: Instant) -> bool {
         let ip = canonical(ip);
         let mut ips = self.lock();
         if !ips.contains_key(&ip) && ips.len() >= MAX_TRACKED_IPS {
@@ -166,7 +167,7 @@ impl Throttle {
     }
 
     /// Ends a check reserved by `begin_attempt`; a failure is then counted as by
-    /// `record_failure` (true when it started a block).
+    /// `record` (true when it started a block).
     pub fn end_attempt(&self, ip: IpAddr, failed: bool) -> bool {
         let ip = canonical(ip);
         {
@@ -175,7 +176,7 @@ impl Throttle {
                 record.in_flight = record.in_flight.saturating_sub(1);
             }
         }
-        failed && self.record_failure(ip)
+        failed && self.record(ip)
     }
 
     /// Number of IPs tracked (for tests and status output).
@@ -268,21 +269,18 @@ mod tests {
         let t = Throttle::new(ThrottlePolicy::default());
         let t0 = Instant::now();
         for i in 0..4 {
-            assert!(!t.record_failure_at(A, t0 + mins(i)));
+            assert!(!t.record_at(A, t0 + mins(i)));
             assert!(!t.is_blocked_at(A, t0 + mins(i)));
         }
-        assert!(
-            t.record_failure_at(A, t0 + mins(9)),
-            "5th failure starts the block"
-        );
+        assert!(t.record_at(A, t0 + mins(9)), "5th failure starts the block");
         assert!(t.is_blocked_at(A, t0 + mins(9)));
         assert!(!t.is_blocked_at(B, t0 + mins(9)), "other IPs unaffected");
         // Further failures while blocked neither re-announce nor extend the block.
-        assert!(!t.record_failure_at(A, t0 + mins(10)));
+        assert!(!t.record_at(A, t0 + mins(10)));
         assert!(t.is_blocked_at(A, t0 + mins(9) + mins(15) - Duration::from_secs(1)));
         assert!(!t.is_blocked_at(A, t0 + mins(9) + mins(15)));
         // After the block the count starts afresh.
-        assert!(!t.record_failure_at(A, t0 + mins(25)));
+        assert!(!t.record_at(A, t0 + mins(25)));
         assert!(!t.is_blocked_at(A, t0 + mins(25)));
     }
 
@@ -291,28 +289,28 @@ mod tests {
         let t = Throttle::new(ThrottlePolicy::default());
         let t0 = Instant::now();
         for i in 0..4 {
-            assert!(!t.record_failure_at(A, t0 + mins(i)));
+            assert!(!t.record_at(A, t0 + mins(i)));
         }
         // The first failure (t0) is now 10 minutes old: only 4 in the window.
-        assert!(!t.record_failure_at(A, t0 + mins(10)));
+        assert!(!t.record_at(A, t0 + mins(10)));
         assert!(!t.is_blocked_at(A, t0 + mins(10)));
-        assert!(t.record_failure_at(A, t0 + mins(10) + Duration::from_secs(30)));
+        assert!(t.record_at(A, t0 + mins(10) + Duration::from_secs(30)));
     }
 
     #[test]
     fn expired_entries_are_pruned_and_mapped_ipv4_is_one_address() {
         let t = Throttle::new(ThrottlePolicy::default());
         let t0 = Instant::now();
-        t.record_failure_at(A, t0);
+        t.record_at(A, t0);
         assert_eq!(t.tracked(), 1);
         assert!(!t.is_blocked_at(A, t0 + mins(11)));
         assert_eq!(t.tracked(), 0, "checking an expired entry removes it");
 
         let mapped = IpAddr::V6(Ipv4Addr::new(192, 168, 1, 10).to_ipv6_mapped());
         for _ in 0..4 {
-            t.record_failure_at(A, t0);
+            t.record_at(A, t0);
         }
-        assert!(t.record_failure_at(mapped, t0));
+        assert!(t.record_at(mapped, t0));
         assert!(t.is_blocked_at(A, t0));
         assert!(!t.is_blocked_at(IpAddr::V6(Ipv6Addr::LOCALHOST), t0));
     }
@@ -323,15 +321,15 @@ mod tests {
         let t = Throttle::new(policy);
         let t0 = Instant::now();
         for i in 0..(MAX_TRACKED_IPS as u32 + 10) {
-            t.record_failure_at(IpAddr::V4(Ipv4Addr::from(i)), t0 + Duration::from_millis(1));
+            t.record_at(IpAddr::V4(Ipv4Addr::from(i)), t0 + Duration::from_millis(1));
         }
         assert!(t.tracked() <= MAX_TRACKED_IPS);
         // A blocked IP survives pruning when the newcomer can take an expired slot instead.
         let late = t0 + mins(11);
         for _ in 0..5 {
-            t.record_failure_at(A, late);
+            t.record_at(A, late);
         }
-        t.record_failure_at(B, late);
+        t.record_at(B, late);
         assert!(t.is_blocked_at(A, late));
         assert!(
             t.tracked() <= 3,
@@ -346,8 +344,8 @@ mod tests {
             max_failures: 2,
             ..ThrottlePolicy::default()
         });
-        assert!(!t.record_failure(A));
-        assert!(t.record_failure(A));
+        assert!(!t.record(A));
+        assert!(t.record(A));
         assert!(t.is_blocked(A));
         assert!(!t.is_blocked(B));
         assert_eq!(t.clone().tracked(), 1, "clones share the map");

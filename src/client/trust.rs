@@ -8,6 +8,7 @@
 //! What this module does not do: chain validation against a CA store. A certificate is
 //! trusted because its exact bytes were seen and accepted before, like `ssh` host keys.
 
+use crate::tls::fingerprint;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
@@ -33,16 +34,6 @@ pub fn config_dir() -> Option<PathBuf> {
                 .map(|h| PathBuf::from(h).join(".config"))
         })?;
     Some(base.join("ferroftp"))
-}
-
-/// SHA-256 of the DER certificate, as `AB:CD:…` (95 characters).
-pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(cert.as_ref())
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 /// Pinned fingerprints, keyed by `host:port`.

@@ -41,7 +41,7 @@ impl Reply {
     }
 
     /// `257 "<path>" <text>` with embedded quotes doubled (RFC 959 appendix II).
-    pub fn path_created(path: &str, text: &str) -> Reply {
+    pub fn quoted_path(path: &str, text: &str) -> Reply {
         Reply::new(
             codes::PATH_CREATED,
             format!("\"{}\" {text}", path.replace('"', "\"\"")),
@@ -117,6 +117,16 @@ pub mod codes {
     pub const EXCEEDED_STORAGE: u16 = 552;
     pub const NAME_NOT_ALLOWED: u16 = 553;
     pub const BAD_NETWORK_PROTOCOL: u16 = 522;
+    /// RFC 4217: AUTH accepted, the TLS handshake follows.
+    pub const SECURITY_EXCHANGE_OK: u16 = 234;
+    /// RFC 4217: the server's policy forbids what was asked (CCC, unprotected data).
+    pub const POLICY_REFUSES: u16 = 534;
+    /// RFC 4217: PROT level not supported (S, E).
+    pub const PROTECTION_NOT_SUPPORTED: u16 = 536;
+    /// RFC 4217: the policy requires protected data connections (PROT P).
+    pub const PROTECTION_REQUIRED: u16 = 521;
+    /// RFC 3659: REST offset beyond the end of the file.
+    pub const BAD_RESTART: u16 = 554;
 }
 
 #[cfg(test)]
@@ -151,7 +161,7 @@ mod tests {
     #[test]
     fn quotes_doubled_and_crlf_removed() {
         assert_eq!(
-            bytes(&Reply::path_created("/a\"b", "created")),
+            bytes(&Reply::quoted_path("/a\"b", "created")),
             "257 \"/a\"\"b\" created\r\n"
         );
         assert_eq!(bytes(&Reply::new(550, "x\r\n200 y")), "550 x  200 y\r\n");

@@ -184,7 +184,7 @@ impl Session<'_> {
     ) -> Result<Stream, SessionError> {
         if self.shared.settings.require_tls && !self.protect_data {
             return Err(SessionError::Reply(Reply::new(
-                521,
+                codes::PROTECTION_REQUIRED,
                 "Data connections must be protected: use PROT P.",
             )));
         }

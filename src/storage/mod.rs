@@ -82,7 +82,7 @@ impl Error {
                 Reply::new(codes::UNAVAILABLE_FILE, "Not a plain file.")
             }
             Error::NotADirectory => Reply::new(codes::UNAVAILABLE_FILE, "Not a directory."),
-            Error::BadOffset => Reply::new(554, "Invalid REST parameter."),
+            Error::BadOffset => Reply::new(codes::BAD_RESTART, "Invalid REST parameter."),
             Error::NoSpace => {
                 Reply::new(codes::INSUFFICIENT_STORAGE, "Insufficient storage space.")
             }
@@ -92,7 +92,8 @@ impl Error {
 }
 
 /// Creates `root/<name>` for a new account without opening the store (the CLI uses this while
-/// a server may own the journal; the server records the home's owner at first login).
+/// a server may own the journal). The home gets no owner record: who may use it is the
+/// account's grant in `directories.txt`.
 pub fn create_home_dir(root: &Path, name: &str) -> Result<(), Error> {
     let virt = VirtualPath::root().join(name)?;
     if !virt.is_top_level() {

@@ -394,7 +394,7 @@ fn connect_and_finish(
     }
     let fail = |status: u16, message: String| {
         if let Some(ip) = ip {
-            state.login_failures.record_failure(ip);
+            state.login_failures.record(ip);
         }
         login_again(s, status, message, &host, port, &user, tls)
     };

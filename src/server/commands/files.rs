@@ -33,7 +33,7 @@ impl Session<'_> {
         self.shared
             .storage
             .make_dir(&self.grants, &target, public)?;
-        Ok(Reply::path_created(target.virt.as_str(), "created."))
+        Ok(Reply::quoted_path(target.virt.as_str(), "created."))
     }
 
     pub(super) fn rmd(&mut self, path: &str) -> Result<Reply, SessionError> {

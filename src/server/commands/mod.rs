@@ -1,16 +1,19 @@
 //! Verb → handler. Each family file holds an `impl Session` block:
 //!
-//! | file            | verbs                                              |
-//! |-----------------|----------------------------------------------------|
-//! | login.rs        | USER PASS ACCT REIN QUIT                           |
-//! | info.rs         | SYST FEAT OPTS HELP STAT NOOP                      |
-//! | navigation.rs   | PWD CWD CDUP                                       |
-//! | parameters.rs   | TYPE MODE STRU PASV EPSV PORT EPRT REST ALLO       |
-//! | transfer.rs     | RETR STOR STOU APPE ABOR                           |
-//! | listing.rs      | LIST NLST MLSD MLST                                |
-//! | files.rs        | DELE MKD RMD RNFR RNTO SIZE MDTM MFMT              |
-//! | security.rs     | AUTH PBSZ PROT CCC                                 |
-//! | site.rs         | SITE, ADDUSER DELUSER BAN UNBAN SIGNUP VISIBILITY   |
+//! | file            | verbs                                                       |
+//! |-----------------|-------------------------------------------------------------|
+//! | mod.rs          | dispatch; ACCT QUIT SYST NOOP ALLO STRU MODE HELP inline    |
+//! | login.rs        | USER PASS REIN                                              |
+//! | info.rs         | FEAT OPTS STAT                                              |
+//! | navigation.rs   | PWD CWD CDUP                                                |
+//! | parameters.rs   | TYPE PASV EPSV PORT EPRT REST                               |
+//! | transfer.rs     | RETR STOR STOU APPE (ABOR between transfers: mod.rs)        |
+//! | copy.rs         | the transfer loops: ABOR, bans and shutdown while data flows |
+//! | early_data.rs   | a protected data connection accepted before its command     |
+//! | listing.rs      | LIST NLST MLSD MLST                                         |
+//! | files.rs        | DELE MKD RMD RNFR RNTO SIZE MDTM MFMT                       |
+//! | security.rs     | AUTH PBSZ PROT CCC                                          |
+//! | site.rs         | SITE HELP USERS ADDUSER DELUSER BAN UNBAN SIGNUP VISIBILITY CHMOD |
 
 mod copy;
 mod early_data;

@@ -6,7 +6,7 @@ use crate::storage;
 
 impl Session<'_> {
     pub(super) fn pwd(&self) -> Reply {
-        Reply::path_created(self.cwd.as_str(), "is the current directory.")
+        Reply::quoted_path(self.cwd.as_str(), "is the current directory.")
     }
 
     pub(super) fn cwd(&mut self, path: &str) -> Result<Reply, SessionError> {

@@ -35,8 +35,10 @@ impl Session<'_> {
             .shared
             .identity
             .session_configs(canonical(self.control.peer.ip()));
-        self.control
-            .send(&Reply::new(234, "Proceed with negotiation."))?;
+        self.control.send(&Reply::new(
+            codes::SECURITY_EXCHANGE_OK,
+            "Proceed with negotiation.",
+        ))?;
         let deadline = Instant::now() + TLS_HANDSHAKE_TIMEOUT;
         if let Err(e) = self.control.upgrade_tls(configs.control.clone(), deadline) {
             log::info!("{}: TLS handshake failed: {e}", self.control.peer);
@@ -71,7 +73,10 @@ impl Session<'_> {
                 self.protect_data = false;
                 Reply::new(codes::OK, "Protection level set to C.")
             }
-            'S' | 'E' => Reply::new(536, "Protection level not supported."),
+            'S' | 'E' => Reply::new(
+                codes::PROTECTION_NOT_SUPPORTED,
+                "Protection level not supported.",
+            ),
             _ => Reply::new(
                 codes::PARAMETER_NOT_IMPLEMENTED,
                 "Unknown protection level.",
@@ -81,7 +86,7 @@ impl Session<'_> {
 
     pub(super) fn ccc(&self) -> Reply {
         Reply::new(
-            534,
+            codes::POLICY_REFUSES,
             "CCC not allowed: the control connection stays encrypted.",
         )
     }

@@ -178,7 +178,7 @@ impl Session<'_> {
         }
         match self.create_account(name, password) {
             Ok(()) => {
-                self.shared.signups.record_failure(ip);
+                self.shared.signups.record(ip);
                 log::info!("signup: user={name} ip={ip}");
                 Reply::new(
                     codes::OK,
