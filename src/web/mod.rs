@@ -11,12 +11,16 @@
 //! FTP itself goes through [`crate::client::connection`], the same code as the terminal client.
 
 pub mod allow;
+mod files;
 pub mod ftp;
 pub mod html;
+mod login;
 pub mod multipart;
 pub mod pages;
+mod respond;
 pub mod routes;
 pub mod sessions;
+mod transfers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

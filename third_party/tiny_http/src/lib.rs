@@ -1,4 +1,4 @@
-// ferroftp: vendored crate (see third_party/tiny_http/src/util/equal_reader.rs); its own
+// ferroftp: vendored crate (fixes marked "ferroftp patch": util/equal_reader.rs, connection.rs, this file); its own
 // lints are not ours to fix.
 #![allow(warnings)]
 //! # Simple usage

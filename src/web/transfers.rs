@@ -1,0 +1,274 @@
+//! Downloads streamed from FTP to the browser, and multipart uploads streamed from the browser
+//! to FTP (a cut upload leaves no partial file behind).
+
+use std::io::{Read, Write};
+
+use tiny_http::Request;
+
+use crate::client::connection::{Connection, Error as FtpError};
+use crate::web::files::{clean_path, parent_of, valid_name};
+use crate::web::ftp::Checkout;
+use crate::web::html::{content_disposition, percent_encode};
+use crate::web::multipart::{self, Multipart, PartReader};
+use crate::web::pages::{self};
+use crate::web::respond::{
+    Answer, SECURITY_HEADERS, error_page, ftp_error_status, respond, unavailable,
+};
+use crate::web::routes::query_value;
+use crate::web::sessions::{self};
+use crate::web::{Session, lock};
+
+/// Largest upload request.
+const MAX_UPLOAD_BYTES: u64 = 64 * 1024 * 1024 * 1024;
+
+pub(super) fn download(request: Request, s: &Session, query: &str, set_cookie: Option<String>) {
+    let path = match (
+        query_value(query, "path"),
+        query_value(query, "dir"),
+        query_value(query, "name"),
+    ) {
+        (Some(p), _, _) => clean_path(&p),
+        (None, Some(d), Some(n)) => match valid_name(&n) {
+            Some(n) => pages::join(&clean_path(&d), n),
+            None => {
+                return respond(
+                    request,
+                    error_page(400, "Please give an exact file name.", "/"),
+                    set_cookie,
+                    None,
+                );
+            }
+        },
+        _ => {
+            return respond(
+                request,
+                error_page(400, "Which file?", "/"),
+                set_cookie,
+                None,
+            );
+        }
+    };
+    let back = format!("/browse?path={}", percent_encode(&parent_of(&path)));
+    let mut ftp = match Checkout::take(s) {
+        Ok(ftp) => ftp,
+        Err(e) => return respond(request, unavailable(e), set_cookie, None),
+    };
+    let size = match ftp.run(|c| c.size(&path)) {
+        Ok(n) => n,
+        Err(e) => {
+            let answer = error_page(
+                ftp_error_status(&e),
+                format!("Cannot download {path}: {e}"),
+                &back,
+            );
+            return respond(request, answer, set_cookie, None);
+        }
+    };
+    let name = path.rsplit('/').next().unwrap_or("download");
+    let head = download_head(name, size, set_cookie.as_deref());
+    let mut writer = request.into_writer();
+    if writer.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    // Streams FTP data straight into the HTTP response: no copy of the file in memory, and
+    // no lock held (the connection is this request's own). Never repeated: the bytes
+    // already written cannot be taken back.
+    if let Err(e) = ftp.transfer(|c| c.get(&path, 0, &mut writer)) {
+        log::info!("web download of {path} failed: {e}");
+    }
+    let _ = writer.flush();
+}
+
+/// The response head of a download (written by hand: the body is streamed).
+fn download_head(name: &str, size: u64, set_cookie: Option<&str>) -> String {
+    let mut head = String::from(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n",
+    );
+    head.push_str(&format!(
+        "Content-Length: {size}\r\nContent-Disposition: {}\r\n",
+        content_disposition(name)
+    ));
+    for (k, v) in SECURITY_HEADERS {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(c) = set_cookie {
+        head.push_str(&format!("Set-Cookie: {c}\r\n"));
+    }
+    head.push_str("\r\n");
+    head
+}
+
+pub(super) fn upload(request: &mut Request, s: &Session, query: &str) -> Answer {
+    let dir = clean_path(&query_value(query, "dir").unwrap_or_else(|| "/".into()));
+    let back = format!("/browse?path={}", percent_encode(&dir));
+    if request
+        .body_length()
+        .is_some_and(|n| n as u64 > MAX_UPLOAD_BYTES)
+    {
+        return error_page(413, "That upload is too large.", &back);
+    }
+    let content_type = request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Content-Type"))
+        .map(|h| h.value.as_str().to_owned());
+    let Some(boundary) = content_type.as_deref().and_then(multipart::boundary) else {
+        return error_page(400, "Uploads must be sent as multipart/form-data.", &back);
+    };
+    let mut parts = Multipart::new(request.as_reader(), &boundary);
+    // SECURITY: the CSRF token is the form's first field, checked before any file is read.
+    let token_ok = match parts.next_part() {
+        Ok(Some(h)) if h.name == "csrf" && h.filename.is_none() => {
+            let mut token = Vec::new();
+            let ok = PartReader(&mut parts)
+                .take(256)
+                .read_to_end(&mut token)
+                .is_ok();
+            let expected = lock(s).csrf.clone();
+            ok && sessions::same_token(&String::from_utf8_lossy(&token), &expected)
+        }
+        _ => false,
+    };
+    if !token_ok {
+        return error_page(
+            403,
+            "This form has expired or did not come from this page; please try again.",
+            &back,
+        );
+    }
+    let mut ftp = match Checkout::take(s) {
+        Ok(ftp) => ftp,
+        Err(e) => return unavailable(e),
+    };
+    let mut done = Vec::new();
+    loop {
+        let headers = match parts.next_part() {
+            Ok(Some(h)) => h,
+            Ok(None) => break,
+            Err(e) => return error_page(400, format!("The upload was malformed: {e}"), &back),
+        };
+        let Some(raw_name) = headers.filename.filter(|_| headers.name == "file") else {
+            continue;
+        };
+        if raw_name.is_empty() {
+            continue;
+        }
+        // Browsers may send a path ("C:\dir\a.txt"); keep the last component.
+        let base = raw_name.rsplit(['/', '\\']).next().unwrap_or("").to_owned();
+        let Some(name) = valid_name(&base).map(str::to_owned) else {
+            return error_page(400, format!("Refusing the file name {raw_name:?}."), &back);
+        };
+        if let Err(e) = upload_one(&mut ftp, &mut parts, &pages::join(&dir, &name)) {
+            let status = if matches!(e, FtpError::LocalRead(_)) {
+                400
+            } else {
+                ftp_error_status(&e)
+            };
+            return error_page(status, format!("Upload of {name} failed: {e}"), &back);
+        }
+        done.push(name);
+    }
+    if done.is_empty() {
+        return error_page(400, "No file was selected.", &back);
+    }
+    lock(s).notice = Some(format!(
+        "Uploaded {} file(s): {}.",
+        done.len(),
+        done.join(", ")
+    ));
+    Answer::Redirect(back)
+}
+
+/// Streams the current part to `target`; a failure on the browser's side removes what it
+/// may have left, when that can only be our partial.
+fn upload_one(
+    ftp: &mut Checkout,
+    parts: &mut Multipart<impl Read>,
+    target: &str,
+) -> Result<u64, FtpError> {
+    // SIZE first: what was there decides what a failure may clean up. It also checks the
+    // connection (reconnecting once) before the transfer, which cannot be repeated.
+    let before = ftp.run(|c| probe(c, target))?;
+    let mut input = Counted::new(PartReader(parts));
+    let result = ftp.transfer(|c| c.put(target, &mut input));
+    if let Err(FtpError::LocalRead(_)) = &result {
+        let sent = input.count();
+        let _ = ftp.run(|c| remove_partial(c, target, before, sent));
+    }
+    result
+}
+
+/// What `SIZE` said about an upload's target before the upload started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Before {
+    /// A file was there: whatever happens, it is not ours to delete.
+    Existed,
+    /// `550`: no such file (or one we may not see, which is not ours either).
+    Absent,
+    /// The server does not answer `SIZE` usefully (500/502, …): we cannot know.
+    Unknown,
+}
+
+/// `SIZE path`, as [`Before`]; errors only when the connection itself failed.
+fn probe(c: &mut Connection, path: &str) -> Result<Before, FtpError> {
+    match c.size(path) {
+        Ok(_) => Ok(Before::Existed),
+        Err(e) if e.code() == Some(550) => Ok(Before::Absent),
+        Err(e) if matches!(e, FtpError::Io(_) | FtpError::Timeout { .. }) => Err(e),
+        Err(e) if e.code() == Some(421) => Err(e),
+        Err(_) => Ok(Before::Unknown),
+    }
+}
+
+/// After an upload cut on the browser's side (the STOR was aborted): removes what the
+/// server may have kept under the final name, but only when it can only be our partial.
+///
+/// A failed web upload must leave the server as it was. ferroftp keeps the original on a
+/// failed STOR and stores nothing new; vsftpd, pure-ftpd and others keep the bytes that
+/// arrived, replacing the original if there was one (which is then lost whatever we do).
+/// So: never DELE a name that existed before (or that we could not check), and otherwise
+/// only when the file now there is no larger than what we sent. The one case left is
+/// another client creating the same, small, file in the moments between our SIZE and our
+/// DELE; deleting a partial nobody wants is worth that.
+fn remove_partial(
+    c: &mut Connection,
+    path: &str,
+    before: Before,
+    sent: u64,
+) -> Result<(), FtpError> {
+    if before != Before::Absent {
+        return Ok(());
+    }
+    match c.size(path) {
+        Ok(n) if n <= sent => c.delete(path),
+        Ok(_) => Ok(()),
+        // Any answer (550: nothing kept) means there is nothing of ours to remove; only a
+        // lost connection is worth asking again on a fresh one.
+        Err(e) if e.code().is_some() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A reader that counts the bytes read through it: what an upload actually sent.
+struct Counted<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Counted<R> {
+    fn new(inner: R) -> Counted<R> {
+        Counted { inner, count: 0 }
+    }
+
+    fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
