@@ -22,6 +22,7 @@ use suppaftp::{FtpError, Mode, RustlsConnector, RustlsFtpStream};
 use crate::auth::Password;
 use crate::client::trust::{PinningVerifier, TrustPolicy, Verdict};
 use crate::client::watch::Watched;
+use crate::protocol::ascii::{FromNetwork, ToNetwork};
 
 /// Default wait for a TCP connection and the server's greeting (`--timeout` changes it).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -724,41 +725,34 @@ fn copy(input: &mut dyn Read, out: &mut dyn Write) -> Result<u64, Failed> {
     Ok(total)
 }
 
-/// `TYPE A` download: CRLF becomes the local LF (a lone CR stays).
+/// `TYPE A` download: CRLF becomes the local LF (a lone CR stays), by the server's codec.
 struct AsciiToLocal<'a> {
     out: &'a mut dyn Write,
-    pending_cr: bool,
+    codec: FromNetwork,
+    converted: Vec<u8>,
 }
 
 impl<'a> AsciiToLocal<'a> {
     fn new(out: &'a mut dyn Write) -> Self {
         AsciiToLocal {
             out,
-            pending_cr: false,
+            codec: FromNetwork::default(),
+            converted: Vec::new(),
         }
     }
 }
 
 impl Write for AsciiToLocal<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut converted = Vec::with_capacity(buf.len() + 1);
-        for &b in buf {
-            if self.pending_cr && b != b'\n' {
-                converted.push(b'\r');
-            }
-            self.pending_cr = b == b'\r';
-            if !self.pending_cr {
-                converted.push(b);
-            }
-        }
-        self.out.write_all(&converted)?;
+        self.codec.convert(buf, &mut self.converted);
+        self.out.write_all(&self.converted)?;
         Ok(buf.len())
     }
 
+    /// The end of the download: a CR held back is written as it came.
     fn flush(&mut self) -> io::Result<()> {
-        if std::mem::take(&mut self.pending_cr) {
-            self.out.write_all(b"\r")?;
-        }
+        self.codec.finish(&mut self.converted);
+        self.out.write_all(&self.converted)?;
         self.out.flush()
     }
 }
@@ -766,36 +760,37 @@ impl Write for AsciiToLocal<'_> {
 /// `TYPE A` upload: a LF not preceded by CR is sent as CRLF (RFC 959 NVT-ASCII).
 struct LocalToAscii<'a> {
     input: &'a mut dyn Read,
-    last: u8,
-    carry: Vec<u8>,
+    codec: ToNetwork,
+    raw: Vec<u8>,
+    converted: Vec<u8>,
+    /// How much of `converted` has been handed out.
+    taken: usize,
 }
 
 impl<'a> LocalToAscii<'a> {
     fn new(input: &'a mut dyn Read) -> Self {
         LocalToAscii {
             input,
-            last: 0,
-            carry: Vec::new(),
+            codec: ToNetwork::default(),
+            raw: Vec::new(),
+            converted: Vec::new(),
+            taken: 0,
         }
     }
 }
 
 impl Read for LocalToAscii<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.carry.is_empty() {
-            let mut raw = vec![0u8; buf.len().div_ceil(2).max(1)];
-            let n = self.input.read(&mut raw)?;
-            for &b in &raw[..n] {
-                if b == b'\n' && self.last != b'\r' {
-                    self.carry.push(b'\r');
-                }
-                self.carry.push(b);
-                self.last = b;
-            }
+        if self.taken == self.converted.len() {
+            // At most half a buffer of text, so it fits even if every byte is a LF.
+            self.raw.resize(buf.len().div_ceil(2).max(1), 0);
+            let n = self.input.read(&mut self.raw)?;
+            self.codec.convert(&self.raw[..n], &mut self.converted);
+            self.taken = 0;
         }
-        let n = self.carry.len().min(buf.len());
-        buf[..n].copy_from_slice(&self.carry[..n]);
-        self.carry.drain(..n);
+        let n = (self.converted.len() - self.taken).min(buf.len());
+        buf[..n].copy_from_slice(&self.converted[self.taken..self.taken + n]);
+        self.taken += n;
         Ok(n)
     }
 }
