@@ -21,6 +21,7 @@ pub mod instance;
 pub mod limits;
 pub mod logging;
 pub mod protocol;
+pub mod secret;
 pub mod server;
 pub mod storage;
 pub mod tls;

@@ -32,6 +32,7 @@ pub use directories::{
 pub use password::{MAX_PASSWORD_BYTES, Password};
 pub use throttle::{Attempt, MAX_TRACKED_IPS, Throttle, ThrottlePolicy};
 
+use crate::protocol::{Reply, codes};
 use cache::PasswordCache;
 use credentials::{CredentialsFile, Entry, FileLock, Stamp};
 
@@ -76,6 +77,24 @@ pub enum Error {
 }
 
 impl Error {
+    /// The reply an FTP peer gets: a login failure says only "Login incorrect." whatever the
+    /// cause; account changes (SITE) say what is wrong with the request; anything else is a
+    /// local error, logged here with its detail and never shown.
+    pub fn reply(&self) -> Reply {
+        match self {
+            Error::LoginIncorrect => Reply::new(codes::NOT_LOGGED_IN, "Login incorrect."),
+            Error::Exists(_) => Reply::new(codes::UNAVAILABLE_FILE, "User already exists."),
+            Error::NoSuchUser(_) => Reply::new(codes::UNAVAILABLE_FILE, "No such user."),
+            Error::InvalidName(_) | Error::EmptyPassword | Error::PasswordTooLong(_) => {
+                Reply::new(codes::PARAMETER_ERROR, self.to_string())
+            }
+            other => {
+                log::error!("account operation failed: {other}");
+                Reply::new(codes::LOCAL_ERROR, "Local error in processing.")
+            }
+        }
+    }
+
     fn file(path: &Path, source: io::Error) -> Error {
         Error::File {
             path: path.to_path_buf(),

@@ -1,10 +1,9 @@
-//! The `Password` secret type (redacted `Debug`/`Display`, random generation) and the bcrypt
-//! calls: hashing, verification and the dummy hash that makes unknown-user logins cost the same
-//! as real ones. Does not know about accounts or files.
-
-use std::fmt;
+//! What accounts need of a `Password` (`crate::secret`): random generation, the storable
+//! check, and the bcrypt calls: hashing, verification and the dummy hash that makes
+//! unknown-user logins cost the same as real ones. Does not know about accounts or files.
 
 use super::Error;
+pub use crate::secret::Password;
 
 /// bcrypt only looks at the first 72 bytes of its input; longer passwords are refused rather
 /// than silently truncated (two passwords sharing a 72-byte prefix would otherwise be equal).
@@ -24,20 +23,7 @@ const MAX_RANDOM_ROUNDS: usize = 64;
 /// Salt of the dummy hash. It need not be random: nothing ever has to match it.
 const DUMMY_SALT: [u8; 16] = *b"ferroftp-dummy!!";
 
-/// A password in clear text. Never printed: `Debug` and `Display` show `*******`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Password(String);
-
 impl Password {
-    pub fn new(secret: String) -> Password {
-        Password(secret)
-    }
-
-    /// The clear text, for bcrypt and for printing a freshly generated password once.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
     /// A random password of `len` characters from `[A-Za-z0-9]` (OS randomness).
     pub fn generate(len: usize) -> Result<Password, Error> {
         let mut out = String::with_capacity(len);
@@ -46,12 +32,12 @@ impl Password {
             getrandom::fill(&mut buf).map_err(|e| Error::Random(e.to_string()))?;
             for &byte in buf.iter().filter(|&&b| b < UNBIASED_LIMIT) {
                 if out.len() == len {
-                    return Ok(Password(out));
+                    return Ok(Password::new(out));
                 }
                 out.push(char::from(ALPHABET[usize::from(byte) % ALPHABET.len()]));
             }
             if out.len() == len {
-                return Ok(Password(out));
+                return Ok(Password::new(out));
             }
         }
         Err(Error::Random(
@@ -61,25 +47,13 @@ impl Password {
 
     /// Whether this password may be stored: not empty, at most 72 bytes (bcrypt's limit).
     pub fn check(&self) -> Result<(), Error> {
-        if self.0.is_empty() {
+        if self.expose().is_empty() {
             return Err(Error::EmptyPassword);
         }
-        if self.0.len() > MAX_PASSWORD_BYTES {
-            return Err(Error::PasswordTooLong(self.0.len()));
+        if self.expose().len() > MAX_PASSWORD_BYTES {
+            return Err(Error::PasswordTooLong(self.expose().len()));
         }
         Ok(())
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("*******")
-    }
-}
-
-impl fmt::Display for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("*******")
     }
 }
 

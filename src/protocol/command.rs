@@ -3,8 +3,9 @@
 
 use std::net::SocketAddr;
 
-use crate::auth::Password;
 use crate::protocol::address;
+use crate::protocol::reply::{Reply, codes};
+use crate::secret::Password;
 
 /// Representation type (RFC 959 3.1.1). EBCDIC is refused at parse time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +114,20 @@ pub enum ParseError {
     BadArgument,
     #[error("Command not implemented for that parameter.")]
     UnsupportedParameter,
+}
+
+impl ParseError {
+    /// The reply a command line that does not parse gets (RFC 959 500/501/504).
+    pub fn reply(&self) -> Reply {
+        let code = match self {
+            ParseError::Empty => codes::SYNTAX_ERROR,
+            ParseError::NotUtf8 | ParseError::MissingArgument(_) | ParseError::BadArgument => {
+                codes::PARAMETER_ERROR
+            }
+            ParseError::UnsupportedParameter => codes::PARAMETER_NOT_IMPLEMENTED,
+        };
+        Reply::new(code, self.to_string())
+    }
 }
 
 /// Longest verb we know (`VISIBILITY`); longer ones are unknown without further work.

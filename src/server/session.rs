@@ -9,7 +9,7 @@ use crate::auth::DirAccess;
 use crate::limits::TLS_HANDSHAKE_TIMEOUT;
 use crate::protocol::address::canonical;
 use crate::protocol::listing::FactSet;
-use crate::protocol::{Command, ParseError, Reply, SiteCommand, TransferType, codes};
+use crate::protocol::{Command, Reply, SiteCommand, TransferType, codes};
 use crate::server::commands;
 use crate::server::commands::Woke;
 use crate::server::control::{ControlStream, Incoming};
@@ -312,7 +312,7 @@ impl<'a> Session<'a> {
         let command = match Command::parse(line) {
             Ok(c) => c,
             Err(e) => {
-                self.control.send(&parse_error_reply(&e))?;
+                self.control.send(&e.reply())?;
                 return Ok(true);
             }
         };
@@ -392,15 +392,4 @@ impl<'a> Session<'a> {
 /// What an evicted session is told: its worker went to a newer connection.
 pub(super) fn busy() -> Reply {
     Reply::new(codes::UNAVAILABLE, "Server busy, try again later.")
-}
-
-fn parse_error_reply(e: &ParseError) -> Reply {
-    let code = match e {
-        ParseError::Empty => codes::SYNTAX_ERROR,
-        ParseError::NotUtf8 | ParseError::MissingArgument(_) | ParseError::BadArgument => {
-            codes::PARAMETER_ERROR
-        }
-        ParseError::UnsupportedParameter => codes::PARAMETER_NOT_IMPLEMENTED,
-    };
-    Reply::new(code, e.to_string())
 }

@@ -44,8 +44,6 @@ pub struct Checkout {
     /// The login it was taken under: a connection goes back only to the same login.
     login: Arc<FtpLogin>,
     conn: Option<Connection>,
-    /// False once a transfer failed: the control connection may be out of step.
-    reusable: bool,
 }
 
 impl Checkout {
@@ -69,7 +67,6 @@ impl Checkout {
             session: Arc::clone(session),
             login,
             conn,
-            reusable: true,
         })
     }
 
@@ -94,15 +91,18 @@ impl Checkout {
         }
     }
 
-    /// Runs a transfer once (a repeat would send again what was streamed already). After
-    /// a failure the connection serves the rest of this request, then is closed.
+    /// Runs a transfer once (a repeat would send again what was streamed already). A failed
+    /// transfer's connection is closed at once: after an ABOR, servers differ in how many
+    /// replies they send and when (pyftpdlib: 426 and 225, in either order), so its reply
+    /// stream cannot be trusted; what the request does next (removing its partial upload)
+    /// runs on a fresh connection.
     pub fn transfer<T>(
         &mut self,
         op: impl FnOnce(&mut Connection) -> Result<T, FtpError>,
     ) -> Result<T, FtpError> {
         let result = op(self.connection()?);
         if result.is_err() {
-            self.reusable = false;
+            self.conn = None;
         }
         result
     }
@@ -120,7 +120,7 @@ impl Checkout {
 
 impl Drop for Checkout {
     fn drop(&mut self) {
-        let conn = self.conn.take().filter(|_| self.reusable);
+        let conn = self.conn.take();
         let surplus = {
             let mut entry = lock(&self.session);
             entry.in_use = entry.in_use.saturating_sub(1);

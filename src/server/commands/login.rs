@@ -81,8 +81,7 @@ impl Session<'_> {
             Err(auth::Error::LoginIncorrect) => {
                 self.login = Login::Fresh;
                 log::warn!("login failed: user={} ip={ip}", sanitize_for_log(&name));
-
-                Ok(Reply::new(codes::NOT_LOGGED_IN, "Login incorrect."))
+                Ok(auth::Error::LoginIncorrect.reply())
             }
             Err(e) => {
                 self.login = Login::Fresh;
@@ -90,7 +89,8 @@ impl Session<'_> {
                     "login check for user={} failed: {e}",
                     sanitize_for_log(&name)
                 );
-                Ok(Reply::new(codes::NOT_LOGGED_IN, "Login incorrect."))
+                // SECURITY: the peer learns nothing of the cause (a broken file, an I/O error).
+                Ok(auth::Error::LoginIncorrect.reply())
             }
         }
     }

@@ -2,28 +2,13 @@
 //! DELUSER, BAN, UNBAN (admins), SIGNUP (before login, with `--allow-signup`), VISIBILITY and
 //! CHMOD (owner or admin). Success answers `200`.
 
-use crate::auth::{self, AccountState, Password, Role};
+use crate::auth::{AccountState, Password, Role};
 use crate::protocol::{Reply, SiteCommand, codes};
 use crate::server::commands::SITE_COMMANDS;
 use crate::server::session::{Session, SessionError};
 
 fn denied() -> Reply {
     Reply::new(codes::UNAVAILABLE_FILE, "Permission denied.")
-}
-
-/// Account errors in protocol terms.
-fn account_error(e: &auth::Error) -> Reply {
-    match e {
-        auth::Error::Exists(_) => Reply::new(codes::UNAVAILABLE_FILE, "User already exists."),
-        auth::Error::NoSuchUser(_) => Reply::new(codes::UNAVAILABLE_FILE, "No such user."),
-        auth::Error::InvalidName(_)
-        | auth::Error::EmptyPassword
-        | auth::Error::PasswordTooLong(_) => Reply::new(codes::PARAMETER_ERROR, e.to_string()),
-        other => {
-            log::error!("account change failed: {other}");
-            Reply::new(codes::LOCAL_ERROR, "Local error in processing.")
-        }
-    }
 }
 
 impl Session<'_> {
@@ -95,7 +80,7 @@ impl Session<'_> {
             .shared
             .accounts
             .add(name, password, Role::User)
-            .map_err(|e| account_error(&e))?;
+            .map_err(|e| e.reply())?;
         if let Err(e) = self.shared.storage.ensure_home(account.name.as_str()) {
             log::error!("cannot create the home of {}: {e}", account.name);
         }
@@ -114,7 +99,7 @@ impl Session<'_> {
         }
         // The removal logs the deletion, and the files pass to a tombstone owner through it.
         if let Err(e) = self.shared.accounts.remove(name) {
-            return account_error(&e);
+            return e.reply();
         }
         if let Err(e) = self.shared.directories.remove_user(name) {
             log::warn!("could not drop {name} from directories.txt: {e}");
@@ -150,7 +135,7 @@ impl Session<'_> {
                 };
                 Reply::new(codes::OK, format!("User {name} {word}."))
             }
-            Err(e) => account_error(&e),
+            Err(e) => e.reply(),
         }
     }
 
