@@ -1,7 +1,13 @@
-//! Test support: an in-process ferroftp on 127.0.0.1:0 in a temp instance, a raw control
-//! client that shows exact reply bytes, and helpers for the external clients.
+//! Test support: an in-process ferroftp on 127.0.0.1:0 in a temp instance, `Raw`, a control
+//! client that shows exact reply bytes, and file and socket helpers. FTPS helpers are in
+//! `tls.rs`, child processes (external clients, `ferroftp serve`, pyftpdlib) in `process.rs`.
 
 #![allow(dead_code)]
+
+mod process;
+mod tls;
+pub use process::*;
+pub use tls::*;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -178,24 +184,7 @@ impl Raw {
 
     /// One whole reply (multi-line replies included), CRLFs kept.
     pub fn reply(&mut self) -> String {
-        let mut out = String::new();
-        let mut first = String::new();
-        self.reader.read_line(&mut first).expect("read reply");
-        out.push_str(&first);
-        if first.len() >= 4 && first.as_bytes()[3] == b'-' {
-            let code = &first[..3];
-            loop {
-                let mut line = String::new();
-                if self.reader.read_line(&mut line).expect("read reply") == 0 {
-                    break;
-                }
-                out.push_str(&line);
-                if line.starts_with(code) && line.as_bytes().get(3) == Some(&b' ') {
-                    break;
-                }
-            }
-        }
-        out
+        read_reply(&mut self.reader)
     }
 
     pub fn cmd(&mut self, line: &str) -> String {
@@ -213,14 +202,7 @@ impl Raw {
 
     /// Sends EPSV and returns the passive address it names (nothing connected yet).
     pub fn epsv_addr(&mut self) -> SocketAddr {
-        let r = self.cmd("EPSV");
-        assert!(r.starts_with("229 "), "EPSV: {r}");
-        let port: u16 = r
-            .split("|||")
-            .nth(1)
-            .and_then(|s| s.split('|').next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("EPSV: {r}"));
+        let port = epsv_port(&self.cmd("EPSV"));
         SocketAddr::new(self.writer.peer_addr().unwrap().ip(), port)
     }
 
@@ -251,6 +233,38 @@ impl Raw {
     pub fn stream(&self) -> &TcpStream {
         &self.writer
     }
+}
+
+/// Reads one whole reply (multi-line replies included), CRLFs kept, from a plain or TLS
+/// control connection.
+fn read_reply(reader: &mut impl BufRead) -> String {
+    let mut out = String::new();
+    reader.read_line(&mut out).expect("read reply");
+    if out.len() >= 4 && out.as_bytes()[3] == b'-' {
+        let code = out[..3].to_owned();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).expect("read reply") == 0 {
+                break;
+            }
+            out.push_str(&line);
+            if line.starts_with(&code) && line.as_bytes().get(3) == Some(&b' ') {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The port of a `229 Entering Extended Passive Mode (|||port|)` reply.
+pub fn epsv_port(reply: &str) -> u16 {
+    assert!(reply.starts_with("229 "), "EPSV: {reply}");
+    reply
+        .split("|||")
+        .nth(1)
+        .and_then(|s| s.split('|').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("EPSV: {reply}"))
 }
 
 /// Places `rel` (relative to server_storage/, e.g. `alice/f.txt`) on disk with `body` and
@@ -304,21 +318,6 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
             (x >> 24) as u8
         })
         .collect()
-}
-
-/// Runs an external command, failing the test with its output if it does not succeed.
-pub fn run_ok(cmd: &mut std::process::Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| {
-        panic!("cannot run {cmd:?}: {e} (the README test command installs it)")
-    });
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 // ---- helpers for protocol/transfer/jail/login tests (t1) ----
@@ -456,326 +455,6 @@ pub fn accept_within(
     }
 }
 
-/// What an external command did within its time limit.
-#[derive(Debug)]
-pub struct Ran {
-    pub status: std::process::ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Ran {
-    pub fn code(&self) -> Option<i32> {
-        self.status.code()
-    }
-
-    pub fn success(&self) -> bool {
-        self.status.success()
-    }
-
-    /// Panics with the whole output unless the command succeeded.
-    pub fn ok(self, what: &str) -> Ran {
-        assert!(
-            self.success(),
-            "{what} failed: {}\nstdout: {}\nstderr: {}",
-            self.status,
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-}
-
-/// Runs `cmd` with stdin closed; a command still running after `secs` is killed and the
-/// test fails with what it printed, so a hung client never hangs the test run.
-pub fn run_with_timeout(cmd: &mut std::process::Command, secs: u64) -> Ran {
-    run_with_input(cmd, None, secs)
-}
-
-/// As [`run_with_timeout`], writing `input` (if any) to the command's stdin, then closing it.
-pub fn run_with_input(cmd: &mut std::process::Command, input: Option<&[u8]>, secs: u64) -> Ran {
-    use std::process::Stdio;
-    use std::time::Instant;
-
-    cmd.stdin(if input.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| {
-        panic!("cannot run {cmd:?}: {e} (the README test command installs it)")
-    });
-    if let Some(input) = input {
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        let input = input.to_vec();
-        std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-    }
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().expect("piped stdout")));
-    let err = drain(Box::new(child.stderr.take().expect("piped stderr")));
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for child") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{cmd:?} still running after {secs} s, killed\nstdout: {}\nstderr: {}",
-                out.join().unwrap_or_default(),
-                err.join().unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Ran {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    }
-}
-
-// ---- FTPS helpers (t4) ----
-
-/// A rustls client stream (control or data connection).
-pub type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
-
-impl TestServer {
-    /// As [`TestServer::start_with`], plus one implicit-TLS listener on 127.0.0.1:0; returns
-    /// the server and the implicit listener's address.
-    pub fn start_tls(configure: impl FnOnce(&mut Settings)) -> (TestServer, SocketAddr) {
-        let server = TestServer::start_with(|s| {
-            s.implicit_tls_listen = vec!["127.0.0.1:0".parse().unwrap()];
-            configure(s);
-        });
-        let implicit = server.implicit_addr.expect("an implicit-TLS listener");
-        (server, implicit)
-    }
-
-    /// The generated (or configured) certificate, `DIR/certs/cert.pem`.
-    pub fn cert_pem(&self) -> PathBuf {
-        self.dir.path().join("certs").join("cert.pem")
-    }
-
-    /// A rustls client config that trusts exactly this server's certificate (one per client:
-    /// its session cache is what the data connections resume from).
-    pub fn tls_client_config(&self) -> Arc<rustls::ClientConfig> {
-        tls_client_config(&self.cert_pem())
-    }
-
-    /// An explicit-FTPS control connection (AUTH TLS done) over rustls, not logged in.
-    pub fn tls_raw(&self) -> TlsRaw {
-        TlsRaw::explicit(self.addr, self.tls_client_config())
-    }
-
-    /// An explicit-FTPS control connection logged in as `user`, with PBSZ 0, PROT P, TYPE I.
-    pub fn tls_login(&self, user: (&str, &str)) -> TlsRaw {
-        let mut c = self.tls_raw();
-        c.login(user);
-        assert_eq!(c.cmd("PBSZ 0"), "200 PBSZ=0\r\n");
-        assert!(c.cmd("PROT P").starts_with("200 "));
-        assert!(c.cmd("TYPE I").starts_with("200 "));
-        c
-    }
-}
-
-/// A client config trusting the certificate in `cert_pem` (PEM file).
-pub fn tls_client_config(cert_pem: &Path) -> Arc<rustls::ClientConfig> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(cert_pem).expect("read cert.pem") {
-        roots.add(cert.expect("parse cert.pem")).expect("add root");
-    }
-    Arc::new(
-        rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
-}
-
-/// Runs a TLS client handshake on `tcp` for `localhost`.
-pub fn tls_connect(config: &Arc<rustls::ClientConfig>, tcp: TcpStream) -> TlsStream {
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let conn = rustls::ClientConnection::new(Arc::clone(config), name).expect("client conn");
-    let mut s = rustls::StreamOwned::new(conn, tcp);
-    while s.conn.is_handshaking() {
-        s.conn.complete_io(&mut s.sock).expect("TLS handshake");
-    }
-    s
-}
-
-/// A TLS control connection (explicit after `AUTH TLS`, or implicit) that returns replies
-/// as the exact text received, and opens protected passive data connections.
-pub struct TlsRaw {
-    reader: BufReader<TlsStream>,
-    config: Arc<rustls::ClientConfig>,
-    peer: SocketAddr,
-}
-
-impl TlsRaw {
-    /// Connects, reads `220`, sends `AUTH TLS`, expects `234`, and runs the handshake.
-    pub fn explicit(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> TlsRaw {
-        let mut raw = Raw::connect(addr);
-        assert!(raw.reply().starts_with("220 "));
-        assert_eq!(raw.cmd("AUTH TLS"), "234 Proceed with negotiation.\r\n");
-        TlsRaw::over(raw.writer, config)
-    }
-
-    /// Connects to an implicit-TLS port, runs the handshake and reads the `220` greeting.
-    pub fn implicit(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> TlsRaw {
-        let tcp = TcpStream::connect(addr).expect("connect");
-        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut c = TlsRaw::over(tcp, config);
-        let greeting = c.reply();
-        assert!(greeting.starts_with("220 "), "greeting: {greeting}");
-        c
-    }
-
-    /// Runs the handshake on `tcp` (after `234`, or on an implicit port) and wraps it.
-    pub fn over(tcp: TcpStream, config: Arc<rustls::ClientConfig>) -> TlsRaw {
-        let peer = tcp.peer_addr().unwrap();
-        let stream = tls_connect(&config, tcp);
-        TlsRaw {
-            reader: BufReader::new(stream),
-            config,
-            peer,
-        }
-    }
-
-    pub fn send(&mut self, line: &str) {
-        let s = self.reader.get_mut();
-        s.write_all(format!("{line}\r\n").as_bytes()).expect("send");
-        s.flush().expect("flush");
-    }
-
-    /// One whole reply (multi-line included), CRLFs kept.
-    pub fn reply(&mut self) -> String {
-        let mut out = String::new();
-        let mut first = String::new();
-        self.reader.read_line(&mut first).expect("read reply");
-        out.push_str(&first);
-        if first.len() >= 4 && first.as_bytes()[3] == b'-' {
-            let code = first[..3].to_owned();
-            loop {
-                let mut line = String::new();
-                if self.reader.read_line(&mut line).expect("read reply") == 0 {
-                    break;
-                }
-                out.push_str(&line);
-                if line.starts_with(&code) && line.as_bytes().get(3) == Some(&b' ') {
-                    break;
-                }
-            }
-        }
-        out
-    }
-
-    pub fn cmd(&mut self, line: &str) -> String {
-        self.send(line);
-        self.reply()
-    }
-
-    pub fn login(&mut self, user: (&str, &str)) {
-        let r = self.cmd(&format!("USER {}", user.0));
-        assert!(r.starts_with("331 "), "USER: {r}");
-        assert_eq!(
-            self.cmd(&format!("PASS {}", user.1)),
-            "230 Login successful.\r\n"
-        );
-    }
-
-    /// `EPSV` and a TCP connection to the announced port (TLS not started yet).
-    pub fn epsv(&mut self) -> TcpStream {
-        let r = self.cmd("EPSV");
-        assert!(r.starts_with("229 "), "EPSV: {r}");
-        let port: u16 = r
-            .split("|||")
-            .nth(1)
-            .and_then(|s| s.split('|').next())
-            .unwrap()
-            .parse()
-            .unwrap();
-        let s = TcpStream::connect((self.peer.ip(), port)).expect("data connect");
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        s
-    }
-
-    /// Runs the TLS handshake on a data connection with this control connection's config
-    /// (so it resumes the control session).
-    pub fn protect(&self, tcp: TcpStream) -> TlsStream {
-        tls_connect(&self.config, tcp)
-    }
-
-    /// `verb` over a fresh protected EPSV connection: (150 line, data, final reply).
-    pub fn download(&mut self, verb: &str) -> (String, Vec<u8>, String) {
-        let tcp = self.epsv();
-        let opening = self.cmd(verb);
-        if !opening.starts_with("150") {
-            return (opening, Vec::new(), String::new());
-        }
-        let mut data = self.protect(tcp);
-        let mut buf = Vec::new();
-        // An error (e.g. no close_notify on a refused connection) shows in the reply and in
-        // the caller's check of the bytes.
-        let _ = data.read_to_end(&mut buf);
-        (opening, buf, self.reply())
-    }
-
-    /// `verb` sending `body` over a protected EPSV connection, closed with close_notify:
-    /// (150 line, final reply).
-    pub fn upload(&mut self, verb: &str, body: &[u8]) -> (String, String) {
-        let tcp = self.epsv();
-        let opening = self.cmd(verb);
-        if !opening.starts_with("150") {
-            return (opening, String::new());
-        }
-        let mut data = self.protect(tcp);
-        // A refused connection (e.g. 522) breaks the pipe: the reply tells why.
-        if data.write_all(body).is_ok() {
-            data.conn.send_close_notify();
-            let _ = data.flush();
-        }
-        let _ = data.sock.shutdown(std::net::Shutdown::Write);
-        (opening, self.reply())
-    }
-
-    pub fn config(&self) -> &Arc<rustls::ClientConfig> {
-        &self.config
-    }
-
-    /// Sets the control connection's read timeout.
-    pub fn set_timeout(&self, timeout: Duration) {
-        self.reader
-            .get_ref()
-            .sock
-            .set_read_timeout(Some(timeout))
-            .unwrap();
-    }
-}
-
-/// Runs a Python 3 script (written to a temp file) with `args` under a time limit.
-pub fn python(script: &str, args: &[&str], secs: u64) -> Ran {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("script.py");
-    std::fs::write(&path, script).unwrap();
-    run_with_timeout(
-        std::process::Command::new("python3").arg(&path).args(args),
-        secs,
-    )
-}
-
 /// Every regular file under `root`, by relative path, with its SHA-256 (tree comparisons).
 pub fn tree_hashes(root: &Path) -> std::collections::BTreeMap<PathBuf, String> {
     fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<PathBuf, String>) {
@@ -796,150 +475,6 @@ pub fn tree_hashes(root: &Path) -> std::collections::BTreeMap<PathBuf, String> {
     out
 }
 
-/// A `ferroftp serve` child process: its stdout lines arrive on a channel, its stderr is
-/// collected for failure messages, and Drop kills it so no test leaves a server behind.
-pub struct Served {
-    pub child: std::process::Child,
-    pub lines: std::sync::mpsc::Receiver<String>,
-    stderr: Arc<std::sync::Mutex<String>>,
-}
-
-impl Served {
-    pub fn start(dir: &Path, args: &[&str]) -> Served {
-        Served::start_with_env(dir, args, &[])
-    }
-
-    /// As [`Served::start`], with extra environment variables (e.g. `RUST_LOG`).
-    pub fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Served {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
-            .arg("serve")
-            .arg("--dir")
-            .arg(dir)
-            .args(args)
-            .envs(env.iter().copied())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn ferroftp serve");
-        let (tx, lines) = std::sync::mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let mut err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Served {
-            child,
-            lines,
-            stderr,
-        }
-    }
-
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// The next stdout line, waiting at most 15 s.
-    pub fn line(&mut self) -> String {
-        match self.lines.recv_timeout(Duration::from_secs(15)) {
-            Ok(line) => line,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                panic!("no stdout line within 15 s; stderr:\n{}", self.stderr())
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!(
-                "serve closed stdout ({:?}); stderr:\n{}",
-                self.child.try_wait(),
-                self.stderr()
-            ),
-        }
-    }
-
-    /// Reads stdout up to and including the line that starts with `prefix`.
-    pub fn lines_until(&mut self, prefix: &str) -> Vec<String> {
-        let mut seen = Vec::new();
-        for _ in 0..64 {
-            let line = self.line();
-            let done = line.starts_with(prefix);
-            seen.push(line);
-            if done {
-                return seen;
-            }
-        }
-        panic!("no {prefix:?} line in {seen:?}");
-    }
-
-    pub fn sigterm(&self) {
-        self.signal(libc::SIGTERM);
-    }
-
-    /// SIGKILL, as a crash or power cut would end it; waits for it to be gone.
-    pub fn kill9(&mut self) {
-        self.signal(libc::SIGKILL);
-        let _ = self.child.wait();
-    }
-
-    fn signal(&self, signal: libc::c_int) {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        let rc = unsafe { libc::kill(pid, signal) };
-        assert_eq!(rc, 0, "kill({signal})");
-    }
-
-    /// Waits at most `secs` for the process to exit.
-    pub fn wait_exit(&mut self, secs: u64) -> std::process::ExitStatus {
-        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "serve still running {secs} s after SIGTERM; stderr:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-/// `listening on ADDR:PORT` → the address (port not 0).
-pub fn listening(line: &str) -> SocketAddr {
-    let addr: SocketAddr = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("not a listening line: {line:?}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("{line:?}: {e}"));
-    assert_ne!(addr.port(), 0, "{line}");
-    addr
-}
-
 /// A TCP connection to `addr` from the loopback source address `src` (any 127.0.0.x), as a
 /// client on another machine of the LAN would be seen.
 pub fn connect_from(src: std::net::IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
@@ -955,66 +490,4 @@ pub fn connect_from(src: std::net::IpAddr, addr: SocketAddr) -> std::io::Result<
     socket.bind(&SocketAddr::new(src, 0).into())?;
     socket.connect_timeout(&addr.into(), Duration::from_secs(10))?;
     Ok(socket.into())
-}
-
-/// pyftpdlib (an FTP server we did not write) on 127.0.0.1:0 serving `root` to
-/// tester/tester-pw with every permission; killed on drop.
-pub struct PyFtpd {
-    child: std::process::Child,
-    pub port: u16,
-}
-
-const PYFTPD_PY: &str = r#"
-import logging, sys
-from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
-from pyftpdlib.servers import FTPServer
-logging.basicConfig(level=logging.ERROR)
-authorizer = DummyAuthorizer()
-authorizer.add_user("tester", "tester-pw", sys.argv[1], perm="elradfmwMT")
-FTPHandler.authorizer = authorizer
-server = FTPServer(("127.0.0.1", 0), FTPHandler)
-print(server.address[1], flush=True)
-server.serve_forever()
-"#;
-
-impl PyFtpd {
-    /// The account pyftpdlib serves.
-    pub const USER: (&'static str, &'static str) = ("tester", "tester-pw");
-
-    /// Starts it; its script is written into `script_dir`.
-    pub fn start(root: &Path, script_dir: &Path) -> PyFtpd {
-        use std::process::{Command, Stdio};
-        let script = script_dir.join("pyftpd.py");
-        std::fs::write(&script, PYFTPD_PY).unwrap();
-        let mut child = Command::new("python3")
-            .arg(&script)
-            .arg(root)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 (the README test command installs pyftpdlib)");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(20));
-        let mut server = PyFtpd { child, port: 0 };
-        server.port = line
-            .ok()
-            .and_then(|l| l.trim().parse().ok())
-            .expect("pyftpdlib printed its port (pip install pyftpdlib)");
-        server
-    }
-}
-
-impl Drop for PyFtpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
