@@ -1,20 +1,16 @@
 //! `data/credentials.txt`: the account types (`UserName`, `Role`, `AccountState`, `Account`),
-//! parsing with `credentials.txt:LINE:` errors, serialising with comments and order preserved,
-//! and the on-disk mechanics: the `credentials.lock` file lock, the atomic write (temp file,
-//! fsync, rename, directory fsync) and the change stamp. `directories` reuses those mechanics for
-//! `data/directories.txt`. Owns no in-memory state.
+//! and the file's format: parsing with `credentials.txt:LINE:` errors, serialising with
+//! comments and order preserved, the queries and edits `Accounts` makes. Reading, locking and
+//! rewriting the file on disk is `hotfile`'s; this file owns no state.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Error;
+use super::hotfile::Format;
 
 pub const CREDENTIALS_FILE: &str = "credentials.txt";
-pub const LOCK_FILE: &str = "credentials.lock";
+/// Held from re-read to rename by every writer of credentials.txt (server and CLI processes).
+const LOCK_FILE: &str = "credentials.lock";
 /// First line of a newly created credentials file.
 pub const HEADER: &str = "# name:bcrypt-hash:role:state";
 /// Longest user name (SPEC: `[A-Za-z0-9_.-]{1,32}`).
@@ -23,7 +19,7 @@ pub const MAX_NAME_LEN: usize = 32;
 const ANONYMOUS_NAMES: [&str; 2] = ["anonymous", "ftp"];
 /// The shared directory `server_storage/Public`: a user of that name would own it as a home.
 const SHARED_DIR: &str = "Public";
-/// Mode of credentials.txt and the lock file: hashes are for the server's owner only.
+/// Mode of credentials.txt and the deletion log: hashes are for the server's owner only.
 pub(crate) const FILE_MODE: u32 = 0o600;
 
 /// A valid user name: `[A-Za-z0-9_.-]{1,32}`, not starting with `.`, not `Public`, `anonymous`
@@ -197,44 +193,6 @@ impl CredentialsFile {
         }
     }
 
-    pub(crate) fn parse(text: &str) -> Result<CredentialsFile, Error> {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut file = CredentialsFile::default();
-        for (index, raw) in text.lines().enumerate() {
-            let line = index + 1;
-            let malformed = |what: String| Error::Malformed { line, what };
-            let trimmed = raw.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                file.lines.push(Line::Verbatim(raw.trim_end().to_string()));
-                continue;
-            }
-            let entry = parse_entry(trimmed).map_err(malformed)?;
-            if file.find(entry.account.name.as_str()).is_some() {
-                return Err(malformed(format!(
-                    "duplicate user {:?}",
-                    entry.account.name.as_str()
-                )));
-            }
-            file.lines.push(Line::Account(entry));
-        }
-        Ok(file)
-    }
-
-    pub(crate) fn serialize(&self) -> String {
-        let mut out = String::new();
-        for line in &self.lines {
-            match line {
-                Line::Verbatim(text) => out.push_str(text),
-                Line::Account(e) => {
-                    let a = &e.account;
-                    out.push_str(&format!("{}:{}:{}:{}", a.name, e.hash, a.role, a.state));
-                }
-            }
-            out.push('\n');
-        }
-        out
-    }
-
     pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.lines.iter().filter_map(|l| match l {
             Line::Account(e) => Some(e),
@@ -294,6 +252,60 @@ impl CredentialsFile {
     }
 }
 
+impl Format for CredentialsFile {
+    const FILE: &'static str = CREDENTIALS_FILE;
+    const LOCK: &'static str = LOCK_FILE;
+    const MODE: u32 = FILE_MODE;
+    const WHAT: &'static str = "accounts";
+
+    fn parse(text: &str) -> Result<CredentialsFile, Error> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut file = CredentialsFile::default();
+        for (index, raw) in text.lines().enumerate() {
+            let line = index + 1;
+            let malformed = |what: String| Error::Malformed { line, what };
+            let trimmed = raw.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                file.lines.push(Line::Verbatim(raw.trim_end().to_string()));
+                continue;
+            }
+            let entry = parse_entry(trimmed).map_err(malformed)?;
+            if file.find(entry.account.name.as_str()).is_some() {
+                return Err(malformed(format!(
+                    "duplicate user {:?}",
+                    entry.account.name.as_str()
+                )));
+            }
+            file.lines.push(Line::Account(entry));
+        }
+        Ok(file)
+    }
+
+    fn serialize(&self) -> String {
+        let mut out = String::new();
+        for line in &self.lines {
+            match line {
+                Line::Verbatim(text) => out.push_str(text),
+                Line::Account(e) => {
+                    let a = &e.account;
+                    out.push_str(&format!("{}:{}:{}:{}", a.name, e.hash, a.role, a.state));
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// No file: no accounts (the first change creates it).
+    fn missing() -> CredentialsFile {
+        CredentialsFile::default()
+    }
+
+    fn created() -> CredentialsFile {
+        CredentialsFile::with_header()
+    }
+}
+
 /// Parses `name:hash:role:state` (already trimmed, not a comment). Errors are the `what` part.
 fn parse_entry(line: &str) -> Result<Entry, String> {
     let fields: Vec<&str> = line.split(':').map(str::trim).collect();
@@ -336,118 +348,6 @@ pub(crate) fn is_bcrypt_hash(hash: &str) -> bool {
         && b[7..]
             .iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'/'))
-}
-
-/// What identifies one version of the file on disk: if any part differs, it changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Stamp {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Stamp {
-    /// The modification time in seconds since the epoch.
-    pub(crate) fn mtime_secs(&self) -> i64 {
-        self.mtime.0
-    }
-}
-
-/// The stamp of `path`, or None if it does not exist.
-pub(crate) fn stamp(path: &Path) -> Result<Option<Stamp>, Error> {
-    match fs::metadata(path) {
-        Ok(m) => Ok(Some(Stamp {
-            dev: m.dev(),
-            ino: m.ino(),
-            len: m.len(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        })),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::file(path, e)),
-    }
-}
-
-/// The text of `path`, or None if it does not exist.
-pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, Error> {
-    match fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::file(path, e)),
-    }
-}
-
-/// An exclusive lock on `data/credentials.lock`, held from re-read to rename so that the server
-/// and `ferroftp user ...` processes never lose each other's changes. Released on drop (closing
-/// the descriptor releases the lock, even if the process dies).
-pub(crate) struct FileLock {
-    _file: File,
-}
-
-impl FileLock {
-    /// Blocks until the lock is ours. Holders only read, rewrite and rename one small file.
-    pub(crate) fn acquire(path: &Path) -> Result<FileLock, Error> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(FILE_MODE)
-            .open(path)
-            .map_err(|e| Error::file(path, e))?;
-        file.lock().map_err(|e| Error::file(path, e))?;
-        Ok(FileLock { _file: file })
-    }
-}
-
-/// Distinguishes temp files of threads of one process.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Replaces `path` with `contents` atomically: `path.tmp-<pid>-<n>` (mode 0600), fsync, rename,
-/// fsync of the directory. Readers see the old file or the new one, never a mix, and after
-/// return the change survives a power cut. Call with the `FileLock` held.
-pub(crate) fn write_atomic(path: &Path, contents: &str) -> Result<(), Error> {
-    write_atomic_with_mode(path, contents, FILE_MODE)
-}
-
-/// `write_atomic` for a file whose mode is `mode` (exactly, whatever the umask).
-pub(crate) fn write_atomic_with_mode(path: &Path, contents: &str, mode: u32) -> Result<(), Error> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .map_or_else(|| CREDENTIALS_FILE.into(), |n| n.to_string_lossy());
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!("{file_name}.tmp-{}-{n}", std::process::id()));
-    let result = write_and_rename(&tmp, path, contents, mode);
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::file(dir, e))
-}
-
-fn write_and_rename(tmp: &Path, path: &Path, contents: &str, mode: u32) -> Result<(), Error> {
-    // A leftover from a crashed process that had our pid: its content is stale, not ours.
-    let _ = fs::remove_file(tmp);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        // Created owner-only, widened below: the temp file is never readable by more than the
-        // final one.
-        .mode(FILE_MODE & mode)
-        .open(tmp)
-        .map_err(|e| Error::file(tmp, e))?;
-    // The umask can only remove bits; make the mode exact whatever it was.
-    file.set_permissions(fs::Permissions::from_mode(mode))
-        .and_then(|()| file.write_all(contents.as_bytes()))
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Error::file(tmp, e))?;
-    drop(file);
-    fs::rename(tmp, path).map_err(|e| Error::file(path, e))
 }
 
 #[cfg(test)]
@@ -640,24 +540,5 @@ mod tests {
         assert!(!is_bcrypt_hash(&H.replace("$04$", "$03$")));
         assert!(!is_bcrypt_hash(&H.replace("$2b$", "$1b$")));
         assert!(!is_bcrypt_hash(&H.replace('a', "é")));
-    }
-
-    #[test]
-    fn atomic_write_is_0600_and_leaves_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(CREDENTIALS_FILE);
-        assert_eq!(stamp(&path).unwrap(), None);
-        assert_eq!(read_optional(&path).unwrap(), None);
-        let _lock = FileLock::acquire(&dir.path().join(LOCK_FILE)).unwrap();
-        write_atomic(&path, "one\n").unwrap();
-        write_atomic(&path, "two\n").unwrap();
-        assert_eq!(read_optional(&path).unwrap().as_deref(), Some("two\n"));
-        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        assert!(names.iter().all(|n| !n.contains(".tmp-")), "{names:?}");
     }
 }

@@ -1,16 +1,16 @@
 //! `data/directories.txt`: which top-level directories of `server_storage/` each user may see,
 //! read-only or read-write. Parsing with `directories.txt:LINE:` errors, the `~` (own home) and
-//! `*` (default line) rules, and `Directories`, the `RwLock`'d in-memory copy with mtime reload
-//! and locked read-modify-write. Enforcing a grant on a path is `storage`'s job, not this file's;
-//! the disk mechanics (lock, atomic write, stamp) are shared with `credentials`.
+//! `*` (default line) rules, and `Directories`, the queries and the one edit (drop a user's
+//! line) over the file kept in memory by `hotfile`. Enforcing a grant on a path is `storage`'s
+//! job, not this file's.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::path::Path;
+use std::sync::Arc;
 
-use super::credentials::{self, FileLock, Stamp, UserName};
-use super::{Error, Loaded, lock_guard, newer_version, read_guard, write_guard};
+use super::Error;
+use super::credentials::UserName;
+use super::hotfile::{Current, Format, HotFile};
 
 pub const DIRECTORIES_FILE: &str = "directories.txt";
 /// Held from re-read to rename by every writer of directories.txt (server and CLI processes).
@@ -78,18 +78,7 @@ pub struct DirGrant {
 /// Shared, cheap-to-clone view of `DIR/data/directories.txt`.
 #[derive(Clone)]
 pub struct Directories {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    data_dir: PathBuf,
-    path: PathBuf,
-    lock_path: PathBuf,
-    state: RwLock<Loaded<DirectoriesFile>>,
-    generation: AtomicU64,
-    /// Serialises "read the disk, then install" in this process, so an older read can never be
-    /// installed over a newer one.
-    install: Mutex<()>,
+    file: Arc<HotFile<DirectoriesFile>>,
 }
 
 impl Directories {
@@ -97,27 +86,14 @@ impl Directories {
     /// the header comment and the default line `*: Public:rw, ~:rw`. A malformed line is
     /// `Err(Error::DirectoriesMalformed { line, .. })`.
     pub fn open(data_dir: &Path) -> Result<Directories, Error> {
-        let path = data_dir.join(DIRECTORIES_FILE);
-        let lock_path = data_dir.join(LOCK_FILE);
-        if credentials::stamp(&path)?.is_none() {
-            create_default(data_dir, &path, &lock_path)?;
-        }
-        let (stamp, text, file) = read_disk(&path)?;
         Ok(Directories {
-            inner: Arc::new(Inner {
-                data_dir: data_dir.to_path_buf(),
-                path,
-                lock_path,
-                state: RwLock::new(Loaded::new(file, stamp, text)),
-                generation: AtomicU64::new(0),
-                install: Mutex::new(()),
-            }),
+            file: Arc::new(HotFile::open(data_dir)?),
         })
     }
 
     /// The directories file this view reads and writes.
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        self.file.path()
     }
 
     /// The top-level directories `user` may see: from the user's own line if there is one (name
@@ -125,8 +101,8 @@ impl Directories {
     /// line, else none. A directory granted twice (`~` and the user's name) gets the stronger
     /// access, at the place of its first mention.
     pub fn grants_for(&self, user: &str) -> Vec<DirGrant> {
-        let state = self.read();
-        let Some(rule) = state.file.rule_for(user) else {
+        let file = self.current();
+        let Some(rule) = file.rule_for(user) else {
             return Vec::new();
         };
         // SECURITY: `~` becomes a directory name only for a valid user name, so no caller can
@@ -155,9 +131,7 @@ impl Directories {
     /// True if any line grants `dir` by name (case-insensitively: on a case-insensitive file
     /// system `movies` would be `Movies`). SIGNUP refuses such names.
     pub fn names_directory(&self, dir: &str) -> bool {
-        let state = self.read();
-        state
-            .file
+        self.current()
             .rules()
             .flat_map(|r| r.grants.iter())
             .any(|(d, _)| matches!(d, Dir::Named(n) if n.eq_ignore_ascii_case(dir)))
@@ -167,26 +141,12 @@ impl Directories {
     /// deleted) file is logged once and the last good copy stays in use. True if a reload
     /// happened. Call every second or so, like `Accounts::reload_if_changed`.
     pub fn reload_if_changed(&self) -> bool {
-        let _installing = self.install_guard();
-        let path = &self.inner.path;
-        match newer_version(
-            &self.inner.state,
-            path,
-            DirectoriesFile::parse,
-            "directory grants",
-        ) {
-            Some(loaded) => {
-                self.install(loaded);
-                log::info!("reloaded {}", path.display());
-                true
-            }
-            None => false,
-        }
+        self.file.reload_if_changed()
     }
 
     /// Bumped on every reload and change, so sessions can notice cheaply and re-ask `grants_for`.
     pub fn generation(&self) -> u64 {
-        self.inner.generation.load(Ordering::Acquire)
+        self.file.generation()
     }
 
     /// Drops `name`'s line (ignoring ASCII case), keeping comments and every other line as they
@@ -194,79 +154,27 @@ impl Directories {
     /// read-modify-write from a fresh read, so edits by other processes are never lost; a
     /// malformed file on disk is refused, not overwritten (it is someone's hand edit).
     pub fn remove_user(&self, name: &str) -> Result<(), Error> {
-        let _installing = self.install_guard();
-        std::fs::create_dir_all(&self.inner.data_dir)
-            .map_err(|e| Error::file(&self.inner.data_dir, e))?;
-        let lock = FileLock::acquire(&self.inner.lock_path)?;
-        let path = &self.inner.path;
         // A missing file has no user lines, so it stays missing.
-        let (_, _, mut file) = read_disk(path)?;
-        if !file.remove(name) {
-            return Ok(());
+        let mut edit = self.file.edit()?;
+        if edit.remove(name) {
+            edit.write()?.install();
         }
-        let new_text = file.serialize();
-        credentials::write_atomic_with_mode(path, &new_text, FILE_MODE)?;
-        let stamp = credentials::stamp(path)?;
-        drop(lock);
-        self.install(Loaded::new(file, stamp, Some(new_text)));
         Ok(())
     }
 
-    fn install(&self, loaded: Loaded<DirectoriesFile>) {
-        *self.write() = loaded;
-        self.inner.generation.fetch_add(1, Ordering::AcqRel);
-    }
-
-    fn read(&self) -> RwLockReadGuard<'_, Loaded<DirectoriesFile>> {
-        read_guard(&self.inner.state)
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, Loaded<DirectoriesFile>> {
-        write_guard(&self.inner.state)
-    }
-
-    fn install_guard(&self) -> MutexGuard<'_, ()> {
-        lock_guard(&self.inner.install)
+    fn current(&self) -> Current<'_, DirectoriesFile> {
+        self.file.current()
     }
 }
 
 impl fmt::Debug for Directories {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Directories")
-            .field("path", &self.inner.path)
-            .field("rules", &self.read().file.rules().count())
+            .field("path", &self.path())
+            .field("rules", &self.current().rules().count())
             .field("generation", &self.generation())
             .finish_non_exhaustive()
     }
-}
-
-/// Writes the header and default line, unless another process got there first.
-fn create_default(data_dir: &Path, path: &Path, lock_path: &Path) -> Result<(), Error> {
-    std::fs::create_dir_all(data_dir).map_err(|e| Error::file(data_dir, e))?;
-    let _lock = FileLock::acquire(lock_path)?;
-    if credentials::stamp(path)?.is_none() {
-        credentials::write_atomic_with_mode(path, &default_text(), FILE_MODE)?;
-        log::info!("created {} with the default grants", path.display());
-    }
-    Ok(())
-}
-
-fn default_text() -> String {
-    format!("{DIRECTORIES_HEADER}\n{DEFAULT_LINE}\n")
-}
-
-/// Stamp, text and parsed contents of `path`; a missing file has no rules at all (only `open`
-/// creates the default one).
-fn read_disk(path: &Path) -> Result<(Option<Stamp>, Option<String>, DirectoriesFile), Error> {
-    // Stamp first: if the file changes between the two calls, the next check sees a newer stamp
-    // and reads again.
-    let stamp = credentials::stamp(path)?;
-    let text = credentials::read_optional(path)?;
-    let file = match &text {
-        Some(t) => DirectoriesFile::parse(t)?,
-        None => DirectoriesFile::default(),
-    };
-    Ok((stamp, text, file))
 }
 
 /// Whom a line is for.
@@ -305,7 +213,12 @@ struct DirectoriesFile {
     lines: Vec<Line>,
 }
 
-impl DirectoriesFile {
+impl Format for DirectoriesFile {
+    const FILE: &'static str = DIRECTORIES_FILE;
+    const LOCK: &'static str = LOCK_FILE;
+    const MODE: u32 = FILE_MODE;
+    const WHAT: &'static str = "directory grants";
+
     fn parse(text: &str) -> Result<DirectoriesFile, Error> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut file = DirectoriesFile::default();
@@ -342,6 +255,17 @@ impl DirectoriesFile {
         out
     }
 
+    /// No file: no grants at all (only `open` creates the default one).
+    fn missing() -> DirectoriesFile {
+        DirectoriesFile::default()
+    }
+
+    fn initial_text() -> Option<String> {
+        Some(format!("{DIRECTORIES_HEADER}\n{DEFAULT_LINE}\n"))
+    }
+}
+
+impl DirectoriesFile {
     fn rules(&self) -> impl Iterator<Item = &Rule> {
         self.lines.iter().filter_map(|l| match l {
             Line::Rule { rule, .. } => Some(rule),

@@ -1,14 +1,15 @@
-//! Accounts: the in-memory copy of `data/credentials.txt` behind an `RwLock`, login checks that
-//! take the same time whatever fails, locked read-modify-write mutations shared safely with
-//! `ferroftp user ...` processes, and reload when the file changes on disk (the reload check is
-//! shared with `directories`). The file format lives in `credentials`, the per-user directory
-//! grants of `data/directories.txt` in `directories`, bcrypt in `password`, brute-force counting
-//! in `throttle`.
+//! Accounts: login checks that take the same time whatever fails, account changes, and the
+//! order in which deletions reach the server, over `data/credentials.txt` as `hotfile` keeps
+//! it (in memory behind an `RwLock`, reloaded when it changes on disk, rewritten under a file
+//! lock shared with `ferroftp user ...` processes). The file format lives in `credentials`,
+//! the per-user directory grants of `data/directories.txt` in `directories`, bcrypt in
+//! `password`, brute-force counting in `throttle`.
 
 mod cache;
 mod credentials;
 mod deletions;
 mod directories;
+mod hotfile;
 mod password;
 mod throttle;
 
@@ -17,10 +18,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{
-    Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
-};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub use credentials::{
     Account, AccountState, CREDENTIALS_FILE, HEADER, MAX_NAME_LEN, Role, UserName,
@@ -34,15 +32,11 @@ pub use throttle::{Attempt, MAX_TRACKED_IPS, Throttle, ThrottlePolicy};
 
 use crate::protocol::{Reply, codes};
 use cache::PasswordCache;
-use credentials::{CredentialsFile, Entry, FileLock, Stamp};
+use credentials::{CredentialsFile, Entry};
+use hotfile::{Current, HotFile, lock_guard};
 
 /// Length of the password generated for the first `admin`.
 pub const GENERATED_PASSWORD_LEN: usize = 16;
-
-/// A file modified this recently is re-read even if its stamp looks unchanged: file systems
-/// with coarse timestamps can give two quick writes of equal size the same mtime (and a reused
-/// inode number), which would otherwise hide the second one.
-const RECENT_WRITE_SECS: i64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -110,15 +104,8 @@ pub struct Accounts {
 }
 
 struct Inner {
-    data_dir: PathBuf,
-    path: PathBuf,
-    lock_path: PathBuf,
+    file: HotFile<CredentialsFile>,
     cost: u32,
-    state: RwLock<Loaded<CredentialsFile>>,
-    generation: AtomicU64,
-    /// Serialises "read the disk, then install" in this process (reload and mutations), so an
-    /// older read can never be installed over a newer one.
-    install: Mutex<()>,
     dummy: OnceLock<String>,
     dummy_verifications: AtomicU64,
     /// bcrypt checks run by `verify`, for tests and metrics.
@@ -148,27 +135,6 @@ struct Deletions {
     incarnations: HashMap<String, u64>,
 }
 
-/// The last good copy of a hand-editable file and what the disk looked like when it was read.
-struct Loaded<T> {
-    file: T,
-    stamp: Option<Stamp>,
-    /// Text the copy was parsed from; None when the file was missing.
-    text: Option<String>,
-    /// A newer version found bad (malformed or missing), so it is logged once, not every second.
-    rejected: Option<Option<String>>,
-}
-
-impl<T> Loaded<T> {
-    fn new(file: T, stamp: Option<Stamp>, text: Option<String>) -> Loaded<T> {
-        Loaded {
-            file,
-            stamp,
-            text,
-            rejected: None,
-        }
-    }
-}
-
 impl Accounts {
     /// Loads `data_dir/credentials.txt`; a missing file means no accounts (it is created by the
     /// first change). A malformed line is `Err(Error::Malformed { line, .. })`.
@@ -176,18 +142,12 @@ impl Accounts {
         if !password::valid_cost(bcrypt_cost) {
             return Err(Error::BadCost(bcrypt_cost));
         }
-        let path = data_dir.join(CREDENTIALS_FILE);
-        let (stamp, text, file) = read_disk(&path)?;
+        let file = HotFile::open(data_dir)?;
         let deletions_path = data_dir.join(DELETIONS_FILE);
         Ok(Accounts {
             inner: Arc::new(Inner {
-                data_dir: data_dir.to_path_buf(),
-                lock_path: data_dir.join(credentials::LOCK_FILE),
-                path,
+                file,
                 cost: bcrypt_cost,
-                state: RwLock::new(Loaded::new(file, stamp, text)),
-                generation: AtomicU64::new(0),
-                install: Mutex::new(()),
                 dummy: OnceLock::new(),
                 dummy_verifications: AtomicU64::new(0),
                 bcrypt_checks: AtomicU64::new(0),
@@ -208,17 +168,16 @@ impl Accounts {
 
     /// The credentials file this store reads and writes.
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        self.inner.file.path()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.read().file.entries().next().is_none()
+        self.current().entries().next().is_none()
     }
 
     /// All accounts in file order.
     pub fn list(&self) -> Vec<Account> {
-        self.read()
-            .file
+        self.current()
             .entries()
             .map(|e| e.account.clone())
             .collect()
@@ -226,7 +185,7 @@ impl Accounts {
 
     /// The account with exactly this name (names are case-sensitive at login).
     pub fn lookup(&self, name: &str) -> Option<Account> {
-        self.read().file.get(name).map(|e| e.account.clone())
+        self.current().get(name).map(|e| e.account.clone())
     }
 
     /// How many bcrypt checks logins have cost so far.
@@ -248,7 +207,7 @@ impl Accounts {
         if self.held_back(name) {
             return None;
         }
-        let entry = self.read().file.get(name).cloned()?;
+        let entry = self.current().get(name).cloned()?;
         (entry.account.is_active() && cache.knows(&entry, password)).then_some(entry.account)
     }
 
@@ -275,7 +234,7 @@ impl Accounts {
         // Initialised before the lookup so the one-time cost does not mark the first unknown
         // user either.
         let dummy = self.dummy_hash();
-        let entry = self.read().file.get(name).cloned();
+        let entry = self.current().get(name).cloned();
         // The read guard is gone: bcrypt below blocks no one.
         // SECURITY: user enumeration by timing. Unknown users cost one bcrypt of the same cost
         // against a dummy hash; banned users and over-long passwords still run bcrypt.
@@ -311,8 +270,7 @@ impl Accounts {
         // Fresh view first, so a user just removed by another process is not reported as existing.
         self.reload_if_changed();
         if let Some(existing) = self
-            .read()
-            .file
+            .current()
             .entries()
             .find(|e| e.account.name.as_str().eq_ignore_ascii_case(name.as_str()))
         {
@@ -367,9 +325,7 @@ impl Accounts {
     /// deleted) file is logged once and the last good copy stays in use. True if a reload
     /// happened. Call every second or so (`ferroftp user ...` edits from other processes).
     pub fn reload_if_changed(&self) -> bool {
-        let _installing = self.install_guard();
-        let path = &self.inner.path;
-        let newer = newer_version(&self.inner.state, path, CredentialsFile::parse, "accounts");
+        let reload = self.inner.file.check_disk();
         // SECURITY: deletions are applied before the credentials that follow them are
         // installed. The log is read after the credentials: every deletion that came before
         // the version just read is in it (the log line is written before the lock is let go).
@@ -377,21 +333,14 @@ impl Accounts {
             log::error!("{e}; account changes wait until it can be applied");
             return false;
         }
-        match newer {
-            Some(loaded) => {
-                self.install(loaded.file, loaded.stamp, loaded.text);
-                log::info!("reloaded {}", path.display());
-                true
-            }
-            None => false,
-        }
+        reload.install()
     }
 
     /// Registers what the server does with each deletion (hand the account's files to a
     /// tombstone owner) and applies every deletion logged after `applied_through`, the
     /// sequence number of the last one it journaled.
     pub fn on_delete(&self, applied_through: u64, on_delete: OnDelete) -> Result<(), Error> {
-        let _installing = self.install_guard();
+        let _installing = self.inner.file.install_guard();
         {
             let mut state = lock_guard(&self.inner.deletions);
             state.seen = applied_through;
@@ -442,55 +391,41 @@ impl Accounts {
 
     /// Bumped on every reload and change, so sessions can notice cheaply and re-`lookup`.
     pub fn generation(&self) -> u64 {
-        self.inner.generation.load(Ordering::Acquire)
+        self.inner.file.generation()
     }
 
-    /// The shared read-modify-write: file lock, fresh read from disk (another process may have
-    /// changed it), `change`, atomic write, unlock, then install in memory.
+    /// The shared read-modify-write (`HotFile::edit`), with deletions logged ahead of the
+    /// rewrite and applied before the new copy is installed.
     fn mutate<T>(
         &self,
         change: impl FnOnce(&mut CredentialsFile) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let _installing = self.install_guard();
-        std::fs::create_dir_all(&self.inner.data_dir)
-            .map_err(|e| Error::file(&self.inner.data_dir, e))?;
-        let lock = FileLock::acquire(&self.inner.lock_path)?;
-        let path = &self.inner.path;
-        // A malformed file on disk is refused, not overwritten: it is someone's hand edit.
-        let (_, text, mut file) = read_disk(path)?;
-        if text.is_none() {
-            file = CredentialsFile::with_header();
-        }
-        let before: Vec<String> = file.entries().map(|e| e.account.name.to_string()).collect();
-        let out = change(&mut file)?;
-        let new_text = file.serialize();
+        let mut edit = self.inner.file.edit()?;
+        let before: Vec<String> = edit.entries().map(|e| e.account.name.to_string()).collect();
+        let out = change(&mut edit)?;
         // SECURITY: a deletion is logged (and fsynced) before the credentials without the
         // account are written, under the lock: no server can miss it, however fast the next
         // `add`, and a crash in between leaves a deletion not yet done, never one unlogged.
         let removed: Vec<String> = before
             .into_iter()
-            .filter(|name| file.get(name).is_none())
+            .filter(|name| edit.get(name).is_none())
             .collect();
         let log = &self.inner.deletions_path;
         let log_len = deletions::append(log, &removed).map_err(|e| Error::file(log, e))?;
-        if let Err(e) = credentials::write_atomic(path, &new_text) {
-            if !removed.is_empty()
-                && let Err(undo) = deletions::truncate(log, log_len)
-            {
-                log::error!("{}: cannot take back a deletion: {undo}", log.display());
+        let written = match edit.write() {
+            Ok(written) => written,
+            Err(e) => {
+                if !removed.is_empty()
+                    && let Err(undo) = deletions::truncate(log, log_len)
+                {
+                    log::error!("{}: cannot take back a deletion: {undo}", log.display());
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
-        let stamp = credentials::stamp(path)?;
-        drop(lock);
+        };
         self.apply_deletions()?;
-        self.install(file, stamp, Some(new_text));
+        written.install();
         Ok(out)
-    }
-
-    fn install(&self, file: CredentialsFile, stamp: Option<Stamp>, text: Option<String>) {
-        *self.write() = Loaded::new(file, stamp, text);
-        self.inner.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     fn dummy_hash(&self) -> &str {
@@ -499,16 +434,8 @@ impl Accounts {
             .get_or_init(|| password::dummy_hash(self.inner.cost))
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, Loaded<CredentialsFile>> {
-        read_guard(&self.inner.state)
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, Loaded<CredentialsFile>> {
-        write_guard(&self.inner.state)
-    }
-
-    fn install_guard(&self) -> MutexGuard<'_, ()> {
-        lock_guard(&self.inner.install)
+    fn current(&self) -> Current<'_, CredentialsFile> {
+        self.inner.file.current()
     }
 }
 
@@ -536,108 +463,11 @@ impl Deletions {
 impl fmt::Debug for Accounts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Accounts")
-            .field("path", &self.inner.path)
-            .field("accounts", &self.read().file.entries().count())
+            .field("path", &self.path())
+            .field("accounts", &self.current().entries().count())
             .field("generation", &self.generation())
             .finish_non_exhaustive()
     }
-}
-
-/// Stamp, text and parsed contents of `path`; a missing file is an empty account list.
-fn read_disk(path: &Path) -> Result<(Option<Stamp>, Option<String>, CredentialsFile), Error> {
-    // Stamp first: if the file changes between the two calls, the next check sees a newer stamp
-    // and reads again.
-    let stamp = credentials::stamp(path)?;
-    let text = credentials::read_optional(path)?;
-    let file = match &text {
-        Some(t) => CredentialsFile::parse(t)?,
-        None => CredentialsFile::default(),
-    };
-    Ok((stamp, text, file))
-}
-
-/// The reload check shared by credentials.txt and directories.txt; call with the install guard
-/// held. Returns the newer version to install when the file changed on disk and parses. A
-/// malformed or deleted file is logged once (`what` names the copy kept, e.g. "accounts") and
-/// remembered in `rejected`, so the last good copy stays in use and the error is not repeated
-/// every second.
-fn newer_version<T>(
-    state: &RwLock<Loaded<T>>,
-    path: &Path,
-    parse: impl FnOnce(&str) -> Result<T, Error>,
-    what: &str,
-) -> Option<Loaded<T>> {
-    let stamp = match credentials::stamp(path) {
-        Ok(stamp) => stamp,
-        Err(e) => {
-            log::error!("{e}; keeping the {what} loaded before");
-            return None;
-        }
-    };
-    if read_guard(state).stamp == stamp && !recently_modified(stamp) {
-        return None;
-    }
-    let text = match credentials::read_optional(path) {
-        Ok(text) => text,
-        Err(e) => {
-            log::error!("{e}; keeping the {what} loaded before");
-            return None;
-        }
-    };
-    let (unchanged, known_bad) = {
-        let state = read_guard(state);
-        (state.text == text, state.rejected.as_ref() == Some(&text))
-    };
-    if unchanged || known_bad {
-        let mut state = write_guard(state);
-        state.stamp = stamp;
-        if unchanged {
-            // Back to the good version: a later bad edit is worth logging again.
-            state.rejected = None;
-        }
-        return None;
-    }
-    let parsed = match &text {
-        Some(t) => parse(t),
-        None => {
-            log::warn!(
-                "{} was removed; keeping the {what} loaded before",
-                path.display()
-            );
-            write_guard(state).rejected = Some(None);
-            return None;
-        }
-    };
-    match parsed {
-        Ok(file) => Some(Loaded::new(file, stamp, text)),
-        Err(e) => {
-            log::error!("{e}; keeping the {what} loaded before");
-            write_guard(state).rejected = Some(text);
-            None
-        }
-    }
-}
-
-// Loaded copies are only ever replaced whole (or have a field assigned) under the write guard, so
-// a panic elsewhere while a guard was held cannot leave one half-updated: poisoning is safe to
-// ignore.
-fn read_guard<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn write_guard<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn lock_guard<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
-    lock.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn recently_modified(stamp: Option<Stamp>) -> bool {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    stamp.is_some_and(|s| now.saturating_sub(s.mtime_secs()) <= RECENT_WRITE_SECS)
 }
 
 /// Creates `admin` with a random password if there are no accounts at all; returns the password
