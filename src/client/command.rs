@@ -225,6 +225,114 @@ pub fn split_script(script: &str) -> Vec<String> {
         .collect()
 }
 
+/// A command's words after the verb, with the usage line its errors show.
+struct Words {
+    words: Vec<String>,
+    usage: &'static str,
+}
+
+impl Words {
+    fn usage(&self) -> ParseError {
+        ParseError::Usage(self.usage)
+    }
+
+    /// Exactly one word.
+    fn one(&self) -> Result<String, ParseError> {
+        match self.words.as_slice() {
+            [a] => Ok(a.clone()),
+            _ => Err(self.usage()),
+        }
+    }
+
+    /// No word or one.
+    fn optional(&self) -> Result<Option<String>, ParseError> {
+        match self.words.as_slice() {
+            [] => Ok(None),
+            [a] => Ok(Some(a.clone())),
+            _ => Err(self.usage()),
+        }
+    }
+
+    /// No word: the command as it is.
+    fn none(&self, cmd: ClientCommand) -> Result<ClientCommand, ParseError> {
+        if self.words.is_empty() {
+            Ok(cmd)
+        } else {
+            Err(self.usage())
+        }
+    }
+
+    /// `NAME [PASSWORD]`, made into the command by `make`.
+    fn account(
+        &self,
+        make: impl FnOnce(String, Option<Password>) -> ClientCommand,
+    ) -> Result<ClientCommand, ParseError> {
+        match self.words.as_slice() {
+            [name] => Ok(make(name.clone(), None)),
+            [name, password] => Ok(make(name.clone(), Some(Password::new(password.clone())))),
+            _ => Err(self.usage()),
+        }
+    }
+}
+
+/// `mode passive|active` (or pasv, epsv, port, eprt).
+fn parse_mode(args: &Words) -> Result<ClientCommand, ParseError> {
+    match args.one()?.to_ascii_lowercase().as_str() {
+        "pasv" | "passive" | "epsv" => Ok(ClientCommand::Mode(DataMode::Passive)),
+        "port" | "active" | "eprt" => Ok(ClientCommand::Mode(DataMode::Active)),
+        _ => Err(args.usage()),
+    }
+}
+
+/// `get [-c] [-r] REMOTE [LOCAL]`.
+fn parse_get(args: &Words) -> Result<ClientCommand, ParseError> {
+    let (flags, rest) = flags(&args.words, "cr").ok_or_else(|| args.usage())?;
+    match rest {
+        [remote] | [remote, _] => Ok(ClientCommand::Get {
+            remote: remote.clone(),
+            local: rest.get(1).cloned(),
+            resume: flags.contains(&'c'),
+            recursive: flags.contains(&'r'),
+        }),
+        _ => Err(args.usage()),
+    }
+}
+
+/// `put [-r] LOCAL [REMOTE] [public|private]`.
+fn parse_put(args: &Words) -> Result<ClientCommand, ParseError> {
+    let (flags, rest) = flags(&args.words, "r").ok_or_else(|| args.usage())?;
+    // `put x private`: a second word that is a visibility is one (seed 000);
+    // a remote file really named so is `put x ./private`.
+    let (local, remote, visibility) = match rest {
+        [l] => (l, None, None),
+        [l, v] if Visibility::parse(v).is_some() => (l, None, Visibility::parse(v)),
+        [l, r] => (l, Some(r.clone()), None),
+        [l, r, v] => (
+            l,
+            Some(r.clone()),
+            Some(Visibility::parse(v).ok_or_else(|| args.usage())?),
+        ),
+        _ => return Err(args.usage()),
+    };
+    Ok(ClientCommand::Put {
+        local: local.clone(),
+        remote,
+        visibility,
+        recursive: flags.contains(&'r'),
+    })
+}
+
+/// The seeds' phrases: `show directories`, `show directory NAME`, `download file NAME`.
+fn parse_seed_phrase(verb: &str, args: &Words) -> Result<ClientCommand, ParseError> {
+    let is = |word: &String, expected: &str| word.eq_ignore_ascii_case(expected);
+    match (verb, args.words.as_slice()) {
+        ("show", [w]) if is(w, "directories") => Ok(ClientCommand::ShowDirectories),
+        ("show", [w, name]) if is(w, "directory") => Ok(ClientCommand::ShowDirectory(name.clone())),
+        ("download", [w, name]) if is(w, "file") => Ok(ClientCommand::DownloadFile(name.clone())),
+        _ => Err(args.usage()),
+    }
+}
+
 impl ClientCommand {
     /// Parses one command line (already split from a script).
     pub fn parse(line: &str) -> Result<ClientCommand, ParseError> {
@@ -234,11 +342,10 @@ impl ClientCommand {
             .map(|(a, b)| (a, b.trim()))
             .unwrap_or((line, ""));
         let spec = spec(first).ok_or_else(|| ParseError::Unknown(first.to_owned()))?;
-        let usage = || ParseError::Usage(spec.usage);
         // `site` and `quote` pass the rest of the line through unchanged.
         if matches!(spec.name, "site" | "quote") {
             if rest.is_empty() {
-                return Err(usage());
+                return Err(ParseError::Usage(spec.usage));
             }
             return Ok(if spec.name == "site" {
                 ClientCommand::Site(rest.to_owned())
@@ -246,128 +353,47 @@ impl ClientCommand {
                 ClientCommand::Quote(rest.to_owned())
             });
         }
-        let args = words(rest)?;
-        let one = || match args.as_slice() {
-            [a] => Ok(a.clone()),
-            _ => Err(usage()),
-        };
-        let none = |cmd: ClientCommand| {
-            if args.is_empty() {
-                Ok(cmd)
-            } else {
-                Err(usage())
-            }
-        };
-        let name_and_password = || match args.as_slice() {
-            [name] => Ok((name.clone(), None)),
-            [name, password] => Ok((name.clone(), Some(Password::new(password.clone())))),
-            _ => Err(usage()),
+        let args = Words {
+            words: words(rest)?,
+            usage: spec.usage,
         };
         Ok(match spec.name {
-            "open" => ClientCommand::Open(one()?),
-            "user" => {
-                let (name, password) = name_and_password()?;
-                ClientCommand::User { name, password }
-            }
-            "ls" => match args.as_slice() {
-                [] => ClientCommand::Ls(None),
-                [p] => ClientCommand::Ls(Some(p.clone())),
-                _ => return Err(usage()),
-            },
-            "cd" => ClientCommand::Cd(one()?),
-            "cdup" => none(ClientCommand::Cdup)?,
-            "pwd" => none(ClientCommand::Pwd)?,
-            "lcd" => match args.as_slice() {
-                [] => ClientCommand::Lcd(None),
-                [d] => ClientCommand::Lcd(Some(d.clone())),
-                _ => return Err(usage()),
-            },
-            "get" => {
-                let (flags, rest) = flags(&args, "cr").ok_or_else(usage)?;
-                match rest {
-                    [remote] | [remote, _] => ClientCommand::Get {
-                        remote: remote.clone(),
-                        local: rest.get(1).cloned(),
-                        resume: flags.contains(&'c'),
-                        recursive: flags.contains(&'r'),
-                    },
-                    _ => return Err(usage()),
-                }
-            }
-            "put" => {
-                let (flags, rest) = flags(&args, "r").ok_or_else(usage)?;
-                let recursive = flags.contains(&'r');
-                // `put x private`: a second word that is a visibility is one (seed 000);
-                // a remote file really named so is `put x ./private`.
-                let (local, remote, visibility) = match rest {
-                    [l] => (l, None, None),
-                    [l, v] if Visibility::parse(v).is_some() => (l, None, Visibility::parse(v)),
-                    [l, r] => (l, Some(r.clone()), None),
-                    [l, r, v] => (
-                        l,
-                        Some(r.clone()),
-                        Some(Visibility::parse(v).ok_or_else(usage)?),
-                    ),
-                    _ => return Err(usage()),
-                };
-                ClientCommand::Put {
-                    local: local.clone(),
-                    remote,
-                    visibility,
-                    recursive,
-                }
-            }
-            "mget" | "mput" if args.is_empty() => return Err(usage()),
-            "mget" => ClientCommand::Mget(args),
-            "mput" => ClientCommand::Mput(args),
-            "mkdir" => ClientCommand::Mkdir(one()?),
-            "rmdir" => ClientCommand::Rmdir(one()?),
-            "rm" => ClientCommand::Delete(one()?),
-            "rename" => match args.as_slice() {
+            "open" => ClientCommand::Open(args.one()?),
+            "user" => args.account(|name, password| ClientCommand::User { name, password })?,
+            "ls" => ClientCommand::Ls(args.optional()?),
+            "cd" => ClientCommand::Cd(args.one()?),
+            "cdup" => args.none(ClientCommand::Cdup)?,
+            "pwd" => args.none(ClientCommand::Pwd)?,
+            "lcd" => ClientCommand::Lcd(args.optional()?),
+            "get" => parse_get(&args)?,
+            "put" => parse_put(&args)?,
+            "mget" | "mput" if args.words.is_empty() => return Err(args.usage()),
+            "mget" => ClientCommand::Mget(args.words),
+            "mput" => ClientCommand::Mput(args.words),
+            "mkdir" => ClientCommand::Mkdir(args.one()?),
+            "rmdir" => ClientCommand::Rmdir(args.one()?),
+            "rm" => ClientCommand::Delete(args.one()?),
+            "rename" => match args.words.as_slice() {
                 [from, to] => ClientCommand::Rename {
                     from: from.clone(),
                     to: to.clone(),
                 },
-                _ => return Err(usage()),
+                _ => return Err(args.usage()),
             },
-            "mode" => match one()?.to_ascii_lowercase().as_str() {
-                "pasv" | "passive" | "epsv" => ClientCommand::Mode(DataMode::Passive),
-                "port" | "active" | "eprt" => ClientCommand::Mode(DataMode::Active),
-                _ => return Err(usage()),
-            },
-            "ascii" => none(ClientCommand::Type(TransferType::Ascii))?,
-            "binary" => none(ClientCommand::Type(TransferType::Binary))?,
-            "signup" => {
-                let (name, password) = name_and_password()?;
-                ClientCommand::Signup { name, password }
-            }
+            "mode" => parse_mode(&args)?,
+            "ascii" => args.none(ClientCommand::Type(TransferType::Ascii))?,
+            "binary" => args.none(ClientCommand::Type(TransferType::Binary))?,
+            "signup" => args.account(|name, password| ClientCommand::Signup { name, password })?,
             "adduser" => {
-                let (name, password) = name_and_password()?;
-                ClientCommand::AddUser { name, password }
+                args.account(|name, password| ClientCommand::AddUser { name, password })?
             }
-            "deluser" => ClientCommand::DelUser(one()?),
-            "ban" => ClientCommand::Ban(one()?),
-            "unban" => ClientCommand::Unban(one()?),
-            "show" => match args.as_slice() {
-                [w] if w.eq_ignore_ascii_case("directories") => ClientCommand::ShowDirectories,
-                [w, name] if w.eq_ignore_ascii_case("directory") => {
-                    ClientCommand::ShowDirectory(name.clone())
-                }
-                _ => return Err(usage()),
-            },
-            "download" => match args.as_slice() {
-                [w, name] if w.eq_ignore_ascii_case("file") => {
-                    ClientCommand::DownloadFile(name.clone())
-                }
-                _ => return Err(usage()),
-            },
-            "close" => none(ClientCommand::Close)?,
-            "quit" => none(ClientCommand::Quit)?,
-            "help" => match args.as_slice() {
-                [] => ClientCommand::Help(None),
-                [c] => ClientCommand::Help(Some(c.clone())),
-                _ => return Err(usage()),
-            },
+            "deluser" => ClientCommand::DelUser(args.one()?),
+            "ban" => ClientCommand::Ban(args.one()?),
+            "unban" => ClientCommand::Unban(args.one()?),
+            "show" | "download" => parse_seed_phrase(spec.name, &args)?,
+            "close" => args.none(ClientCommand::Close)?,
+            "quit" => args.none(ClientCommand::Quit)?,
+            "help" => ClientCommand::Help(args.optional()?),
             other => return Err(ParseError::Unknown(other.to_owned())),
         })
     }

@@ -352,6 +352,52 @@ fn greeting_error(endpoint: &Endpoint, timeout: Duration, e: Error) -> Error {
     }
 }
 
+/// Implicit TLS. suppaftp opens that socket itself, with no connect timeout: run it on a
+/// helper thread and stop waiting after `timeout`. A thread left behind ends with the OS
+/// connect timeout; nothing waits for it.
+fn connect_implicit(
+    ctx: &Ctx<'_>,
+    addr: std::net::SocketAddr,
+    connector: RustlsConnector,
+    domain: String,
+    timeout: Duration,
+) -> Result<RustlsFtpStream, Error> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(RustlsFtpStream::connect_secure_implicit(
+            addr, connector, &domain,
+        ));
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(result) => result.map_err(|e| ctx.error(e)),
+        Err(_) => Err(Error::Timeout {
+            endpoint: ctx.endpoint.to_string(),
+            secs: timeout.as_secs(),
+        }),
+    }
+}
+
+/// Active mode's wait, and passive data connections opened to the control connection's peer.
+fn data_to_server_only(
+    ftp: RustlsFtpStream,
+    connect_timeout: Duration,
+) -> Result<RustlsFtpStream, Error> {
+    let peer_ip = ftp.get_ref().peer_addr().map_err(Error::Io)?.ip();
+    Ok(ftp
+        .active_mode(DATA_TIMEOUT)
+        .passive_stream_builder(move |addr| {
+            // SECURITY: data connections go to the server we are talking to, whatever
+            // address a PASV reply names (as curl's --ftp-skip-pasv-ip): a hostile server
+            // must not make us connect elsewhere (for the web client, an SSRF around
+            // web_allowed_servers).
+            let addr = std::net::SocketAddr::new(peer_ip, addr.port());
+            let s = TcpStream::connect_timeout(&addr, connect_timeout)
+                .map_err(FtpError::ConnectionError)?;
+            set_timeouts(&s, DATA_TIMEOUT).map_err(FtpError::ConnectionError)?;
+            Ok(s)
+        }))
+}
+
 impl Connection {
     /// Connects, reads the greeting and, for TLS, completes the handshake (checking the
     /// certificate against `trust`) and `PBSZ 0` / `PROT P`. Not logged in yet.
@@ -383,44 +429,12 @@ impl Connection {
                 }
             }
             Security::Implicit => {
-                // suppaftp opens the implicit-TLS socket itself, with no connect timeout:
-                // run it on a helper thread and stop waiting after `timeout`. A thread left
-                // behind ends with the OS connect timeout; nothing waits for it.
                 let connector = RustlsConnector::from(tls_config(verifier.clone())?);
-                let (tx, rx) = mpsc::channel();
-                let addr = addrs[0];
-                std::thread::spawn(move || {
-                    let _ = tx.send(RustlsFtpStream::connect_secure_implicit(
-                        addr, connector, &domain,
-                    ));
-                });
-                match rx.recv_timeout(timeout) {
-                    Ok(result) => result.map_err(|e| ctx.error(e))?,
-                    Err(_) => {
-                        return Err(Error::Timeout {
-                            endpoint: endpoint.to_string(),
-                            secs: timeout.as_secs(),
-                        });
-                    }
-                }
+                connect_implicit(&ctx, addrs[0], connector, domain, timeout)?
             }
         };
         set_timeouts(&ftp.get_ref(), REPLY_TIMEOUT).map_err(Error::Io)?;
-        let connect_timeout = timeout;
-        let peer_ip = ftp.get_ref().peer_addr().map_err(Error::Io)?.ip();
-        let mut ftp = ftp
-            .active_mode(DATA_TIMEOUT)
-            .passive_stream_builder(move |addr| {
-                // SECURITY: data connections go to the server we are talking to, whatever
-                // address a PASV reply names (as curl's --ftp-skip-pasv-ip): a hostile server
-                // must not make us connect elsewhere (for the web client, an SSRF around
-                // web_allowed_servers).
-                let addr = std::net::SocketAddr::new(peer_ip, addr.port());
-                let s = TcpStream::connect_timeout(&addr, connect_timeout)
-                    .map_err(FtpError::ConnectionError)?;
-                set_timeouts(&s, DATA_TIMEOUT).map_err(FtpError::ConnectionError)?;
-                Ok(s)
-            });
+        let mut ftp = data_to_server_only(ftp, timeout)?;
         ftp.set_mode(Mode::ExtendedPassive);
         Ok(Connection {
             ftp,

@@ -32,6 +32,42 @@ impl Client {
         Ok(())
     }
 
+    /// `get [-c] [-r] REMOTE [LOCAL]`: one file, or with `recursive` a whole tree; the local
+    /// name defaults to the remote base name under `downloads/`.
+    pub(super) fn get(
+        &mut self,
+        remote: &str,
+        local: Option<&str>,
+        resume: bool,
+        recursive: bool,
+    ) -> anyhow::Result<()> {
+        if !recursive {
+            let dest = local_destination(remote, local)?;
+            return self.get_file(remote, &dest, resume);
+        }
+        let dest = match local {
+            Some(l) => PathBuf::from(l),
+            None => Path::new(DOWNLOADS).join(base_name(remote)),
+        };
+        self.get_tree(remote, &dest, 0)
+    }
+
+    /// `put [-r] LOCAL [REMOTE] [VISIBILITY]`: the remote name defaults to the local base name.
+    pub(super) fn put(
+        &mut self,
+        local: &str,
+        remote: Option<String>,
+        visibility: Option<Visibility>,
+        recursive: bool,
+    ) -> anyhow::Result<()> {
+        let remote = remote.unwrap_or_else(|| local_base_name(local));
+        if recursive {
+            self.put_tree(Path::new(local), &remote, visibility, 0)
+        } else {
+            self.put_file(Path::new(local), &remote, visibility)
+        }
+    }
+
     /// Downloads `remote` to `dest` through `dest.part`, renamed on success. With `resume`,
     /// an existing `.part` (or an existing shorter `dest`) continues with `REST`.
     pub(super) fn get_file(
@@ -268,6 +304,20 @@ impl Client {
     }
 }
 
+/// `lcd [DIR]`: changes the local directory (HOME without one) and prints where it is.
+pub(super) fn change_local_dir(dir: Option<String>) -> anyhow::Result<()> {
+    let dir = match dir {
+        Some(d) => PathBuf::from(d),
+        None => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .ok_or_else(|| anyhow!("no HOME to go to"))?,
+    };
+    std::env::set_current_dir(&dir)
+        .with_context(|| format!("cannot change to {}", dir.display()))?;
+    println!("local directory {}", std::env::current_dir()?.display());
+    Ok(())
+}
+
 /// The last path component of a remote path.
 pub(super) fn base_name(remote: &str) -> String {
     remote
@@ -321,5 +371,37 @@ pub(super) fn join_remote(dir: &str, name: &str) -> String {
         format!("{dir}{name}")
     } else {
         format!("{dir}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn download_destinations() {
+        assert_eq!(
+            local_destination("/Public/a.txt", None).unwrap(),
+            Path::new("downloads/a.txt")
+        );
+        assert_eq!(
+            local_destination("a.txt", Some("out.txt")).unwrap(),
+            Path::new("out.txt")
+        );
+        assert_eq!(
+            local_destination("x/a.txt", Some("dir/")).unwrap(),
+            Path::new("dir/a.txt")
+        );
+        assert!(local_destination("..", None).is_err());
+        assert_eq!(safe_local_name("a.txt"), Some("a.txt"));
+        for bad in ["", ".", "..", "../x", "/etc/x", "a\\b"] {
+            assert_eq!(safe_local_name(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            part_path(Path::new("downloads/a.txt")),
+            Path::new("downloads/a.txt.part")
+        );
+        assert_eq!(join_remote("/", "x"), "/x");
+        assert_eq!(join_remote("/a", "x"), "/a/x");
     }
 }

@@ -24,7 +24,6 @@ mod watch;
 
 use std::fs;
 use std::io::{self, BufRead, IsTerminal};
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,7 +40,7 @@ use rustyline::{Editor, Helper};
 use crate::client::command::{COMMANDS, ClientCommand, Target};
 use crate::client::connection::{Connection, Error as FtpError, TransferType};
 use crate::client::trust::KnownHosts;
-use files::{DOWNLOADS, base_name, local_base_name, local_destination};
+use crate::secret::Password;
 
 /// The environment variable a password may come from.
 pub(super) const PASSWORD_ENV: &str = "FERROFTP_PASSWORD";
@@ -127,6 +126,7 @@ fn quiet_library_logs() {
 }
 
 /// What to do after a command.
+#[derive(PartialEq, Eq)]
 enum Flow {
     Continue,
     Quit,
@@ -189,36 +189,7 @@ impl Client {
                 Err(ReadlineError::Eof) => break,
                 Err(e) => return Err(e).context("cannot read the command line"),
             };
-            let mut quit = false;
-            for piece in command::split_script(&line) {
-                let cmd = match ClientCommand::parse(&piece) {
-                    Ok(cmd) => cmd,
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        continue;
-                    }
-                };
-                if !cmd.has_secret() {
-                    let _ = editor.add_history_entry(piece.as_str());
-                }
-                let label = cmd.to_string();
-                match self.execute(cmd) {
-                    Ok(Flow::Continue) => {}
-                    Ok(Flow::Quit) => quit = true,
-                    Err(e) => {
-                        eprintln!("error: {}: {e:#}", label.trim_end());
-                        if matches!(e.downcast_ref::<FtpError>(), Some(FtpError::Io(_))) {
-                            self.conn = None;
-                            self.logged_in = None;
-                            eprintln!("disconnected; open reconnects");
-                        }
-                    }
-                }
-                if quit {
-                    break;
-                }
-            }
-            if quit {
+            if self.run_typed_line(&mut editor, &line) == Flow::Quit {
                 break;
             }
         }
@@ -229,6 +200,41 @@ impl Client {
             let _ = editor.save_history(path);
         }
         Ok(())
+    }
+
+    /// Runs each command of one typed line, reporting errors and going on; history keeps
+    /// the ones without a password. A lost connection is dropped so `open` reconnects.
+    fn run_typed_line(
+        &mut self,
+        editor: &mut Editor<ClientHelper, DefaultHistory>,
+        line: &str,
+    ) -> Flow {
+        for piece in command::split_script(line) {
+            let cmd = match ClientCommand::parse(&piece) {
+                Ok(cmd) => cmd,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    continue;
+                }
+            };
+            if !cmd.has_secret() {
+                let _ = editor.add_history_entry(piece.as_str());
+            }
+            let label = cmd.to_string();
+            match self.execute(cmd) {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Quit) => return Flow::Quit,
+                Err(e) => {
+                    eprintln!("error: {}: {e:#}", label.trim_end());
+                    if matches!(e.downcast_ref::<FtpError>(), Some(FtpError::Io(_))) {
+                        self.conn = None;
+                        self.logged_in = None;
+                        eprintln!("disconnected; open reconnects");
+                    }
+                }
+            }
+        }
+        Flow::Continue
     }
 
     /// `user@host:cwd> `, or the host alone before login, or `ferroftp> `.
@@ -255,145 +261,52 @@ impl Client {
             ClientCommand::User { name, password } => self.user(name, password)?,
             ClientCommand::Ls(path) => self.ls(path.as_deref())?,
             ClientCommand::ShowDirectories => self.ls(Some("/"))?,
-            ClientCommand::ShowDirectory(name) => {
-                // Seed 002: directories are the top-level ones `show directories` lists.
-                let path = if name.starts_with('/') {
-                    name
-                } else {
-                    format!("/{name}")
-                };
-                self.ls(Some(&path))?;
-            }
-            ClientCommand::Cd(path) => {
-                self.conn()?.cwd(&path)?;
-                self.refresh_cwd();
-                println!("{}", self.cwd);
-            }
-            ClientCommand::Cdup => {
-                self.conn()?.cdup()?;
-                self.refresh_cwd();
-                println!("{}", self.cwd);
-            }
-            ClientCommand::Pwd => {
-                let pwd = self.conn()?.pwd()?;
-                println!("{pwd}");
-                self.cwd = pwd;
-            }
-            ClientCommand::Lcd(dir) => {
-                let dir = match dir {
-                    Some(d) => PathBuf::from(d),
-                    None => std::env::var_os("HOME")
-                        .map(PathBuf::from)
-                        .ok_or_else(|| anyhow!("no HOME to go to"))?,
-                };
-                std::env::set_current_dir(&dir)
-                    .with_context(|| format!("cannot change to {}", dir.display()))?;
-                println!("local directory {}", std::env::current_dir()?.display());
-            }
+            // Seed 002: directories are the top-level ones `show directories` lists.
+            ClientCommand::ShowDirectory(name) => self.ls(Some(&top_level(name)))?,
+            ClientCommand::Cd(path) => self.change_dir(Some(&path))?,
+            ClientCommand::Cdup => self.change_dir(None)?,
+            ClientCommand::Pwd => self.print_working_dir()?,
+            ClientCommand::Lcd(dir) => files::change_local_dir(dir)?,
             ClientCommand::Get {
                 remote,
                 local,
                 resume,
-                recursive: false,
-            } => {
-                let dest = local_destination(&remote, local.as_deref())?;
-                self.get_file(&remote, &dest, resume)?;
-            }
-            ClientCommand::Get {
-                remote,
-                local,
-                recursive: true,
-                ..
-            } => {
-                let dest = match local {
-                    Some(l) => PathBuf::from(l),
-                    None => Path::new(DOWNLOADS).join(base_name(&remote)),
-                };
-                self.get_tree(&remote, &dest, 0)?;
-            }
-            ClientCommand::DownloadFile(name) => {
-                let dest = local_destination(&name, None)?;
-                self.get_file(&name, &dest, false)?;
-            }
+                recursive,
+            } => self.get(&remote, local.as_deref(), resume, recursive)?,
+            ClientCommand::DownloadFile(name) => self.get(&name, None, false, false)?,
             ClientCommand::Put {
                 local,
                 remote,
                 visibility,
-                recursive: false,
-            } => {
-                let remote = remote.unwrap_or_else(|| local_base_name(&local));
-                self.put_file(Path::new(&local), &remote, visibility)?;
-            }
-            ClientCommand::Put {
-                local,
-                remote,
-                visibility,
-                recursive: true,
-            } => {
-                let remote = remote.unwrap_or_else(|| local_base_name(&local));
-                self.put_tree(Path::new(&local), &remote, visibility, 0)?;
-            }
+                recursive,
+            } => self.put(&local, remote, visibility, recursive)?,
             ClientCommand::Mget(patterns) => self.mget(&patterns)?,
             ClientCommand::Mput(patterns) => self.mput(&patterns)?,
             ClientCommand::Mkdir(path) => {
-                self.conn()?.mkdir(&path)?;
-                println!("created {path}");
+                self.change(|c| c.mkdir(&path), format!("created {path}"))?
             }
             ClientCommand::Rmdir(path) => {
-                self.conn()?.rmdir(&path)?;
-                println!("removed {path}");
+                self.change(|c| c.rmdir(&path), format!("removed {path}"))?
             }
             ClientCommand::Delete(path) => {
-                self.conn()?.delete(&path)?;
-                println!("deleted {path}");
+                self.change(|c| c.delete(&path), format!("deleted {path}"))?
             }
             ClientCommand::Rename { from, to } => {
-                self.conn()?.rename(&from, &to)?;
-                println!("renamed {from} to {to}");
+                self.change(|c| c.rename(&from, &to), format!("renamed {from} to {to}"))?
             }
-            ClientCommand::Mode(mode) => {
-                self.conn()?.set_mode(mode);
-                println!(
-                    "{}",
-                    match mode {
-                        connection::DataMode::Passive => "passive mode (EPSV, PASV)",
-                        connection::DataMode::Active => "active mode (PORT/EPRT)",
-                    }
-                );
-            }
-            ClientCommand::Type(kind) => {
-                self.conn()?.set_type(kind)?;
-                println!(
-                    "{}",
-                    match kind {
-                        TransferType::Ascii => "ASCII transfers (TYPE A)",
-                        TransferType::Binary => "binary transfers (TYPE I)",
-                    }
-                );
-            }
+            ClientCommand::Mode(mode) => self.set_mode(mode)?,
+            ClientCommand::Type(kind) => self.set_type(kind)?,
             ClientCommand::Site(args) => print_reply(&self.conn()?.site(&args)?),
             ClientCommand::Quote(line) => print_reply(&self.conn()?.quote(&line)?),
             ClientCommand::Signup { name, password } => {
-                let password = self.new_password(&name, password)?;
-                let reply = self
-                    .conn()?
-                    .site(&format!("SIGNUP {name} {}", password.expose()))?;
-                print_reply(&reply);
+                self.site_account("SIGNUP", &name, password)?
             }
             ClientCommand::AddUser { name, password } => {
-                let password = self.new_password(&name, password)?;
-                let reply = self
-                    .conn()?
-                    .site(&format!("ADDUSER {name} {}", password.expose()))?;
-                print_reply(&reply);
+                self.site_account("ADDUSER", &name, password)?
             }
-            ClientCommand::DelUser(name) => {
-                print_reply(&self.conn()?.site(&format!("DELUSER {name}"))?)
-            }
-            ClientCommand::Ban(name) => print_reply(&self.conn()?.site(&format!("BAN {name}"))?),
-            ClientCommand::Unban(name) => {
-                print_reply(&self.conn()?.site(&format!("UNBAN {name}"))?)
-            }
+            ClientCommand::DelUser(name) => self.site_on("DELUSER", &name)?,
+            ClientCommand::Ban(name) => self.site_on("BAN", &name)?,
+            ClientCommand::Unban(name) => self.site_on("UNBAN", &name)?,
             ClientCommand::Close => {
                 if self.conn.is_none() {
                     println!("not connected");
@@ -404,6 +317,89 @@ impl Client {
             ClientCommand::Help(topic) => help(topic.as_deref())?,
         }
         Ok(Flow::Continue)
+    }
+
+    /// Runs one change on the server and says what it did.
+    fn change(
+        &mut self,
+        op: impl FnOnce(&mut Connection) -> Result<(), FtpError>,
+        done: String,
+    ) -> anyhow::Result<()> {
+        op(self.conn()?)?;
+        println!("{done}");
+        Ok(())
+    }
+
+    fn print_working_dir(&mut self) -> anyhow::Result<()> {
+        let pwd = self.conn()?.pwd()?;
+        println!("{pwd}");
+        self.cwd = pwd;
+        Ok(())
+    }
+
+    /// `cd PATH`, or `cdup` with None; prints the directory arrived in.
+    fn change_dir(&mut self, path: Option<&str>) -> anyhow::Result<()> {
+        match path {
+            Some(path) => self.conn()?.cwd(path)?,
+            None => self.conn()?.cdup()?,
+        }
+        self.refresh_cwd();
+        println!("{}", self.cwd);
+        Ok(())
+    }
+
+    fn set_mode(&mut self, mode: connection::DataMode) -> anyhow::Result<()> {
+        self.conn()?.set_mode(mode);
+        println!(
+            "{}",
+            match mode {
+                connection::DataMode::Passive => "passive mode (EPSV, PASV)",
+                connection::DataMode::Active => "active mode (PORT/EPRT)",
+            }
+        );
+        Ok(())
+    }
+
+    fn set_type(&mut self, kind: TransferType) -> anyhow::Result<()> {
+        self.conn()?.set_type(kind)?;
+        println!(
+            "{}",
+            match kind {
+                TransferType::Ascii => "ASCII transfers (TYPE A)",
+                TransferType::Binary => "binary transfers (TYPE I)",
+            }
+        );
+        Ok(())
+    }
+
+    /// `SITE VERB NAME`, its reply printed.
+    fn site_on(&mut self, verb: &str, name: &str) -> anyhow::Result<()> {
+        print_reply(&self.conn()?.site(&format!("{verb} {name}"))?);
+        Ok(())
+    }
+
+    /// `SITE SIGNUP|ADDUSER NAME PASSWORD`, asking for the new password when not given.
+    fn site_account(
+        &mut self,
+        verb: &str,
+        name: &str,
+        password: Option<Password>,
+    ) -> anyhow::Result<()> {
+        let password = self.new_password(name, password)?;
+        let reply = self
+            .conn()?
+            .site(&format!("{verb} {name} {}", password.expose()))?;
+        print_reply(&reply);
+        Ok(())
+    }
+}
+
+/// A directory name as `show directory` takes it: relative names are top-level ones.
+fn top_level(name: String) -> String {
+    if name.starts_with('/') {
+        name
+    } else {
+        format!("/{name}")
     }
 }
 
@@ -491,36 +487,3 @@ impl Highlighter for ClientHelper {}
 impl Validator for ClientHelper {}
 
 impl Helper for ClientHelper {}
-
-#[cfg(test)]
-mod tests {
-    use super::files::{join_remote, part_path, safe_local_name};
-    use super::*;
-
-    #[test]
-    fn download_destinations() {
-        assert_eq!(
-            local_destination("/Public/a.txt", None).unwrap(),
-            Path::new("downloads/a.txt")
-        );
-        assert_eq!(
-            local_destination("a.txt", Some("out.txt")).unwrap(),
-            Path::new("out.txt")
-        );
-        assert_eq!(
-            local_destination("x/a.txt", Some("dir/")).unwrap(),
-            Path::new("dir/a.txt")
-        );
-        assert!(local_destination("..", None).is_err());
-        assert_eq!(safe_local_name("a.txt"), Some("a.txt"));
-        for bad in ["", ".", "..", "../x", "/etc/x", "a\\b"] {
-            assert_eq!(safe_local_name(bad), None, "{bad:?}");
-        }
-        assert_eq!(
-            part_path(Path::new("downloads/a.txt")),
-            Path::new("downloads/a.txt.part")
-        );
-        assert_eq!(join_remote("/", "x"), "/x");
-        assert_eq!(join_remote("/a", "x"), "/a/x");
-    }
-}
