@@ -121,9 +121,13 @@ impl Throttle {
 
     pub(crate) fn record_at(&self, ip: IpAddr, now: Instant) -> bool {
         let ip = canonical(ip);
-        let mut ips = self.lock();
+        self.record_locked(&mut self.lock(), ip, now)
+    }
+
+    /// `record_at` with the map already locked (`ip` canonical).
+    fn record_locked(&self, ips: &mut HashMap<IpAddr, Record>, ip: IpAddr, now: Instant) -> bool {
         if !ips.contains_key(&ip) && ips.len() >= MAX_TRACKED_IPS {
-            make_room(&mut ips, now, self.policy.window);
+            make_room(ips, now, self.policy.window);
         }
         let record = ips.entry(ip).or_default();
         record.forget_old(now, self.policy.window);
@@ -170,13 +174,13 @@ impl Throttle {
     /// `record` (true when it started a block).
     pub fn end_attempt(&self, ip: IpAddr, failed: bool) -> bool {
         let ip = canonical(ip);
-        {
-            let mut ips = self.lock();
-            if let Some(record) = ips.get_mut(&ip) {
-                record.in_flight = record.in_flight.saturating_sub(1);
-            }
+        // SECURITY: one critical section: between freeing the place and counting the failure,
+        // another connection's `begin_attempt` would see room for one guess too many.
+        let mut ips = self.lock();
+        if let Some(record) = ips.get_mut(&ip) {
+            record.in_flight = record.in_flight.saturating_sub(1);
         }
-        failed && self.record(ip)
+        failed && self.record_locked(&mut ips, ip, Instant::now())
     }
 
     /// Number of IPs tracked (for tests and status output).
@@ -235,6 +239,36 @@ mod tests {
     use super::*;
 
     const A: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10));
+
+    /// SECURITY (race seen in the suite): threads retrying on `Busy` must never get a check
+    /// in between one check's end and its failure being counted.
+    #[test]
+    fn racing_failures_never_allow_an_extra_guess() {
+        for round in 0..500 {
+            let t = Throttle::new(ThrottlePolicy {
+                max_failures: 3,
+                ..ThrottlePolicy::default()
+            });
+            let checks = std::sync::atomic::AtomicU32::new(0);
+            std::thread::scope(|scope| {
+                for _ in 0..8 {
+                    scope.spawn(|| {
+                        for _ in 0..100_000 {
+                            match t.begin_attempt(A) {
+                                Attempt::Go => {
+                                    checks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                    t.end_attempt(A, true);
+                                }
+                                Attempt::Busy => std::hint::spin_loop(),
+                                Attempt::Blocked => return,
+                            }
+                        }
+                    });
+                }
+            });
+            assert_eq!(checks.into_inner(), 3, "round {round}");
+        }
+    }
 
     #[test]
     fn parallel_attempts_are_reserved_before_they_are_judged() {
