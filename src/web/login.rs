@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, PoisonError};
 
 use crate::auth::Password;
-use crate::client::connection::{Endpoint, Error as FtpError, Security};
+use crate::client::connection::{Connection, Endpoint, Error as FtpError, Security};
 use crate::web::ftp::{self};
 use crate::web::html::{form_value, percent_encode};
 use crate::web::pages::{self, LoginForm};
@@ -139,32 +139,10 @@ fn connect_and_finish(
         port,
     };
     if tls && pending.pin.is_none() {
-        pending.pin = state
-            .known_hosts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .lookup(&pending.endpoint.key())
-            .map(str::to_owned);
+        pending.pin = remembered_pin(state, &pending.endpoint);
     }
     match ftp::open(&pending) {
-        Ok((conn, home)) => {
-            log::info!(
-                "web login ok: user={user} server={} ip={}",
-                pending.endpoint,
-                ip.map_or("-".into(), |i| i.to_string())
-            );
-            pending.home = home.clone();
-            let replaced = {
-                let mut entry = lock(s);
-                entry.notice = Some(format!("Connected to {host}:{port} as {user}."));
-                entry.data.login = Some(Arc::new(pending));
-                entry.data.pending = None;
-                entry.data.idle.replace(conn)
-            };
-            // A previous login's connection closes here, with the session unlocked.
-            drop(replaced);
-            Answer::Redirect(format!("/browse?path={}", percent_encode(&home)))
-        }
+        Ok((conn, home)) => logged_in(s, ip, pending, conn, home),
         Err(FtpError::UnknownCertificate { fingerprint, .. }) => {
             let mut entry = lock(s);
             let body = pages::trust_question(&entry.csrf, &format!("{host}:{port}"), &fingerprint);
@@ -182,6 +160,47 @@ fn connect_and_finish(
         }
         Err(e) => fail(502, e.to_string()),
     }
+}
+
+/// The certificate fingerprint the web client trusted before for this server, if any.
+fn remembered_pin(state: &State, endpoint: &Endpoint) -> Option<String> {
+    state
+        .known_hosts
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .lookup(&endpoint.key())
+        .map(str::to_owned)
+}
+
+/// A login that worked: the session keeps it and its idle connection, and goes home.
+fn logged_in(
+    s: &Session,
+    ip: Option<IpAddr>,
+    mut login: FtpLogin,
+    conn: Connection,
+    home: String,
+) -> Answer {
+    log::info!(
+        "web login ok: user={} server={} ip={}",
+        login.user,
+        login.endpoint,
+        ip.map_or("-".into(), |i| i.to_string())
+    );
+    let notice = format!(
+        "Connected to {}:{} as {}.",
+        login.host, login.endpoint.port, login.user
+    );
+    login.home = home.clone();
+    let replaced = {
+        let mut entry = lock(s);
+        entry.notice = Some(notice);
+        entry.data.login = Some(Arc::new(login));
+        entry.data.pending = None;
+        entry.data.idle.replace(conn)
+    };
+    // A previous login's connection closes here, with the session unlocked.
+    drop(replaced);
+    Answer::Redirect(format!("/browse?path={}", percent_encode(&home)))
 }
 
 pub(super) fn trust(

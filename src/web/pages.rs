@@ -173,7 +173,6 @@ pub fn browser(b: &Browser<'_>) -> String {
         .collect();
     rows.sort_by(|a, c| c.is_dir.cmp(&a.is_dir).then_with(|| a.name.cmp(&c.name)));
     let csrf = hidden_csrf(b.csrf);
-    let path_q = percent_encode(b.path);
     let mut out = String::with_capacity(4096 + rows.len() * 400);
     let _ = write!(
         out,
@@ -200,38 +199,50 @@ pub fn browser(b: &Browser<'_>) -> String {
         out.push_str("<tr><td colspan=\"6\" class=\"empty\">This directory is empty.</td></tr>");
     }
     for r in rows {
-        let full = join(b.path, &r.name);
-        let q = percent_encode(&full);
-        let name_cell = if r.is_dir {
-            format!(
-                "<a class=\"dir\" href=\"/browse?path={q}\">{}/</a>",
-                escape(&r.name)
-            )
-        } else {
-            format!("<span class=\"file\">{}</span>", escape(&r.name))
-        };
-        let actions = if r.is_dir {
-            format!("<a class=\"button secondary\" href=\"/delete?path={q}&amp;dir=1\">Delete</a>")
-        } else {
-            format!(
-                "<a class=\"button\" href=\"/download?path={q}\" download>Download</a> \
-                 <a class=\"button secondary\" href=\"/delete?path={q}\">Delete</a>"
-            )
-        };
-        let size = if r.is_dir {
-            String::new()
-        } else {
-            human_size(r.size)
-        };
-        let _ = write!(
-            out,
-            "<tr><td>{name_cell}</td><td>{size}</td><td>{date}</td><td>{owner}</td><td><code>{perms}</code></td><td class=\"actions\">{actions}</td></tr>",
-            date = escape(&r.date),
-            owner = escape(&r.owner),
-            perms = escape(&r.perms),
-        );
+        file_row(&mut out, b.path, r);
     }
     out.push_str("</tbody></table></div>");
+    tools(&mut out, &csrf, b.path);
+    out
+}
+
+/// One listing row: the name (a link for directories), size, date, owner, permissions and
+/// the actions on it.
+fn file_row(out: &mut String, dir: &str, r: &Row) {
+    let q = percent_encode(&join(dir, &r.name));
+    let name_cell = if r.is_dir {
+        format!(
+            "<a class=\"dir\" href=\"/browse?path={q}\">{}/</a>",
+            escape(&r.name)
+        )
+    } else {
+        format!("<span class=\"file\">{}</span>", escape(&r.name))
+    };
+    let actions = if r.is_dir {
+        format!("<a class=\"button secondary\" href=\"/delete?path={q}&amp;dir=1\">Delete</a>")
+    } else {
+        format!(
+            "<a class=\"button\" href=\"/download?path={q}\" download>Download</a> \
+             <a class=\"button secondary\" href=\"/delete?path={q}\">Delete</a>"
+        )
+    };
+    let size = if r.is_dir {
+        String::new()
+    } else {
+        human_size(r.size)
+    };
+    let _ = write!(
+        out,
+        "<tr><td>{name_cell}</td><td>{size}</td><td>{date}</td><td>{owner}</td><td><code>{perms}</code></td><td class=\"actions\">{actions}</td></tr>",
+        date = escape(&r.date),
+        owner = escape(&r.owner),
+        perms = escape(&r.perms),
+    );
+}
+
+/// The forms under the listing: upload, download by name, new directory.
+fn tools(out: &mut String, csrf: &str, path: &str) {
+    let path_q = percent_encode(path);
     let _ = write!(
         out,
         "<section class=\"tools\">\
@@ -245,9 +256,8 @@ pub fn browser(b: &Browser<'_>) -> String {
          <input type=\"hidden\" name=\"dir\" value=\"{path}\">\
          <input name=\"name\" placeholder=\"name\" required><button type=\"submit\">Create</button></form>\
          </section>",
-        path = escape(b.path),
+        path = escape(path),
     );
-    out
 }
 
 pub fn confirm_delete(csrf: &str, path: &str, is_dir: bool) -> String {

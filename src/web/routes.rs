@@ -28,6 +28,11 @@ pub fn handle(state: &State, mut request: Request) {
         None => (request.url().to_owned(), String::new()),
     };
     let method = request.method().clone();
+    if method == Method::Get
+        && let Some(asset) = static_asset(&path)
+    {
+        return respond(request, asset, None, None);
+    }
     // Pages belong to a session. SECURITY: only the login page starts one, so a flood of
     // cookie-less requests elsewhere cannot fill the session table.
     let starts_session = method == Method::Get && path == "/";
@@ -36,14 +41,6 @@ pub fn handle(state: &State, mut request: Request) {
         Err(full) => return respond(request, full, None, None),
     };
     let answer = match (&method, path.as_str(), &session) {
-        (Method::Get, "/static/style.css", _) => Answer::Static {
-            content_type: "text/css; charset=utf-8",
-            body: include_str!("assets/style.css"),
-        },
-        (Method::Get, "/static/app.js", _) => Answer::Static {
-            content_type: "text/javascript; charset=utf-8",
-            body: include_str!("assets/app.js"),
-        },
         (Method::Get, "/favicon.ico", _) => Answer::NoContent,
         (Method::Get, _, None) => Answer::Redirect("/".into()),
         (_, _, None) => error_page(
@@ -67,18 +64,7 @@ pub fn handle(state: &State, mut request: Request) {
             set_cookie = Some(sessions::set_cookie("", true));
             Answer::Redirect("/".into())
         }),
-        (Method::Post, "/upload", Some((_, s))) => {
-            // The page's script uploads in the background: it wants the destination as text
-            // (a followed redirect would use up the one-time notice) and errors as pages.
-            let scripted = request
-                .headers()
-                .iter()
-                .any(|h| h.field.equiv("X-Ferroftp-Upload"));
-            match upload(&mut request, s, &query) {
-                Answer::Redirect(location) if scripted => Answer::Text(location),
-                other => other,
-            }
-        }
+        (Method::Post, "/upload", Some((_, s))) => upload_answer(&mut request, s, &query),
         (Method::Get, "/download", Some((_, s))) => {
             return download(request, s, &query, set_cookie);
         }
@@ -89,14 +75,44 @@ pub fn handle(state: &State, mut request: Request) {
     {
         set_cookie = Some(cookie);
     }
-    let notice = session.as_ref().and_then(|(_, s)| {
-        if matches!(answer, Answer::Page { .. }) {
-            lock(s).notice.take()
-        } else {
-            None
-        }
-    });
+    let notice = one_time_notice(session.as_ref(), &answer);
     respond(request, answer, set_cookie, notice);
+}
+
+/// The stylesheet and script, compiled into the binary.
+fn static_asset(path: &str) -> Option<Answer> {
+    let (content_type, body) = match path {
+        "/static/style.css" => ("text/css; charset=utf-8", include_str!("assets/style.css")),
+        "/static/app.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("assets/app.js"),
+        ),
+        _ => return None,
+    };
+    Some(Answer::Static { content_type, body })
+}
+
+/// POST /upload. The page's script uploads in the background: it wants the destination as
+/// text (a followed redirect would use up the one-time notice) and errors as pages.
+fn upload_answer(request: &mut Request, s: &Session, query: &str) -> Answer {
+    let scripted = request
+        .headers()
+        .iter()
+        .any(|h| h.field.equiv("X-Ferroftp-Upload"));
+    match upload(request, s, query) {
+        Answer::Redirect(location) if scripted => Answer::Text(location),
+        other => other,
+    }
+}
+
+/// The session's notice, taken only when the answer is a page that shows it.
+fn one_time_notice(session: Option<&Identified>, answer: &Answer) -> Option<String> {
+    let (_, s) = session?;
+    if matches!(answer, Answer::Page { .. }) {
+        lock(s).notice.take()
+    } else {
+        None
+    }
 }
 
 /// A browser session and its id (the cookie's value).

@@ -117,19 +117,7 @@ pub(super) fn upload(request: &mut Request, s: &Session, query: &str) -> Answer 
     };
     let mut parts = Multipart::new(request.as_reader(), &boundary);
     // SECURITY: the CSRF token is the form's first field, checked before any file is read.
-    let token_ok = match parts.next_part() {
-        Ok(Some(h)) if h.name == "csrf" && h.filename.is_none() => {
-            let mut token = Vec::new();
-            let ok = PartReader(&mut parts)
-                .take(256)
-                .read_to_end(&mut token)
-                .is_ok();
-            let expected = lock(s).csrf.clone();
-            ok && sessions::same_token(&String::from_utf8_lossy(&token), &expected)
-        }
-        _ => false,
-    };
-    if !token_ok {
+    if !first_part_is_csrf(&mut parts, s) {
         return error_page(
             403,
             "This form has expired or did not come from this page; please try again.",
@@ -140,34 +128,10 @@ pub(super) fn upload(request: &mut Request, s: &Session, query: &str) -> Answer 
         Ok(ftp) => ftp,
         Err(e) => return unavailable(e),
     };
-    let mut done = Vec::new();
-    loop {
-        let headers = match parts.next_part() {
-            Ok(Some(h)) => h,
-            Ok(None) => break,
-            Err(e) => return error_page(400, format!("The upload was malformed: {e}"), &back),
-        };
-        let Some(raw_name) = headers.filename.filter(|_| headers.name == "file") else {
-            continue;
-        };
-        if raw_name.is_empty() {
-            continue;
-        }
-        // Browsers may send a path ("C:\dir\a.txt"); keep the last component.
-        let base = raw_name.rsplit(['/', '\\']).next().unwrap_or("").to_owned();
-        let Some(name) = valid_name(&base).map(str::to_owned) else {
-            return error_page(400, format!("Refusing the file name {raw_name:?}."), &back);
-        };
-        if let Err(e) = upload_one(&mut ftp, &mut parts, &pages::join(&dir, &name)) {
-            let status = if matches!(e, FtpError::LocalRead(_)) {
-                400
-            } else {
-                ftp_error_status(&e)
-            };
-            return error_page(status, format!("Upload of {name} failed: {e}"), &back);
-        }
-        done.push(name);
-    }
+    let done = match upload_parts(&mut ftp, &mut parts, &dir) {
+        Ok(done) => done,
+        Err((status, message)) => return error_page(status, message, &back),
+    };
     if done.is_empty() {
         return error_page(400, "No file was selected.", &back);
     }
@@ -177,6 +141,55 @@ pub(super) fn upload(request: &mut Request, s: &Session, query: &str) -> Answer 
         done.join(", ")
     ));
     Answer::Redirect(back)
+}
+
+/// True when the form's first part is a CSRF token matching the session's.
+fn first_part_is_csrf(parts: &mut Multipart<impl Read>, s: &Session) -> bool {
+    match parts.next_part() {
+        Ok(Some(h)) if h.name == "csrf" && h.filename.is_none() => {
+            let mut token = Vec::new();
+            let ok = PartReader(parts).take(256).read_to_end(&mut token).is_ok();
+            let expected = lock(s).csrf.clone();
+            ok && sessions::same_token(&String::from_utf8_lossy(&token), &expected)
+        }
+        _ => false,
+    }
+}
+
+/// Uploads every `file` part into `dir`; the names uploaded, or the status and message of
+/// the first failure.
+fn upload_parts(
+    ftp: &mut Checkout,
+    parts: &mut Multipart<impl Read>,
+    dir: &str,
+) -> Result<Vec<String>, (u16, String)> {
+    let mut done = Vec::new();
+    while let Some(headers) = parts
+        .next_part()
+        .map_err(|e| (400, format!("The upload was malformed: {e}")))?
+    {
+        let Some(raw_name) = headers.filename.filter(|_| headers.name == "file") else {
+            continue;
+        };
+        if raw_name.is_empty() {
+            continue;
+        }
+        // Browsers may send a path ("C:\dir\a.txt"); keep the last component.
+        let base = raw_name.rsplit(['/', '\\']).next().unwrap_or("").to_owned();
+        let Some(name) = valid_name(&base).map(str::to_owned) else {
+            return Err((400, format!("Refusing the file name {raw_name:?}.")));
+        };
+        if let Err(e) = upload_one(ftp, parts, &pages::join(dir, &name)) {
+            let status = if matches!(e, FtpError::LocalRead(_)) {
+                400
+            } else {
+                ftp_error_status(&e)
+            };
+            return Err((status, format!("Upload of {name} failed: {e}")));
+        }
+        done.push(name);
+    }
+    Ok(done)
 }
 
 /// Streams the current part to `target`; a failure on the browser's side removes what it
