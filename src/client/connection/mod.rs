@@ -6,23 +6,29 @@
 //! Errors are [`Error`]: a refusal carries the server's reply line as sent
 //! (`550 No such file or directory.`); everything else is one sentence naming what failed.
 //! This module prints nothing and never sees a terminal.
+//!
+//! - `open`: resolving, TCP, the greeting and TLS, the data-connection builder.
+//! - `error`: [`Error`], [`Reply`], and the mapping of suppaftp's errors onto them.
+//!
+//! This file owns the connection's types and its verbs, and the copy loops of transfers.
+
+mod error;
+mod open;
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::str::FromStr;
-use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::Duration;
 
-use rustls::ClientConfig;
 use suppaftp::types::FileType;
-use suppaftp::{FtpError, Mode, RustlsConnector, RustlsFtpStream};
+use suppaftp::{FtpError, Mode, RustlsFtpStream};
 
 use crate::auth::Password;
-use crate::client::trust::{PinningVerifier, TrustPolicy, Verdict};
 use crate::client::watch::Watched;
 use crate::protocol::ascii::{FromNetwork, ToNetwork};
+
+use error::Ctx;
+pub use error::{Error, Reply};
 
 /// Default wait for a TCP connection and the server's greeting (`--timeout` changes it).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -84,101 +90,6 @@ pub enum TransferType {
     Ascii,
 }
 
-/// A reply from the server, as sent: the code and every line (CRLF removed).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub code: u32,
-    pub lines: Vec<String>,
-}
-
-impl Reply {
-    fn from_response(response: &suppaftp::types::Response) -> Reply {
-        let text = String::from_utf8_lossy(&response.body);
-        let lines: Vec<String> = text
-            .lines()
-            .map(|l| l.trim_end_matches('\r').to_owned())
-            .filter(|l| !l.is_empty())
-            .collect();
-        // suppaftp maps codes it does not name (522, 534, …) to 0: read the line instead.
-        let code = lines
-            .last()
-            .and_then(|l| l.get(..3))
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_else(|| response.status.code());
-        Reply { code, lines }
-    }
-
-    /// The last line (`550 No such file or directory.`): what a one-line report shows.
-    pub fn last_line(&self) -> &str {
-        self.lines.last().map(String::as_str).unwrap_or("")
-    }
-
-    /// The text after the code on the last line.
-    pub fn message(&self) -> &str {
-        self.last_line().get(4..).unwrap_or("").trim()
-    }
-}
-
-impl fmt::Display for Reply {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.last_line() {
-            "" => write!(f, "{}", self.code),
-            line => f.write_str(line),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The server refused: its reply line, verbatim.
-    #[error("{0}")]
-    Reply(Reply),
-    #[error("cannot resolve {host}: {source}")]
-    Resolve { host: String, source: io::Error },
-    #[error("cannot connect to {endpoint}: {source}")]
-    Connect { endpoint: String, source: io::Error },
-    #[error("no answer from {endpoint} within {secs} s")]
-    Timeout { endpoint: String, secs: u64 },
-    #[error("TLS failure with {endpoint}: {message}")]
-    Tls { endpoint: String, message: String },
-    #[error("the certificate of {endpoint} is not trusted yet (SHA-256 {fingerprint})")]
-    UnknownCertificate {
-        endpoint: String,
-        fingerprint: String,
-    },
-    #[error(
-        "REFUSED: the certificate of {endpoint} has CHANGED (pinned SHA-256 {pinned}, \
-         presented {presented}); this may be an attack; if the change is expected, delete \
-         its line from {known_hosts}"
-    )]
-    CertificateChanged {
-        endpoint: String,
-        pinned: String,
-        presented: String,
-        known_hosts: String,
-    },
-    #[error("connection to the server lost: {0}")]
-    Io(io::Error),
-    #[error("cannot write the local file: {0}")]
-    LocalWrite(io::Error),
-    #[error("cannot read the local file: {0}")]
-    LocalRead(io::Error),
-    #[error("the server sent a malformed reply")]
-    BadReply,
-    #[error("{0}")]
-    Invalid(String),
-}
-
-impl Error {
-    /// The server's reply code, when the server refused.
-    pub fn code(&self) -> Option<u32> {
-        match self {
-            Error::Reply(r) => Some(r.code),
-            _ => None,
-        }
-    }
-}
-
 /// An open control connection (logged in or not).
 ///
 /// suppaftp's `RustlsFtpStream` serves both plain and TLS sessions: without `into_secure`
@@ -202,250 +113,7 @@ impl fmt::Debug for Connection {
     }
 }
 
-/// Context for turning suppaftp's errors into ours.
-struct Ctx<'a> {
-    endpoint: &'a Endpoint,
-    verifier: Option<&'a PinningVerifier>,
-}
-
-impl Ctx<'_> {
-    fn error(&self, e: FtpError) -> Error {
-        if let Some(verdict) = self.verifier.and_then(PinningVerifier::verdict) {
-            return certificate_error(self.endpoint, verdict);
-        }
-        match e {
-            FtpError::UnexpectedResponse(r) => Error::Reply(Reply::from_response(&r)),
-            FtpError::SecureError(message) => Error::Tls {
-                endpoint: self.endpoint.to_string(),
-                message,
-            },
-            FtpError::ConnectionError(io) => self.io_error(io),
-            FtpError::BadResponse => Error::BadReply,
-            FtpError::InvalidAddress(e) => Error::Invalid(format!("invalid address: {e}")),
-            FtpError::DataConnectionAlreadyOpen => {
-                Error::Invalid("a transfer is still running".into())
-            }
-        }
-    }
-
-    fn io_error(&self, io: io::Error) -> Error {
-        if let Some(tls) = io
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Error::Tls {
-                endpoint: self.endpoint.to_string(),
-                message: tls.to_string(),
-            };
-        }
-        if matches!(
-            io.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        ) {
-            return Error::Io(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the server did not answer in time",
-            ));
-        }
-        Error::Io(io)
-    }
-}
-
-fn certificate_error(endpoint: &Endpoint, verdict: Verdict) -> Error {
-    match verdict {
-        Verdict::Unknown { fingerprint } => Error::UnknownCertificate {
-            endpoint: endpoint.to_string(),
-            fingerprint,
-        },
-        Verdict::Changed { pinned, presented } => Error::CertificateChanged {
-            endpoint: endpoint.to_string(),
-            pinned,
-            presented,
-            known_hosts: crate::client::trust::config_dir()
-                .map(|d| d.join("known_hosts").display().to_string())
-                .unwrap_or_else(|| "known_hosts".into()),
-        },
-    }
-}
-
-/// The rustls client config for one connection: our provider (ring), TLS 1.2 and 1.3, the
-/// pinning verifier, and rustls' in-memory session cache. suppaftp reuses this config for
-/// every data connection, so data connections resume the control connection's session.
-fn tls_config(verifier: Arc<PinningVerifier>) -> Result<Arc<ClientConfig>, Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(TLS_VERSIONS)
-        .map_err(|e| Error::Invalid(format!("TLS setup: {e}")))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
-/// TLS 1.2 only. SECURITY/interoperability: servers that bind data connections to the
-/// control session (ours, vsftpd `require_ssl_reuse`) need every data connection to resume
-/// it. rustls uses a TLS 1.3 ticket at most once and such servers send no new tickets on
-/// data connections, so after a couple of transfers a TLS 1.3 client would have nothing
-/// left to resume with; a TLS 1.2 session id can be resumed any number of times. TLS 1.2
-/// with rustls' suites (ECDHE, AEAD only) keeps forward secrecy.
-const TLS_VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
-
-fn resolve(endpoint: &Endpoint) -> Result<Vec<SocketAddr>, Error> {
-    let addrs: Vec<SocketAddr> = (endpoint.host.as_str(), endpoint.port)
-        .to_socket_addrs()
-        .map_err(|source| Error::Resolve {
-            host: endpoint.host.clone(),
-            source,
-        })?
-        .collect();
-    if addrs.is_empty() {
-        return Err(Error::Resolve {
-            host: endpoint.host.clone(),
-            source: io::Error::new(io::ErrorKind::NotFound, "no address"),
-        });
-    }
-    Ok(addrs)
-}
-
-/// TCP to the first address that answers within `timeout` each.
-fn connect_tcp(
-    endpoint: &Endpoint,
-    addrs: &[SocketAddr],
-    timeout: Duration,
-) -> Result<TcpStream, Error> {
-    let mut last = None;
-    for addr in addrs {
-        match TcpStream::connect_timeout(addr, timeout) {
-            Ok(s) => return Ok(s),
-            Err(e) => last = Some(e),
-        }
-    }
-    let source = last.unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound));
-    if matches!(
-        source.kind(),
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-    ) {
-        return Err(Error::Timeout {
-            endpoint: endpoint.to_string(),
-            secs: timeout.as_secs(),
-        });
-    }
-    Err(Error::Connect {
-        endpoint: endpoint.to_string(),
-        source,
-    })
-}
-
-fn set_timeouts(s: &TcpStream, timeout: Duration) -> io::Result<()> {
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))
-}
-
-/// A greeting that does not come within the connect timeout is a timeout, not "lost".
-fn greeting_error(endpoint: &Endpoint, timeout: Duration, e: Error) -> Error {
-    match e {
-        Error::Io(io) if io.kind() == io::ErrorKind::TimedOut => Error::Timeout {
-            endpoint: endpoint.to_string(),
-            secs: timeout.as_secs(),
-        },
-        other => other,
-    }
-}
-
-/// Implicit TLS. suppaftp opens that socket itself, with no connect timeout: run it on a
-/// helper thread and stop waiting after `timeout`. A thread left behind ends with the OS
-/// connect timeout; nothing waits for it.
-fn connect_implicit(
-    ctx: &Ctx<'_>,
-    addr: std::net::SocketAddr,
-    connector: RustlsConnector,
-    domain: String,
-    timeout: Duration,
-) -> Result<RustlsFtpStream, Error> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(RustlsFtpStream::connect_secure_implicit(
-            addr, connector, &domain,
-        ));
-    });
-    match rx.recv_timeout(timeout) {
-        Ok(result) => result.map_err(|e| ctx.error(e)),
-        Err(_) => Err(Error::Timeout {
-            endpoint: ctx.endpoint.to_string(),
-            secs: timeout.as_secs(),
-        }),
-    }
-}
-
-/// Active mode's wait, and passive data connections opened to the control connection's peer.
-fn data_to_server_only(
-    ftp: RustlsFtpStream,
-    connect_timeout: Duration,
-) -> Result<RustlsFtpStream, Error> {
-    let peer_ip = ftp.get_ref().peer_addr().map_err(Error::Io)?.ip();
-    Ok(ftp
-        .active_mode(DATA_TIMEOUT)
-        .passive_stream_builder(move |addr| {
-            // SECURITY: data connections go to the server we are talking to, whatever
-            // address a PASV reply names (as curl's --ftp-skip-pasv-ip): a hostile server
-            // must not make us connect elsewhere (for the web client, an SSRF around
-            // web_allowed_servers).
-            let addr = std::net::SocketAddr::new(peer_ip, addr.port());
-            let s = TcpStream::connect_timeout(&addr, connect_timeout)
-                .map_err(FtpError::ConnectionError)?;
-            set_timeouts(&s, DATA_TIMEOUT).map_err(FtpError::ConnectionError)?;
-            Ok(s)
-        }))
-}
-
 impl Connection {
-    /// Connects, reads the greeting and, for TLS, completes the handshake (checking the
-    /// certificate against `trust`) and `PBSZ 0` / `PROT P`. Not logged in yet.
-    pub fn connect(
-        endpoint: &Endpoint,
-        security: Security,
-        trust: TrustPolicy,
-        timeout: Duration,
-    ) -> Result<Connection, Error> {
-        let addrs = resolve(endpoint)?;
-        let verifier = PinningVerifier::new(trust);
-        let ctx = Ctx {
-            endpoint,
-            verifier: Some(&verifier),
-        };
-        let domain = endpoint.host.clone();
-        let ftp = match security {
-            Security::None | Security::Explicit => {
-                let tcp = connect_tcp(endpoint, &addrs, timeout)?;
-                set_timeouts(&tcp, timeout).map_err(Error::Io)?;
-                let ftp = RustlsFtpStream::connect_with_stream(tcp)
-                    .map_err(|e| greeting_error(endpoint, timeout, ctx.error(e)))?;
-                if security == Security::Explicit {
-                    let connector = RustlsConnector::from(tls_config(verifier.clone())?);
-                    ftp.into_secure(connector, &domain)
-                        .map_err(|e| greeting_error(endpoint, timeout, ctx.error(e)))?
-                } else {
-                    ftp
-                }
-            }
-            Security::Implicit => {
-                let connector = RustlsConnector::from(tls_config(verifier.clone())?);
-                connect_implicit(&ctx, addrs[0], connector, domain, timeout)?
-            }
-        };
-        set_timeouts(&ftp.get_ref(), REPLY_TIMEOUT).map_err(Error::Io)?;
-        let mut ftp = data_to_server_only(ftp, timeout)?;
-        ftp.set_mode(Mode::ExtendedPassive);
-        Ok(Connection {
-            ftp,
-            endpoint: endpoint.clone(),
-            security,
-            mode: DataMode::Passive,
-            epsv_refused: false,
-            ascii: false,
-        })
-    }
-
     fn ctx(&self) -> Ctx<'_> {
         Ctx {
             endpoint: &self.endpoint,
