@@ -636,11 +636,7 @@ bob: Public:ro, ~:rw, Movies:ro
         let before = fs::metadata(&path).unwrap().modified().unwrap();
         Directories::open(&data).unwrap();
         assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), before);
-        let leftovers: Vec<_> = fs::read_dir(&data)
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.contains(".tmp-"))
-            .collect();
+        let leftovers = crate::auth::hotfile::temp_leftovers(&data);
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 

@@ -670,11 +670,7 @@ mod tests {
         cli.reload_if_changed();
         assert_eq!(server.list().len(), 80);
         assert_eq!(cli.list(), server.list());
-        let leftovers: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.contains(".tmp-"))
-            .collect();
+        let leftovers = hotfile::temp_leftovers(dir.path());
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 

@@ -99,13 +99,6 @@ impl Grants {
 mod tests {
     use super::*;
 
-    fn meta(owner: &str, public: bool) -> Meta {
-        Meta {
-            owner: owner.into(),
-            public,
-        }
-    }
-
     #[test]
     fn grants_and_ownership() {
         let g = Grants::user(
@@ -117,15 +110,15 @@ mod tests {
         );
         assert_eq!(g.top_level("bob"), None);
         assert_eq!(g.access(&VirtualPath::root()), Some(Access::ReadOnly));
-        assert!(g.can_see(Some(&meta("bob", true))));
-        assert!(!g.can_see(Some(&meta("bob", false))));
-        assert!(g.can_see(Some(&meta("alice", false))));
+        assert!(g.can_see(Some(&Meta::new("bob", true))));
+        assert!(!g.can_see(Some(&Meta::new("bob", false))));
+        assert!(g.can_see(Some(&Meta::new("alice", false))));
         assert!(g.can_see(None));
-        assert!(g.can_modify(Some(&meta("alice", true))));
-        assert!(!g.can_modify(Some(&meta("bob", true))));
+        assert!(g.can_modify(Some(&Meta::new("alice", true))));
+        assert!(!g.can_modify(Some(&Meta::new("bob", true))));
         assert!(!g.can_modify(None));
         let admin = Grants::admin("root");
-        assert!(admin.can_see(Some(&meta("bob", false))) && admin.can_modify(None));
+        assert!(admin.can_see(Some(&Meta::new("bob", false))) && admin.can_modify(None));
         assert_eq!(
             admin.access(&VirtualPath::top("bob")),
             Some(Access::ReadWrite)

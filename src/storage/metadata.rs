@@ -18,6 +18,15 @@ pub struct Meta {
     pub public: bool,
 }
 
+impl Meta {
+    pub fn new(owner: impl Into<String>, public: bool) -> Meta {
+        Meta {
+            owner: owner.into(),
+            public,
+        }
+    }
+}
+
 /// One journal line.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
@@ -355,13 +364,6 @@ fn move_tree(map: &mut BTreeMap<String, Meta>, from: &str, to: &str) {
 mod tests {
     use super::*;
 
-    fn meta(owner: &str, public: bool) -> Meta {
-        Meta {
-            owner: owner.into(),
-            public,
-        }
-    }
-
     #[test]
     fn deleted_accounts_leave_tombstones() {
         let dir = tempfile::tempdir().unwrap();
@@ -371,20 +373,20 @@ mod tests {
         fs::write(root.join("Public/b"), b"x").unwrap();
         let journal = dir.path().join("metadata.jsonl");
         let store = MetaStore::open(&journal, &root, false, &|_: &str| true).unwrap();
-        store.set("/Public/a", meta("carol", false)).unwrap();
-        store.set("/Public/b", meta("dave", false)).unwrap();
+        store.set("/Public/a", Meta::new("carol", false)).unwrap();
+        store.set("/Public/b", Meta::new("dave", false)).unwrap();
         store.disown("carol", None).unwrap();
-        assert_eq!(store.get("/Public/a"), Some(meta("~carol", false)));
+        assert_eq!(store.get("/Public/a"), Some(Meta::new("~carol", false)));
         drop(store);
         let store = MetaStore::open(&journal, &root, false, &|name: &str| name != "dave").unwrap();
         assert_eq!(
             store.get("/Public/a"),
-            Some(meta("~carol", false)),
+            Some(Meta::new("~carol", false)),
             "replayed"
         );
         assert_eq!(
             store.get("/Public/b"),
-            Some(meta("~dave", false)),
+            Some(Meta::new("~dave", false)),
             "deleted while down"
         );
     }
@@ -398,17 +400,19 @@ mod tests {
         fs::write(root.join("alice/g"), b"x").unwrap();
         let journal = dir.path().join("metadata.jsonl");
         let store = MetaStore::open(&journal, &root, true, &|_: &str| true).unwrap();
-        store.set("/alice/d", meta("alice", false)).unwrap();
-        store.set("/alice/d/sub/f", meta("alice", true)).unwrap();
-        store.set("/alice/dx", meta("bob", true)).unwrap();
-        store.set("/alice/g", meta("alice", false)).unwrap();
+        store.set("/alice/d", Meta::new("alice", false)).unwrap();
+        store
+            .set("/alice/d/sub/f", Meta::new("alice", true))
+            .unwrap();
+        store.set("/alice/dx", Meta::new("bob", true)).unwrap();
+        store.set("/alice/g", Meta::new("alice", false)).unwrap();
         store.rename("/alice/d", "/alice/e").unwrap();
         fs::rename(root.join("alice/d"), root.join("alice/e")).unwrap();
-        assert_eq!(store.get("/alice/e/sub/f"), Some(meta("alice", true)));
+        assert_eq!(store.get("/alice/e/sub/f"), Some(Meta::new("alice", true)));
         assert_eq!(store.get("/alice/d/sub/f"), None);
         assert_eq!(
             store.get("/alice/dx"),
-            Some(meta("bob", true)),
+            Some(Meta::new("bob", true)),
             "sibling with a common prefix untouched"
         );
         store.remove("/alice/g").unwrap();
@@ -418,8 +422,8 @@ mod tests {
         f.write_all(b"{\"op\":\"set\",\"pa").unwrap();
         drop(f);
         let store = MetaStore::open(&journal, &root, true, &|_: &str| true).unwrap();
-        assert_eq!(store.get("/alice/e"), Some(meta("alice", false)));
-        assert_eq!(store.get("/alice/e/sub/f"), Some(meta("alice", true)));
+        assert_eq!(store.get("/alice/e"), Some(Meta::new("alice", false)));
+        assert_eq!(store.get("/alice/e/sub/f"), Some(Meta::new("alice", true)));
         assert_eq!(store.get("/alice/g"), None);
         assert_eq!(
             store.get("/alice/dx"),

@@ -1,11 +1,14 @@
 //! Storage: the only module that turns client paths into real paths and touches
-//! `server_storage/`. Every path goes through `Storage::resolve`, which keeps it inside the jail
-//! and applies the ownership/visibility rules of `access` to the records of `metadata`.
+//! `server_storage/`. Every path goes through `Storage::resolve` (`resolve.rs`, the jail),
+//! which keeps it inside the root and applies the ownership/visibility rules of `access` to
+//! the records of `metadata`. This file owns the operations on resolved paths: listing,
+//! reading, uploads (with `upload.rs`), directories, deletes, renames and ownership changes.
 
 pub mod access;
 mod locks;
 pub mod metadata;
 pub mod path;
+mod resolve;
 pub mod upload;
 
 use std::fs::{self, File, Metadata};
@@ -17,6 +20,7 @@ use std::time::SystemTime;
 pub use access::{Access, Grants, PUBLIC_DIR};
 pub use metadata::{Meta, MetaStore};
 pub use path::VirtualPath;
+pub use resolve::Resolved;
 pub use upload::{Upload, UploadMode};
 
 use locks::{PathGuard, PathLocks};
@@ -103,57 +107,6 @@ pub fn create_home_dir(root: &Path, name: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// A path the jail accepted: its place in the namespace, its real path, the session's access
-/// to its top-level directory, and its ownership record (if any).
-#[derive(Debug, Clone)]
-pub struct Resolved {
-    pub virt: VirtualPath,
-    real: PathBuf,
-    pub access: Access,
-    /// The ownership record that judges this path (a symlink's: its target's).
-    pub meta: Option<Meta>,
-    /// A symlink placed on disk, to a file: it has no owner of its own, so only admins may
-    /// change the link itself.
-    is_link: bool,
-}
-
-/// Where a namespace path is on disk (see `Storage::locate`).
-struct Located {
-    /// The path with symlinks above it resolved: the key of its ownership record.
-    virt: VirtualPath,
-    real: PathBuf,
-    /// For a final symlink to a file: where it leads.
-    link_target: Option<VirtualPath>,
-}
-
-impl Resolved {
-    fn need_write(&self) -> Result<(), Error> {
-        match self.access {
-            Access::ReadWrite => Ok(()),
-            Access::ReadOnly => Err(Error::PermissionDenied),
-        }
-    }
-
-    /// Write grant plus ownership: the owner or an admin (a symlink itself: admins only).
-    fn need_modify(&self, grants: &Grants) -> Result<(), Error> {
-        self.need_write()?;
-        let record = if self.is_link {
-            None
-        } else {
-            self.meta.as_ref()
-        };
-        if grants.can_modify(record) {
-            Ok(())
-        } else {
-            Err(Error::PermissionDenied)
-        }
-    }
-
-    fn is_root_or_top(&self) -> bool {
-        self.virt.is_root() || self.virt.is_top_level()
-    }
-}
-
 /// The storage root, upload policy and ownership records.
 #[derive(Debug)]
 pub struct Storage {
@@ -205,13 +158,7 @@ impl Storage {
         match fs::create_dir(self.root.join(name)) {
             // SECURITY: only a directory made here becomes the user's; an existing one (a
             // shared directory that happens to have this name) is not adopted.
-            Ok(()) => self.meta.set(
-                virt.as_str(),
-                Meta {
-                    owner: name.to_owned(),
-                    public: false,
-                },
-            )?,
+            Ok(()) => self.meta.set(virt.as_str(), Meta::new(name, false))?,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e.into()),
         }
@@ -226,174 +173,6 @@ impl Storage {
         entries
             .flatten()
             .any(|e| e.file_name().to_string_lossy().eq_ignore_ascii_case(name))
-    }
-
-    /// Resolves a client path against `cwd` for a session with `grants`. Ungranted top-level
-    /// directories are reported as absent.
-    pub fn resolve(
-        &self,
-        grants: &Grants,
-        cwd: &VirtualPath,
-        arg: &str,
-    ) -> Result<Resolved, Error> {
-        let virt = cwd.join(arg)?;
-        self.resolve_virtual(grants, virt)
-    }
-
-    /// Resolves a namespace path. Symlinks placed on disk are judged by where they lead: the
-    /// session needs the grant of the typed path *and* of the target, and the target's
-    /// ownership and visibility apply (a link into another user's home is as absent as it).
-    pub fn resolve_virtual(&self, grants: &Grants, virt: VirtualPath) -> Result<Resolved, Error> {
-        let typed_access = grants.access(&virt).ok_or(Error::NotFound)?;
-        let located = self.locate(&virt)?;
-        let judged = located.link_target.as_ref().unwrap_or(&located.virt);
-        let access = if *judged == virt {
-            typed_access
-        } else {
-            // SECURITY: a link never grants more than either end of it.
-            let target_access = grants.access(judged).ok_or(Error::NotFound)?;
-            if typed_access == Access::ReadWrite && target_access == Access::ReadWrite {
-                Access::ReadWrite
-            } else {
-                Access::ReadOnly
-            }
-        };
-        if located.virt != virt {
-            self.visible_meta(grants, &virt)?;
-        }
-        if located.link_target.is_some() {
-            self.visible_meta(grants, &located.virt)?;
-        }
-        let meta = self.visible_meta(grants, judged)?;
-        Ok(Resolved {
-            virt: located.virt,
-            real: located.real,
-            access,
-            meta,
-            is_link: located.link_target.is_some(),
-        })
-    }
-
-    /// The record of `virt`, after checking that neither it nor a directory above it is
-    /// private to someone else (such entries are absent: `NotFound`, as for a missing file).
-    /// Top-level directories are governed by the grants alone.
-    fn visible_meta(&self, grants: &Grants, virt: &VirtualPath) -> Result<Option<Meta>, Error> {
-        let path = virt.as_str();
-        let mut meta = None;
-        let mut end = 0;
-        for (i, c) in virt.components().enumerate() {
-            end += 1 + c.len();
-            meta = self.meta.get(&path[..end]);
-            if i > 0 && !grants.can_see(meta.as_ref()) {
-                return Err(Error::NotFound);
-            }
-        }
-        Ok(meta)
-    }
-
-    /// Where `virt` is on disk, with every symlink above it resolved.
-    ///
-    /// SECURITY: symlinks placed on disk must not lead out of the jail: the deepest existing
-    /// ancestor of the path must canonicalise inside the root, a dangling symlink is refused
-    /// (creating through it would write wherever it points), and so is a final symlink that
-    /// leads out. A final symlink to a directory is followed; one to a file stays the entry
-    /// (DELE removes the link) and names its target for judging access.
-    fn locate(&self, virt: &VirtualPath) -> Result<Located, Error> {
-        let Some(name) = virt.file_name() else {
-            return Ok(Located {
-                virt: VirtualPath::root(),
-                real: self.root.clone(),
-                link_target: None,
-            });
-        };
-        let mut real = self.root.clone();
-        for c in virt.parent().components() {
-            real.push(c);
-        }
-        let mut real = self.canonical_inside(&real)?;
-        real.push(name);
-        let mut link_target = None;
-        match fs::symlink_metadata(&real) {
-            Ok(m) if m.file_type().is_symlink() => {
-                let target = self.canonical_inside(&real)?;
-                if fs::metadata(&target).is_ok_and(|t| t.is_dir()) {
-                    real = target;
-                } else {
-                    link_target = Some(self.virtual_of(&target)?);
-                }
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
-        }
-        Ok(Located {
-            virt: self.virtual_of(&real)?,
-            real,
-            link_target,
-        })
-    }
-
-    /// `path` with its deepest existing ancestor canonicalised; refused unless inside the root.
-    fn canonical_inside(&self, path: &Path) -> Result<PathBuf, Error> {
-        if self.plain_below_root(path)? {
-            return Ok(path.to_path_buf());
-        }
-        let mut probe = path;
-        let mut missing = Vec::new();
-        loop {
-            match fs::symlink_metadata(probe) {
-                Ok(_) => break,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    let (Some(name), Some(parent)) = (probe.file_name(), probe.parent()) else {
-                        return Err(Error::Refused("no existing ancestor"));
-                    };
-                    missing.push(name);
-                    probe = parent;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let mut canon = probe
-            .canonicalize()
-            .map_err(|_| Error::Refused("dangling symlink"))?;
-        if !canon.starts_with(&self.root) {
-            return Err(Error::Refused("symlink out of the storage root"));
-        }
-        canon.extend(missing.iter().rev());
-        Ok(canon)
-    }
-
-    /// True when `path` is the root plus plain names, none of them a symlink on disk (the
-    /// common case): then it is canonical as it stands, since the root is. One `lstat` per
-    /// name below the root, where `canonicalize` would ask about every ancestor of the root
-    /// too. Stops at the first missing name (the rest cannot be links either).
-    fn plain_below_root(&self, path: &Path) -> Result<bool, Error> {
-        let Ok(rel) = path.strip_prefix(&self.root) else {
-            return Ok(false);
-        };
-        let mut probe = self.root.clone();
-        for c in rel.components() {
-            let std::path::Component::Normal(name) = c else {
-                return Ok(false);
-            };
-            probe.push(name);
-            match fs::symlink_metadata(&probe) {
-                Ok(m) if m.file_type().is_symlink() => return Ok(false),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(true)
-    }
-
-    /// The namespace path of a real path inside the root.
-    fn virtual_of(&self, real: &Path) -> Result<VirtualPath, Error> {
-        let rel = real
-            .strip_prefix(&self.root)
-            .map_err(|_| Error::Refused("symlink out of the storage root"))?;
-        let rel = rel.to_str().ok_or(Error::Refused("name is not UTF-8"))?;
-        VirtualPath::root().join(rel)
     }
 
     pub fn metadata(&self, r: &Resolved) -> Result<Metadata, Error> {
@@ -433,55 +212,59 @@ impl Storage {
                 );
                 break;
             }
-            let entry = entry?;
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            if name.starts_with(path::RESERVED_PREFIX) || (!all && name.starts_with('.')) {
-                continue;
+            if let Some(facts) = self.listed_entry(grants, dir, &entry?, all) {
+                out.push(facts);
             }
-            let (access, top) = if dir.virt.is_root() {
-                match grants.top_level(&name) {
-                    Some(a) => (a, true),
-                    None => continue,
-                }
-            } else {
-                (dir.access, false)
-            };
-            let child = format!("{}/{name}", dir.virt.as_str().trim_end_matches('/'));
-            let (access, record) = if entry.file_type().is_ok_and(|t| t.is_symlink()) {
-                // SECURITY: a link is listed as what it leads to, if this session may see that.
-                let Ok(linked) = VirtualPath::root()
-                    .join(&child)
-                    .and_then(|v| self.resolve_virtual(grants, v))
-                else {
-                    continue;
-                };
-                (linked.access, linked.meta)
-            } else {
-                let record = self.meta.get(&child);
-                if !top && !grants.can_see(record.as_ref()) {
-                    continue;
-                }
-                (access, record)
-            };
-            let Ok(meta) = fs::metadata(entry.path()) else {
-                continue;
-            };
-            if top && !meta.is_dir() {
-                continue;
-            }
-            out.push(entry_facts(
-                name,
-                &meta,
-                access,
-                top,
-                record.as_ref(),
-                grants,
-            ));
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// One entry of `dir` as this session may see it, or None when it is hidden from it
+    /// (reserved names, dot files without `all`, ungranted top levels, others' private files).
+    fn listed_entry(
+        &self,
+        grants: &Grants,
+        dir: &Resolved,
+        entry: &fs::DirEntry,
+        all: bool,
+    ) -> Option<EntryFacts> {
+        let name = entry.file_name().into_string().ok()?;
+        if name.starts_with(path::RESERVED_PREFIX) || (!all && name.starts_with('.')) {
+            return None;
+        }
+        let (access, top) = if dir.virt.is_root() {
+            (grants.top_level(&name)?, true)
+        } else {
+            (dir.access, false)
+        };
+        let child = format!("{}/{name}", dir.virt.as_str().trim_end_matches('/'));
+        let (access, record) = if entry.file_type().is_ok_and(|t| t.is_symlink()) {
+            // SECURITY: a link is listed as what it leads to, if this session may see that.
+            let linked = VirtualPath::root()
+                .join(&child)
+                .and_then(|v| self.resolve_virtual(grants, v))
+                .ok()?;
+            (linked.access, linked.meta)
+        } else {
+            let record = self.meta.get(&child);
+            if !top && !grants.can_see(record.as_ref()) {
+                return None;
+            }
+            (access, record)
+        };
+        let meta = fs::metadata(entry.path()).ok()?;
+        if top && !meta.is_dir() {
+            return None;
+        }
+        Some(entry_facts(
+            name,
+            &meta,
+            access,
+            top,
+            record.as_ref(),
+            grants,
+        ))
     }
 
     /// Opens a plain file for download; returns it with its length.
@@ -516,10 +299,7 @@ impl Storage {
         } else {
             Some((
                 r.virt.as_str().to_owned(),
-                Meta {
-                    owner: grants.user_name().to_owned(),
-                    public,
-                },
+                Meta::new(grants.user_name(), public),
             ))
         };
         // SECURITY: APPE or REST 0 + STOR of a new name writes a temp file published with
@@ -606,13 +386,8 @@ impl Storage {
             return Err(Error::PermissionDenied);
         }
         fs::create_dir(&r.real)?;
-        self.meta.set(
-            r.virt.as_str(),
-            Meta {
-                owner: grants.user_name().to_owned(),
-                public,
-            },
-        )?;
+        self.meta
+            .set(r.virt.as_str(), Meta::new(grants.user_name(), public))?;
         Ok(())
     }
 
