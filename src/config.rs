@@ -131,25 +131,14 @@ impl Settings {
         file: FileConfig,
         flags: Overrides,
     ) -> Result<Settings, ConfigError> {
-        let listen_specs = if !flags.listen.is_empty() {
-            flags.listen
-        } else {
-            file.listen
-                .unwrap_or_else(|| vec![DEFAULT_LISTEN.to_owned()])
-        };
-        let listen = listen_specs
-            .iter()
-            .map(|s| parse_socket_addr("listen", s))
-            .collect::<Result<Vec<_>, _>>()?;
-        let implicit_specs = if flags.implicit_tls_listen.is_empty() {
-            file.implicit_tls_listen.unwrap_or_default()
-        } else {
-            flags.implicit_tls_listen
-        };
-        let implicit_tls_listen = implicit_specs
-            .iter()
-            .map(|s| parse_socket_addr("implicit_tls_listen", s))
-            .collect::<Result<Vec<_>, _>>()?;
+        let throttle = throttle_policy(&file);
+        let listen = addresses("listen", flags.listen, file.listen, DEFAULT_LISTEN)?;
+        let implicit_tls_listen = addresses(
+            "implicit_tls_listen",
+            flags.implicit_tls_listen,
+            file.implicit_tls_listen,
+            "",
+        )?;
         let pasv_ports = flags
             .pasv_ports
             .or(file.pasv_ports)
@@ -172,7 +161,6 @@ impl Settings {
         if !(4..=31).contains(&bcrypt_cost) {
             return Err(value("bcrypt_cost", "must be between 4 and 31"));
         }
-        let defaults = ThrottlePolicy::default();
         Ok(Settings {
             instance: Instance::new(dir),
             listen,
@@ -187,17 +175,7 @@ impl Settings {
             bcrypt_cost,
             overwrite: file.overwrite.unwrap_or(true),
             fsync_uploads: file.fsync_uploads.unwrap_or(true),
-            throttle: ThrottlePolicy {
-                max_failures: file.max_login_failures.unwrap_or(defaults.max_failures),
-                window: file
-                    .login_failure_window
-                    .map(Duration::from_secs)
-                    .unwrap_or(defaults.window),
-                block: file
-                    .login_block
-                    .map(Duration::from_secs)
-                    .unwrap_or(defaults.block),
-            },
+            throttle,
             allow_signup: flags.allow_signup || file.allow_signup.unwrap_or(false),
             anonymous: flags.anonymous || file.anonymous.unwrap_or(false),
             implicit_tls_listen,
@@ -219,6 +197,38 @@ impl Settings {
             .unwrap_or_else(|e| unreachable!("built-in defaults are valid: {e}"));
         s.bcrypt_cost = 4;
         s
+    }
+}
+
+/// Socket addresses from the flags, else the file, else `default` (none when empty).
+fn addresses(
+    key: &'static str,
+    flags: Vec<String>,
+    file: Option<Vec<String>>,
+    default: &str,
+) -> Result<Vec<SocketAddr>, ConfigError> {
+    let specs = if !flags.is_empty() {
+        flags
+    } else {
+        file.unwrap_or_else(|| {
+            (!default.is_empty())
+                .then(|| default.to_owned())
+                .into_iter()
+                .collect()
+        })
+    };
+    specs.iter().map(|s| parse_socket_addr(key, s)).collect()
+}
+
+/// Failed-login throttling: the file's values, else the defaults.
+fn throttle_policy(file: &FileConfig) -> ThrottlePolicy {
+    let defaults = ThrottlePolicy::default();
+    ThrottlePolicy {
+        max_failures: file.max_login_failures.unwrap_or(defaults.max_failures),
+        window: file
+            .login_failure_window
+            .map_or(defaults.window, Duration::from_secs),
+        block: file.login_block.map_or(defaults.block, Duration::from_secs),
     }
 }
 

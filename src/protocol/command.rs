@@ -155,11 +155,13 @@ impl Command {
         upper[..verb.len()].make_ascii_uppercase();
         // Upper-casing ASCII bytes keeps UTF-8 valid, and `verb` holds whole characters.
         let verb = std::str::from_utf8(&upper[..verb.len()]).map_err(|_| ParseError::NotUtf8)?;
-        let arg = arg.filter(|a| !a.is_empty());
-        let path = |name: &'static str| {
-            arg.map(str::to_owned)
-                .ok_or(ParseError::MissingArgument(name))
-        };
+        Command::from_verb(verb, arg.filter(|a| !a.is_empty()))
+    }
+
+    /// The command for an upper-cased `verb` and its non-empty argument, if any.
+    fn from_verb(verb: &str, arg: Option<&str>) -> Result<Command, ParseError> {
+        let required = |name: &'static str| arg.ok_or(ParseError::MissingArgument(name));
+        let path = |name: &'static str| required(name).map(str::to_owned);
         Ok(match verb {
             "USER" => Command::User(path("USER")?),
             "PASS" => Command::Pass(Password::new(arg.unwrap_or("").to_owned())),
@@ -168,11 +170,9 @@ impl Command {
             "CDUP" | "XCUP" => Command::Cdup,
             "REIN" => Command::Rein,
             "QUIT" => Command::Quit,
-            "PORT" => Command::Port(address::parse_port(
-                arg.ok_or(ParseError::MissingArgument("PORT"))?,
-            )?),
+            "PORT" => Command::Port(address::parse_port(required("PORT")?)?),
             "PASV" => Command::Pasv,
-            "TYPE" => Command::Type(parse_type(arg.ok_or(ParseError::MissingArgument("TYPE"))?)?),
+            "TYPE" => Command::Type(parse_type(required("TYPE")?)?),
             "STRU" => Command::Stru(single_letter(arg)?),
             "MODE" => Command::Mode(single_letter(arg)?),
             "RETR" => Command::Retr(path("RETR")?),
@@ -181,7 +181,7 @@ impl Command {
             "APPE" => Command::Appe(path("APPE")?),
             "ALLO" => Command::Allo,
             "REST" => Command::Rest(
-                arg.ok_or(ParseError::MissingArgument("REST"))?
+                required("REST")?
                     .trim()
                     .parse()
                     .map_err(|_| ParseError::BadArgument)?,
@@ -196,8 +196,7 @@ impl Command {
             "LIST" => Command::List(arg.map(str::to_owned)),
             "NLST" => Command::Nlst(arg.map(str::to_owned)),
             "SITE" => {
-                let arg = arg.ok_or(ParseError::MissingArgument("SITE"))?;
-                let (sub, rest) = arg.split_once(' ').unwrap_or((arg, ""));
+                let (sub, rest) = split_site(required("SITE")?);
                 Command::Site(parse_site(&sub.to_ascii_uppercase(), rest)?)
             }
             "ADDUSER" | "DELUSER" | "BAN" | "UNBAN" | "SIGNUP" | "VISIBILITY" => {
@@ -209,9 +208,7 @@ impl Command {
             "NOOP" => Command::Noop,
             "FEAT" => Command::Feat,
             "OPTS" => Command::Opts(path("OPTS")?),
-            "EPRT" => Command::Eprt(address::parse_eprt(
-                arg.ok_or(ParseError::MissingArgument("EPRT"))?,
-            )?),
+            "EPRT" => Command::Eprt(address::parse_eprt(required("EPRT")?)?),
             "EPSV" => Command::Epsv(arg.map(str::to_owned)),
             "SIZE" => Command::Size(path("SIZE")?),
             "MDTM" => Command::Mdtm(path("MDTM")?),
@@ -221,7 +218,7 @@ impl Command {
             "PBSZ" => Command::Pbsz(path("PBSZ")?.trim().to_owned()),
             "PROT" => Command::Prot(single_letter(arg)?),
             "CCC" => Command::Ccc,
-            "MFMT" => parse_mfmt(arg.ok_or(ParseError::MissingArgument("MFMT"))?)?,
+            "MFMT" => parse_mfmt(required("MFMT")?)?,
             _ => Command::Unknown(verb.to_owned()),
         })
     }
@@ -279,6 +276,11 @@ impl Command {
     }
 }
 
+/// `SITE SUB REST`: the sub-command and the rest of the line.
+fn split_site(arg: &str) -> (&str, &str) {
+    arg.split_once(' ').unwrap_or((arg, ""))
+}
+
 /// Parses a SITE subcommand (`sub` upper-cased) and its arguments.
 fn parse_site(sub: &str, rest: &str) -> Result<SiteCommand, ParseError> {
     let rest = rest.trim_start();
@@ -311,34 +313,40 @@ fn parse_site(sub: &str, rest: &str) -> Result<SiteCommand, ParseError> {
         "DELUSER" => SiteCommand::DelUser(one_name("DELUSER")?),
         "BAN" => SiteCommand::Ban(one_name("BAN")?),
         "UNBAN" => SiteCommand::Unban(one_name("UNBAN")?),
-        "VISIBILITY" => {
-            let (word, path) = rest.split_once(' ').unwrap_or((rest, ""));
-            let public = match word.to_ascii_lowercase().as_str() {
-                "public" => true,
-                "private" => false,
-                "" => return Err(ParseError::MissingArgument("VISIBILITY")),
-                _ => return Err(ParseError::BadArgument),
-            };
-            let path = Some(path.trim_start())
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned);
-            SiteCommand::Visibility { public, path }
-        }
-        "CHMOD" => {
-            let (mode, path) = rest
-                .split_once(' ')
-                .ok_or(ParseError::MissingArgument("CHMOD"))?;
-            let path = path.trim_start();
-            if mode.is_empty() || mode.len() > 4 || path.is_empty() {
-                return Err(ParseError::BadArgument);
-            }
-            let mode = u32::from_str_radix(mode, 8).map_err(|_| ParseError::BadArgument)?;
-            SiteCommand::Chmod {
-                mode,
-                path: path.to_owned(),
-            }
-        }
+        "VISIBILITY" => parse_visibility(rest)?,
+        "CHMOD" => parse_chmod(rest)?,
         other => SiteCommand::Unknown(other.to_owned()),
+    })
+}
+
+/// `SITE VISIBILITY public|private [PATH]`.
+fn parse_visibility(rest: &str) -> Result<SiteCommand, ParseError> {
+    let (word, path) = rest.split_once(' ').unwrap_or((rest, ""));
+    let public = match word.to_ascii_lowercase().as_str() {
+        "public" => true,
+        "private" => false,
+        "" => return Err(ParseError::MissingArgument("VISIBILITY")),
+        _ => return Err(ParseError::BadArgument),
+    };
+    let path = Some(path.trim_start())
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned);
+    Ok(SiteCommand::Visibility { public, path })
+}
+
+/// `SITE CHMOD OCTAL PATH`.
+fn parse_chmod(rest: &str) -> Result<SiteCommand, ParseError> {
+    let (mode, path) = rest
+        .split_once(' ')
+        .ok_or(ParseError::MissingArgument("CHMOD"))?;
+    let path = path.trim_start();
+    if mode.is_empty() || mode.len() > 4 || path.is_empty() {
+        return Err(ParseError::BadArgument);
+    }
+    let mode = u32::from_str_radix(mode, 8).map_err(|_| ParseError::BadArgument)?;
+    Ok(SiteCommand::Chmod {
+        mode,
+        path: path.to_owned(),
     })
 }
 

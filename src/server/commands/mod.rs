@@ -57,8 +57,11 @@ pub fn allowed_before_login(command: &Command) -> bool {
 }
 
 impl Session<'_> {
-    pub(super) fn dispatch(&mut self, command: Command) -> Result<Reply, SessionError> {
-        // A REST offset applies to the very next transfer command only; RNFR to the next RNTO.
+    /// A REST offset applies to the very next transfer command only; RNFR to the next RNTO.
+    /// True when this is an ABOR right after a transfer that failed with 426 (the client
+    /// aborted and closed the data connection first): it completes that abort, 226, RFC 959
+    /// case 1.
+    fn forget_one_shot_state(&mut self, command: &Command) -> bool {
         let keeps_rest = matches!(
             command,
             Command::Rest(_) | Command::Retr(_) | Command::Stor(_) | Command::Appe(_)
@@ -66,12 +69,14 @@ impl Session<'_> {
         if !keeps_rest {
             self.restart_at = 0;
         }
-        if !matches!(command, Command::Rnto(_)) && !matches!(command, Command::Rnfr(_)) {
+        if !matches!(command, Command::Rnto(_) | Command::Rnfr(_)) {
             self.rename_from = None;
         }
-        // An ABOR right after a transfer that failed with 426 (the client aborted and closed
-        // the data connection first) completes that abort: 226, RFC 959 case 1.
-        let abort_completes = std::mem::take(&mut self.transfer_failed);
+        std::mem::take(&mut self.transfer_failed)
+    }
+
+    pub(super) fn dispatch(&mut self, command: Command) -> Result<Reply, SessionError> {
+        let abort_completes = self.forget_one_shot_state(&command);
         match command {
             Command::User(name) => self.user(name),
             Command::Pass(password) => self.pass(&password),
