@@ -18,7 +18,12 @@ use crate::storage;
 #[command(
     name = "ferroftp",
     version,
-    about = "A secure, fast FTP server for the LAN"
+    propagate_version = true,
+    about = "A secure, fast FTP server for the LAN",
+    long_about = "A secure, fast FTP/FTPS server for the LAN, with a terminal client and a web \
+                  client. An instance directory (--dir, default the current one) holds \
+                  ferroftp.toml, data/ (accounts, grants, ownership, xferlog), certs/ and \
+                  server_storage/ (the files served)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -96,9 +101,12 @@ pub struct DirArg {
 pub enum UserCommand {
     /// Create an account (prompts for the password twice unless --password-stdin).
     Add {
+        /// Account name: letters, digits, `_`, `.`, `-`; at most 32.
         name: String,
+        /// Make the account an administrator (sees and may change everything).
         #[arg(long)]
         admin: bool,
+        /// Read the password from one line of standard input instead of prompting.
         #[arg(long)]
         password_stdin: bool,
         #[command(flatten)]
@@ -106,25 +114,30 @@ pub enum UserCommand {
     },
     /// Delete an account (its files stay).
     Del {
+        /// Account name.
         name: String,
         #[command(flatten)]
         dir: DirArg,
     },
     /// Ban an account: it can no longer log in, open sessions end.
     Ban {
+        /// Account name.
         name: String,
         #[command(flatten)]
         dir: DirArg,
     },
     /// Lift a ban.
     Unban {
+        /// Account name.
         name: String,
         #[command(flatten)]
         dir: DirArg,
     },
     /// Change a password.
     Passwd {
+        /// Account name.
         name: String,
+        /// Read the new password from one line of standard input instead of prompting.
         #[arg(long)]
         password_stdin: bool,
         #[command(flatten)]
@@ -198,11 +211,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let root = std::fs::canonicalize(&args.dir).unwrap_or(args.dir);
     writeln!(out, "instance directory {}", root.display())?;
     if let Some(password) = &server.created_admin_password {
-        writeln!(
-            out,
-            "created account admin with password {} (shown only this once)",
-            password.expose()
-        )?;
+        if std::io::stdout().is_terminal() {
+            writeln!(
+                out,
+                "created account admin with password {} (shown only this once)",
+                password.expose()
+            )?;
+        } else {
+            // SECURITY: a service's stdout ends up in a journal anyone in `adm` may read.
+            let file = Instance::new(&root).admin_password_file();
+            write_secret_file(&file, password)?;
+            writeln!(
+                out,
+                "created account admin; its password is in {}",
+                file.display()
+            )?;
+        }
     }
     out.flush()?;
     drop(out);
@@ -213,13 +237,71 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes `password` and a newline to `path`, mode 0600 from the first byte; an old file is
+/// replaced (a new admin means a new password). A symlink there is refused, not followed.
+fn write_secret_file(path: &Path, password: &Password) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let context = || format!("cannot write {}", path.display());
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(context)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(context)?;
+    writeln!(file, "{}", password.expose()).with_context(context)?;
+    file.sync_all().with_context(context)?;
+    Ok(())
+}
+
 fn open_accounts(dir: &Path) -> anyhow::Result<Accounts> {
     let file = load_file_config(dir, None)?;
     let cost = file.bcrypt_cost.unwrap_or(10);
     Ok(Accounts::open(&Instance::new(dir).data_dir(), cost)?)
 }
 
+/// Shortest password `user add` and `user passwd` accept without a warning.
+const SHORT_PASSWORD: usize = 8;
+
+/// SECURITY/operations: every command but `serve` works on an instance that exists, so a typo
+/// in `--dir` is an error naming it, not a fresh instance with the account in the wrong place.
+/// An existing directory that is not an instance yet becomes one.
+fn existing_dir(dir: &Path) -> anyhow::Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => bail!("--dir {} is not a directory", dir.display()),
+        Err(_) => bail!(
+            "--dir {} does not exist (create it first if it is meant to be a new instance)",
+            dir.display()
+        ),
+    }
+}
+
+/// A one-line warning on stderr for a short password; it is still set (the operator's call).
+fn warn_if_short(name: &str, password: &Password) {
+    if password.expose().chars().count() < SHORT_PASSWORD {
+        eprintln!("warning: the password of {name} is shorter than {SHORT_PASSWORD} characters");
+    }
+}
+
+impl UserCommand {
+    fn dir(&self) -> &Path {
+        match self {
+            UserCommand::Add { dir, .. }
+            | UserCommand::Del { dir, .. }
+            | UserCommand::Ban { dir, .. }
+            | UserCommand::Unban { dir, .. }
+            | UserCommand::Passwd { dir, .. }
+            | UserCommand::List { dir } => &dir.dir,
+        }
+    }
+}
+
 fn user(cmd: UserCommand) -> anyhow::Result<()> {
+    existing_dir(cmd.dir())?;
     match cmd {
         UserCommand::Add {
             name,
@@ -231,6 +313,7 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
             let password = read_password(password_stdin)?;
             let role = if admin { Role::Admin } else { Role::User };
             let account = accounts.add(&name, &password, role)?;
+            warn_if_short(account.name.as_str(), &password);
             let storage_dir = Instance::new(&dir.dir).storage_dir();
             storage::create_home_dir(&storage_dir, account.name.as_str()).with_context(|| {
                 format!(
@@ -264,7 +347,9 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
             if accounts.lookup(&name).is_none() {
                 bail!("no such user: {name}");
             }
-            accounts.set_password(&name, &read_password(password_stdin)?)?;
+            let password = read_password(password_stdin)?;
+            accounts.set_password(&name, &password)?;
+            warn_if_short(&name, &password);
             println!("password changed for {name}");
         }
         UserCommand::List { dir } => {
@@ -302,6 +387,7 @@ fn read_password(from_stdin: bool) -> anyhow::Result<Password> {
 }
 
 fn web(args: WebArgs) -> anyhow::Result<()> {
+    existing_dir(&args.dir)?;
     let file = load_file_config(&args.dir, args.config.as_deref())?;
     let listen_spec = args
         .listen

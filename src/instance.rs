@@ -39,6 +39,11 @@ impl Instance {
         self.data_dir().join("metadata.jsonl")
     }
 
+    /// Where a first start whose stdout is not a terminal leaves the admin password (0600).
+    pub fn admin_password_file(&self) -> PathBuf {
+        self.data_dir().join("admin-password")
+    }
+
     pub fn xferlog(&self) -> PathBuf {
         self.data_dir().join("xferlog")
     }

@@ -203,6 +203,76 @@ mod users {
         assert!(bcrypt::verify("alice-pw", fields[1]).unwrap(), "{alice}");
     }
 
+    /// A typo in `--dir` must not create an instance somewhere else (issue 14, SPEC "Command
+    /// line"): every command but `serve` refuses it in one line naming it.
+    #[test]
+    fn a_dir_that_does_not_exist_is_refused_and_not_created() {
+        let parent = tempfile::tempdir().unwrap();
+        let missing = parent.path().join("nonexistent");
+        let m = missing.to_str().unwrap();
+        for args in [
+            vec!["user", "add", "erin", "--password-stdin", "--dir", m],
+            vec!["user", "del", "erin", "--dir", m],
+            vec!["user", "ban", "erin", "--dir", m],
+            vec!["user", "unban", "erin", "--dir", m],
+            vec!["user", "passwd", "erin", "--password-stdin", "--dir", m],
+            vec!["user", "list", "--dir", m],
+            vec!["web", "--listen", "127.0.0.1:0", "--dir", m],
+        ] {
+            let ran = run_stdin(&args, "erin-password\n");
+            let line = assert_one_line_error(&ran, &format!("{args:?}"));
+            assert_eq!(
+                line,
+                format!(
+                    "error: --dir {m} does not exist (create it first if it is meant to be a new instance)"
+                ),
+                "{args:?}"
+            );
+            assert!(!missing.exists(), "{args:?} created {m}");
+        }
+        let file = parent.path().join("a-file");
+        std::fs::write(&file, "").unwrap();
+        let f = file.to_str().unwrap();
+        let line = assert_one_line_error(&run(&["user", "list", "--dir", f]), "a file as --dir");
+        assert_eq!(line, format!("error: --dir {f} is not a directory"));
+    }
+
+    /// Scripts do `mkdir DIR && ferroftp user add … --dir DIR`: an empty directory becomes an
+    /// instance.
+    #[test]
+    fn an_empty_existing_dir_becomes_an_instance() {
+        let dir = tempfile::tempdir().unwrap();
+        add_user(&dir, "erin", "erin-password", false);
+        assert_eq!(user_list(&dir), "erin user active\n");
+        assert!(dir.path().join("data/credentials.txt").is_file());
+        assert!(dir.path().join("server_storage/erin").is_dir());
+    }
+
+    #[test]
+    fn a_short_password_is_set_with_a_one_line_warning() {
+        let dir = instance();
+        let d = dir_str(&dir);
+        const WARNING: &str = "warning: the password of erin is shorter than 8 characters\n";
+        let with_password = |verb: &str, password: &str| {
+            let args = ["user", verb, "erin", "--password-stdin", "--dir", d];
+            run_stdin(&args, &format!("{password}\n")).ok(&format!("{verb} {password}"))
+        };
+        let ran = with_password("add", "short");
+        assert_eq!(
+            (ran.stdout.as_str(), ran.stderr.as_str()),
+            ("added erin (user)\n", WARNING)
+        );
+        assert_eq!(with_password("passwd", "1234567").stderr, WARNING);
+        assert_eq!(
+            with_password("passwd", "12345678").stderr,
+            "",
+            "8 are enough"
+        );
+        let creds = std::fs::read_to_string(dir.path().join("data/credentials.txt")).unwrap();
+        let hash = creds.lines().find_map(|l| l.strip_prefix("erin:")).unwrap();
+        assert!(bcrypt::verify("12345678", hash.split(':').next().unwrap()).unwrap());
+    }
+
     #[test]
     fn duplicate_and_invalid_names_fail_with_one_line() {
         let dir = instance();
@@ -412,6 +482,51 @@ mod serve {
         assert_one_line_error(&ran, "missing --config file");
     }
 
+    /// On a terminal the first start shows the admin password once and writes no file
+    /// (`script` gives the server a pseudo-terminal as its stdout).
+    #[test]
+    fn first_start_on_a_terminal_prints_the_admin_password_once() {
+        let dir = instance();
+        let command = format!(
+            "{} serve --dir {} --listen 127.0.0.1:0",
+            env!("CARGO_BIN_EXE_ferroftp"),
+            dir_str(&dir)
+        );
+        let mut child = Command::new("script")
+            .args(["-q", "-e", "-c", &command, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("script(1) from util-linux");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(CMD_TIMEOUT);
+        while Instant::now() < deadline {
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            let line = line.trim_end().to_owned();
+            let done = line.starts_with("created account admin");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        let _ = Command::new("pkill")
+            .args(["-TERM", "-f", &format!("serve --dir {}", dir_str(&dir))])
+            .status();
+        let _ = child.wait();
+        let last = seen.last().cloned().unwrap_or_default();
+        let password = last
+            .strip_prefix("created account admin with password ")
+            .and_then(|s| s.strip_suffix(" (shown only this once)"))
+            .unwrap_or_else(|| panic!("{seen:?}"));
+        assert!(password.len() >= 8, "{password:?}");
+        assert!(!dir.path().join("data/admin-password").exists());
+    }
+
     #[test]
     fn first_start_admin_live_user_add_and_sigterm() {
         let dir = instance();
@@ -419,19 +534,36 @@ mod serve {
         let first = served.line();
         let addr = listening(&first);
         assert_eq!(addr.ip().to_string(), "127.0.0.1");
-        let rest = served.lines_until("created account admin with password ");
+        // Stdout is a pipe here, as under systemd: the password goes to a 0600 file, not
+        // to the journal.
+        let rest = served.lines_until("created account admin");
+        let root = std::fs::canonicalize(dir.path()).unwrap();
         assert!(
-            rest.iter().any(|l| l.starts_with("instance directory ")),
+            rest.contains(&format!("instance directory {}", root.display())),
             "{rest:?}"
         );
-        let password = rest
-            .last()
+        let file = root.join("data/admin-password");
+        assert_eq!(
+            rest.last().unwrap(),
+            &format!(
+                "created account admin; its password is in {}",
+                file.display()
+            )
+        );
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&file).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "admin-password is private");
+        let password = std::fs::read_to_string(&file)
             .unwrap()
-            .strip_prefix("created account admin with password ")
-            .and_then(|s| s.strip_suffix(" (shown only this once)"))
-            .unwrap_or_else(|| panic!("{rest:?}"))
+            .strip_suffix('\n')
+            .unwrap()
             .to_owned();
         assert!(password.len() >= 8, "a real password: {password:?}");
+        assert!(
+            !rest.iter().any(|l| l.contains(&password)),
+            "the password is not printed: {rest:?}"
+        );
         assert_eq!(user_list(&dir), "admin admin active\n");
 
         // suppaftp logs in with the printed password and round-trips a file.
