@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README): installs the external FTP clients and servers the tests
 # drive (curl, lftp, rclone, wget, ncftp, tnftp, python3, tmux; pyftpdlib and aioftp from pip),
+# systemd-analyze for the unit file, and cargo-deb for the package check,
 # Debian's chromium and the npm
 # packages of tests/browser (playwright-core, no browser download) for the web client's
 # end-to-end test, then runs every test target.
@@ -17,6 +18,10 @@ command -v ncftpget >/dev/null 2>&1 || missing+=(ncftp)
 command -v tnftp >/dev/null 2>&1 || missing+=(tnftp)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+# The systemd unit is checked with systemd-analyze; tests stop servers with pkill.
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v pkill >/dev/null 2>&1 || missing+=(procps)
+command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
 # The web client's end-to-end test: a real headless Chromium, driven from Node.js.
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
@@ -72,4 +77,8 @@ fi
 
 status=0
 cargo test --all-targets "$@" </dev/null || status=$?
+# The whole suite (no arguments) also builds and inspects the Debian package.
+if [ "$#" -eq 0 ] && [ "$status" -eq 0 ]; then
+    ./scripts/check-package.sh || status=$?
+fi
 exit "$status"

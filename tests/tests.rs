@@ -13,6 +13,7 @@ mod transfer;
 
 mod access;
 mod hostile;
+mod packaging;
 mod readme;
 
 mod web;
