@@ -22,6 +22,8 @@ command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v pkill >/dev/null 2>&1 || missing+=(procps)
 command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
+# The shipped fail2ban filter is tested against real log lines with fail2ban-regex.
+command -v fail2ban-regex >/dev/null 2>&1 || missing+=(fail2ban)
 # The web client's end-to-end test: a real headless Chromium, driven from Node.js.
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)

@@ -188,6 +188,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for addr in server.implicit_tls_addrs() {
         writeln!(out, "listening on {addr} (implicit TLS)")?;
     }
+    if let Some(addr) = server.metrics_addr() {
+        writeln!(out, "metrics on http://{addr}/metrics")?;
+    }
     for addr in server.local_addrs() {
         if addr.ip().is_unspecified() {
             for ip in net::lan_addresses()

@@ -47,6 +47,8 @@ pub struct Settings {
     /// within `password_cache_ttl` skip bcrypt.
     pub password_cache: bool,
     pub password_cache_ttl: Duration,
+    /// Where Prometheus scrapes `/metrics`; None (the default) serves none.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// `ferroftp.toml`. Keys mirror the long flags; durations are whole seconds.
@@ -76,6 +78,8 @@ pub struct FileConfig {
     pub tls_strict_eof: Option<bool>,
     pub password_cache: Option<bool>,
     pub password_cache_ttl: Option<u64>,
+    /// Prometheus metrics at `http://ADDR:PORT/metrics` (off by default).
+    pub metrics_listen: Option<String>,
     /// `ferroftp web`: where the browser UI listens.
     pub web_listen: Option<String>,
     /// `ferroftp web`: FTP servers it may connect to (addresses, CIDRs, `localhost`, `:PORTS`).
@@ -184,6 +188,11 @@ impl Settings {
             tls_strict_eof: file.tls_strict_eof.unwrap_or(false),
             password_cache: file.password_cache.unwrap_or(true),
             password_cache_ttl: seconds("password_cache_ttl", file.password_cache_ttl, 900)?,
+            metrics_listen: file
+                .metrics_listen
+                .as_deref()
+                .map(|s| parse_socket_addr("metrics_listen", s))
+                .transpose()?,
         })
     }
 

@@ -13,6 +13,7 @@ mod transfer;
 
 mod access;
 mod hostile;
+mod ops;
 mod packaging;
 mod readme;
 

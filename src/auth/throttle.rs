@@ -183,6 +183,12 @@ impl Throttle {
         failed && self.record_locked(&mut ips, ip, Instant::now())
     }
 
+    /// Number of IPs blocked right now (metrics).
+    pub fn blocked_count(&self) -> usize {
+        let now = Instant::now();
+        self.lock().values().filter(|r| r.is_blocked(now)).count()
+    }
+
     /// Number of IPs tracked (for tests and status output).
     pub fn tracked(&self) -> usize {
         self.lock().len()

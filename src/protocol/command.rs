@@ -223,6 +223,14 @@ impl Command {
         })
     }
 
+    /// RETR, STOR, APPE or STOU: a command that moves a file over a data connection.
+    pub fn is_transfer(&self) -> bool {
+        matches!(
+            self,
+            Command::Retr(_) | Command::Stor(_) | Command::Appe(_) | Command::Stou(_)
+        )
+    }
+
     /// The verb as the client sent it in canonical form, for logs (never the PASS argument).
     pub fn verb(&self) -> &str {
         match self {

@@ -7,9 +7,9 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::server::net;
 use crate::server::pool::Pool;
 use crate::server::{Job, Shared};
+use crate::server::{admission, net};
 
 /// How long the acceptor waits for a worker when all `max_sessions` are started and busy
 /// though admission found a place (an evicted or finishing session's worker is moments from
@@ -55,6 +55,7 @@ fn hand_off(stream: TcpStream, implicit_tls: bool, shared: &Arc<Shared>, jobs: &
     let Ok(peer) = stream.peer_addr() else { return };
     match shared.admit(peer.ip(), &stream) {
         Ok(permit) => {
+            shared.metrics.connection();
             let job = Job {
                 stream,
                 implicit_tls,
@@ -62,11 +63,13 @@ fn hand_off(stream: TcpStream, implicit_tls: bool, shared: &Arc<Shared>, jobs: &
             };
             if let Err(job) = jobs.submit(job, HANDOFF_TIMEOUT) {
                 log::warn!("no worker took the connection from {peer}");
+                shared.metrics.refused("no_worker");
                 refuse(&job.stream, "421 Too many connections.\r\n");
             }
         }
         Err(reply) => {
             log::info!("refused {peer}: {}", reply.trim_end());
+            shared.metrics.refused(admission::refusal_reason(reply));
             refuse(&stream, reply);
         }
     }

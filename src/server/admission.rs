@@ -19,6 +19,16 @@ pub const REFUSED_BLOCKED: &str =
 pub const REFUSED_PER_IP: &str = "421 Too many connections from your address.\r\n";
 pub const REFUSED_FULL: &str = "421 Too many connections.\r\n";
 
+/// A refusal's name in the metrics.
+pub fn refusal_reason(reply: &str) -> &'static str {
+    match reply {
+        REFUSED_BLOCKED => "blocked",
+        REFUSED_PER_IP => "per_ip",
+        REFUSED_FULL => "full",
+        _ => "other",
+    }
+}
+
 /// One admitted session as the admission desk sees it.
 struct Seat {
     ip: IpAddr,

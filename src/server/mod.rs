@@ -5,6 +5,7 @@ mod admission;
 mod commands;
 mod control;
 mod data;
+pub mod metrics;
 pub mod net;
 mod pool;
 mod session;
@@ -30,6 +31,7 @@ use crate::protocol::address::canonical;
 use crate::storage::Storage;
 use crate::tls::{self, Identity};
 use admission::Admission;
+use metrics::Metrics;
 use xferlog::XferLog;
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +65,7 @@ pub struct Shared {
     pub storage: Storage,
     pub throttle: Throttle,
     pub xferlog: XferLog,
+    pub metrics: Metrics,
     pub shutdown: Shutdown,
     admission: Arc<Admission>,
 }
@@ -102,6 +105,8 @@ pub struct Server {
     shared: Arc<Shared>,
     /// Set when `prepare` created the first admin account: its password, to print once.
     pub created_admin_password: Option<auth::Password>,
+    /// The Prometheus endpoint (`metrics_listen`), bound with the listeners.
+    metrics: Option<metrics::Endpoint>,
     /// This process owns the instance until `run` returns.
     _lock: InstanceLock,
 }
@@ -113,6 +118,12 @@ impl Server {
         let instance = settings.instance.clone();
         let lock = instance.lock().map_err(ServerError::Locked)?;
         let listeners = bind_listeners(&settings)?;
+        let metrics = settings
+            .metrics_listen
+            .map(|addr| {
+                metrics::Endpoint::bind(addr).map_err(|source| ServerError::Listen { addr, source })
+            })
+            .transpose()?;
         instance.prepare().map_err(setup("instance directory"))?;
         let accounts = Accounts::open(&instance.data_dir(), settings.bcrypt_cost)?;
         if settings.password_cache {
@@ -148,6 +159,7 @@ impl Server {
             identity,
             storage,
             xferlog,
+            metrics: Metrics::new(),
             shutdown: Shutdown::new(),
             admission: Arc::new(Admission::new(EVICTION_MIN_WAIT)),
         });
@@ -156,6 +168,7 @@ impl Server {
             listeners,
             shared,
             created_admin_password,
+            metrics,
             _lock: lock,
         })
     }
@@ -176,6 +189,13 @@ impl Server {
             .filter(|(_, i)| *i == implicit)
             .filter_map(|(l, _)| l.local_addr().ok())
             .collect()
+    }
+
+    /// Where `/metrics` is served, if `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(metrics::Endpoint::local_addr)
     }
 
     /// SHA-256 fingerprint of the TLS certificate.
@@ -210,6 +230,10 @@ impl Server {
                 .map_err(setup("acceptor thread"))?;
             acceptors.push(handle);
         }
+        let scrapes = match self.metrics {
+            Some(endpoint) => Some(serve_metrics(endpoint, &shared, &pool)?),
+            None => None,
+        };
         let watcher = {
             let shared = Arc::clone(&shared);
             thread::Builder::new()
@@ -246,6 +270,9 @@ impl Server {
             let _ = a.join();
         }
         let _ = watcher.join();
+        if let Some(scrapes) = scrapes {
+            let _ = scrapes.join();
+        }
         let deadline = Instant::now() + SHUTDOWN_GRACE + Duration::from_secs(5);
         while shared.active_sessions() > 0 && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(50));
@@ -256,6 +283,27 @@ impl Server {
         log::info!("stopped");
         Ok(())
     }
+}
+
+/// The metrics endpoint's thread, until shutdown; gauges are read from the live state.
+fn serve_metrics(
+    endpoint: metrics::Endpoint,
+    shared: &Arc<Shared>,
+    pool: &Arc<pool::Pool<Job>>,
+) -> Result<thread::JoinHandle<()>, ServerError> {
+    let (shared, pool) = (Arc::clone(shared), Arc::clone(pool));
+    thread::Builder::new()
+        .name("ferroftp-metrics".into())
+        .spawn(move || {
+            let live = || metrics::Live {
+                sessions_open: shared.active_sessions(),
+                blocked_ips: shared.throttle.blocked_count(),
+                workers_started: pool.started(),
+                workers_max: shared.settings.max_sessions,
+            };
+            endpoint.serve(&shared.metrics, &live, &|| shared.shutdown.is_triggered());
+        })
+        .map_err(setup("metrics thread"))
 }
 
 /// Every logged account deletion hands the account's files to its tombstone owner before the

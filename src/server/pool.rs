@@ -33,6 +33,14 @@ impl<J: Send + 'static> Pool<J> {
         }
     }
 
+    /// Worker threads started so far (they stay for later jobs).
+    pub fn started(&self) -> usize {
+        self.workers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     /// Hands `job` to an idle worker, starting one when none is idle and fewer than `max`
     /// run; otherwise waits up to `timeout` for a worker to finish. `Err` gives the job back.
     pub fn submit(&self, job: J, timeout: Duration) -> Result<(), J> {
@@ -69,15 +77,6 @@ impl<J: Send + 'static> Pool<J> {
                     }
                 }
             })
-    }
-
-    /// How many workers have been started.
-    #[cfg(test)]
-    fn started(&self) -> usize {
-        self.workers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
     }
 
     /// Ends the pool: the workers finish their jobs and stop.

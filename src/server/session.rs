@@ -339,9 +339,13 @@ impl<'a> Session<'a> {
             ))?;
             return Ok(true);
         }
+        let is_transfer = command.is_transfer();
         let result = self.dispatch(command);
         // The idle clock runs from the end of a command: a long transfer is not idleness.
         self.last_command = Instant::now();
+        if is_transfer {
+            self.count_transfer_failure(&result);
+        }
         match result {
             Ok(reply) => self.control.send(&reply)?,
             Err(SessionError::Storage(e)) => {
@@ -363,6 +367,18 @@ impl<'a> Session<'a> {
             Err(SessionError::Answered) => {}
         }
         Ok(!quit)
+    }
+
+    /// A transfer command's 4xx/5xx answer, for the metrics.
+    fn count_transfer_failure(&self, result: &Result<Reply, SessionError>) {
+        let code = match result {
+            Ok(reply) | Err(SessionError::Reply(reply) | SessionError::Close(reply)) => reply.code,
+            Err(SessionError::Storage(e)) => e.reply().code,
+            Err(SessionError::Control(_) | SessionError::Answered) => return,
+        };
+        if code >= 400 {
+            self.shared.metrics.transfer_error(code);
+        }
     }
 
     /// A reason to end the session before its next command: shutdown, eviction, the login

@@ -30,6 +30,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// The implicit-TLS listener, when `implicit_tls_listen` was configured.
     pub implicit_addr: Option<SocketAddr>,
+    /// The Prometheus endpoint, when `metrics_listen` was configured.
+    pub metrics_addr: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
     pub shared: Arc<Shared>,
     settings: Settings,
@@ -66,12 +68,14 @@ impl TestServer {
     fn running(dir: tempfile::TempDir, settings: Settings, server: Server) -> TestServer {
         let addr = server.local_addrs()[0];
         let implicit_addr = server.implicit_tls_addrs().first().copied();
+        let metrics_addr = server.metrics_addr();
         let shutdown = server.shutdown_handle();
         let shared = server.shared();
         let handle = std::thread::spawn(move || server.run().expect("server runs"));
         TestServer {
             addr,
             implicit_addr,
+            metrics_addr,
             dir,
             shared,
             settings,

@@ -55,6 +55,7 @@ impl Session<'_> {
             self.cwd = VirtualPath::top(PUBLIC_DIR);
             self.login = Login::Anonymous;
             log::info!("login ok: user={ANONYMOUS} ip={ip}");
+            shared.metrics.login(true);
             return Ok(Reply::new(
                 codes::LOGGED_IN,
                 "Login successful (anonymous, read-only).",
@@ -74,6 +75,7 @@ impl Session<'_> {
                     VirtualPath::root()
                 };
                 log::info!("login ok: user={home} ip={ip}");
+                shared.metrics.login(true);
                 self.incarnation = incarnation;
                 self.login = Login::LoggedIn(account);
                 Ok(Reply::new(codes::LOGGED_IN, "Login successful."))
@@ -81,6 +83,7 @@ impl Session<'_> {
             Err(auth::Error::LoginIncorrect) => {
                 self.login = Login::Fresh;
                 log::warn!("login failed: user={} ip={ip}", sanitize_for_log(&name));
+                shared.metrics.login(false);
                 Ok(auth::Error::LoginIncorrect.reply())
             }
             Err(e) => {

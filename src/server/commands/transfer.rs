@@ -215,6 +215,12 @@ impl Session<'_> {
             elapsed.as_secs_f64(),
             if complete { "ok" } else { "incomplete" }
         );
+        self.shared
+            .metrics
+            .transfer(direction, outcome.bytes(), complete);
+        if matches!(outcome, Outcome::Aborted(_)) {
+            self.shared.metrics.transfer_error(codes::TRANSFER_ABORTED);
+        }
         self.shared.xferlog.record(&Entry {
             duration: elapsed,
             remote: self.control.peer.ip(),
