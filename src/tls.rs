@@ -1,17 +1,19 @@
 //! The TLS identity and rustls configurations: load `certs/cert.pem` + `certs/key.pem`, or
 //! generate a self-signed pair on first start; the SHA-256 fingerprint users compare with
 //! what their client shows; per-session control/data `ServerConfig`s that bind data-channel
-//! resumption to the control connections of one logged-in user from one IP.
+//! resumption to the control connections of one logged-in user from one IP. A renewed
+//! certificate (a Let's Encrypt deploy hook copying new files in) is picked up without a
+//! restart: new sessions get it, running ones keep theirs.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs;
 use std::io::{self, Write};
 use std::net::IpAddr;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Weak;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
@@ -37,10 +39,19 @@ pub enum Error {
 /// The server's certificate chain and key, ready to build per-session configs from.
 #[derive(Clone)]
 pub struct Identity {
-    base: Arc<ServerConfig>,
-    fingerprint: String,
+    current: Arc<RwLock<Loaded>>,
+    cert_path: PathBuf,
+    key_path: PathBuf,
     pub generated: bool,
     logins: Arc<LoginCaches>,
+}
+
+/// The pair in use and what the files looked like when it was read.
+struct Loaded {
+    base: Arc<ServerConfig>,
+    fingerprint: String,
+    /// (mtime, size, inode) of cert.pem and key.pem; a change of either means a reload.
+    stamp: Option<[(SystemTime, u64, u64); 2]>,
 }
 
 /// The session caches of logged-in users, one per (user, client IP), shared by every control
@@ -104,7 +115,7 @@ impl LoginCaches {
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Identity")
-            .field("fingerprint", &self.fingerprint)
+            .field("fingerprint", &self.fingerprint())
             .finish_non_exhaustive()
     }
 }
@@ -163,34 +174,48 @@ impl Identity {
         if generated {
             generate(&cert_path, &key_path, names)?;
         }
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
-            .map_err(|e| pem_error(&cert_path, e))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| pem_error(&cert_path, e))?;
-        let first = certs.first().ok_or_else(|| Error::Pem {
-            path: cert_path.clone(),
-            what: "no certificate found".into(),
-        })?;
-        let fingerprint = fingerprint(first);
-        let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| pem_error(&key_path, e))?;
-        let base = ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .map_err(|source| Error::Identity {
-                path: cert_path.clone(),
-                source,
-            })?;
+        let loaded = load(&cert_path, &key_path)?;
         Ok(Identity {
-            base: Arc::new(base),
-            fingerprint,
+            current: Arc::new(RwLock::new(loaded)),
+            cert_path,
+            key_path,
             generated,
             logins: Arc::new(LoginCaches::default()),
         })
     }
 
-    /// `AA:BB:...` SHA-256 of the leaf certificate, as FileZilla shows it.
-    pub fn fingerprint(&self) -> &str {
-        &self.fingerprint
+    /// Loads the pair again if either file changed since it was read; true if a new one is
+    /// in use. A pair that does not load (half copied, mismatched, malformed) is logged and
+    /// the one in use stays; a later change is tried again.
+    pub fn reload_if_changed(&self) -> bool {
+        let stamp = stamp(&self.cert_path, &self.key_path);
+        if stamp == read_lock(&self.current).stamp {
+            return false;
+        }
+        match load(&self.cert_path, &self.key_path) {
+            Ok(loaded) => {
+                log::info!(
+                    "reloaded the TLS certificate {}: SHA-256 fingerprint {}",
+                    self.cert_path.display(),
+                    loaded.fingerprint
+                );
+                *self.current.write().unwrap_or_else(PoisonError::into_inner) = loaded;
+                true
+            }
+            Err(e) => {
+                log::error!("{e}; keeping the certificate in use");
+                self.current
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .stamp = stamp;
+                false
+            }
+        }
+    }
+
+    /// `AA:BB:...` SHA-256 of the leaf certificate in use, as FileZilla shows it.
+    pub fn fingerprint(&self) -> String {
+        read_lock(&self.current).fingerprint.clone()
     }
 
     /// Fresh configs for one control connection from `ip`.
@@ -204,7 +229,8 @@ impl Identity {
                 logins: Arc::clone(&self.logins),
             })
         };
-        let mut control = (*self.base).clone();
+        let base = Arc::clone(&read_lock(&self.current).base);
+        let mut control = (*base).clone();
         control.session_storage = view(true);
         let mut upload = control.clone();
         upload.send_tls13_tickets = 0;
@@ -340,6 +366,45 @@ impl StoresServerSessions for CacheView {
     fn can_cache(&self) -> bool {
         true
     }
+}
+
+/// Reads and checks the pair: the chain, the key, and that they belong together.
+fn load(cert_path: &Path, key_path: &Path) -> Result<Loaded, Error> {
+    let stamp = stamp(cert_path, key_path);
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_path)
+        .map_err(|e| pem_error(cert_path, e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| pem_error(cert_path, e))?;
+    let first = certs.first().ok_or_else(|| Error::Pem {
+        path: cert_path.to_path_buf(),
+        what: "no certificate found".into(),
+    })?;
+    let fingerprint = fingerprint(first);
+    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| pem_error(key_path, e))?;
+    let base = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|source| Error::Identity {
+            path: cert_path.to_path_buf(),
+            source,
+        })?;
+    Ok(Loaded {
+        base: Arc::new(base),
+        fingerprint,
+        stamp,
+    })
+}
+
+fn stamp(cert_path: &Path, key_path: &Path) -> Option<[(SystemTime, u64, u64); 2]> {
+    let one = |p: &Path| {
+        let m = fs::metadata(p).ok()?;
+        Some((m.modified().ok()?, m.len(), m.ino()))
+    };
+    Some([one(cert_path)?, one(key_path)?])
+}
+
+fn read_lock(lock: &RwLock<Loaded>) -> std::sync::RwLockReadGuard<'_, Loaded> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn pem_error(path: &Path, e: rustls::pki_types::pem::Error) -> Error {

@@ -1103,6 +1103,74 @@ mod certificate {
 }
 
 /// Protected uploads that end badly keep nothing.
+/// A renewed certificate (as a Let's Encrypt deploy hook copies it in) is used by new
+/// sessions within seconds, without a restart; a broken one is refused and the last good one
+/// stays in use.
+mod renewal {
+    use super::*;
+
+    /// Does a TLS handshake after AUTH TLS succeed with a client trusting only `cert_pem`?
+    fn handshake_trusting(server: &TestServer, cert_pem: &Path) -> bool {
+        let config = tls_client_config(cert_pem);
+        let mut raw = Raw::connect(server.addr);
+        assert!(raw.reply().starts_with("220 "));
+        assert_eq!(raw.cmd("AUTH TLS"), "234 Proceed with negotiation.\r\n");
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut conn = rustls::ClientConnection::new(config, name).unwrap();
+        let mut tcp = raw.stream().try_clone().unwrap();
+        while conn.is_handshaking() {
+            if conn.complete_io(&mut tcp).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn new_pair(dir: &Path) -> (String, String) {
+        let key = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let cert = key.cert.pem();
+        std::fs::write(dir.join("new-cert.pem"), &cert).unwrap();
+        (cert, key.signing_key.serialize_pem())
+    }
+
+    #[test]
+    fn a_renewed_certificate_is_served_without_a_restart() {
+        let server = TestServer::start();
+        let certs = server.dir.path().join("certs");
+        let old = server.dir.path().join("old-cert.pem");
+        std::fs::copy(server.cert_pem(), &old).unwrap();
+        assert!(handshake_trusting(&server, &old));
+        let mut raw = server.tls_login(ALICE);
+
+        let (cert, key) = new_pair(server.dir.path());
+        std::fs::write(certs.join("key.pem"), key).unwrap();
+        std::fs::write(certs.join("cert.pem"), cert).unwrap();
+        let new = server.dir.path().join("new-cert.pem");
+        assert!(
+            wait_until(Duration::from_secs(5), || handshake_trusting(&server, &new)),
+            "the new certificate is served"
+        );
+        assert!(!handshake_trusting(&server, &old), "the old one is not");
+        assert_eq!(
+            raw.cmd("NOOP"),
+            "200 NOOP ok.\r\n",
+            "a running session goes on"
+        );
+
+        // A half-written renewal does not take the server's TLS down.
+        std::fs::write(
+            certs.join("cert.pem"),
+            "-----BEGIN CERTIFICATE-----\nnot base64\n",
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(2500));
+        assert!(
+            handshake_trusting(&server, &new),
+            "the last good pair stays"
+        );
+    }
+}
+
 mod upload_robustness {
     use socket2::SockRef;
 

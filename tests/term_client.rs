@@ -383,7 +383,7 @@ mod ftps {
         let server = TestServer::start();
         let work = Work::new();
         let key = format!("127.0.0.1:{}", server.port());
-        work.pin(&key, server.shared.identity.fingerprint());
+        work.pin(&key, &server.shared.identity.fingerprint());
         // Many protected data connections: each must resume the control session.
         let ran = work
             .run(&[
@@ -405,7 +405,7 @@ mod ftps {
         let server = TestServer::start();
         let work = Work::new();
         let ran = work.run(&[&ftps_url(&server), "-c", "ls"]);
-        assert_one_line_failure(&ran, server.shared.identity.fingerprint());
+        assert_one_line_failure(&ran, &server.shared.identity.fingerprint());
         assert!(ran.stderr.contains("not trusted"), "{}", ran.stderr);
         assert!(!work.path("config/ferroftp/known_hosts").exists());
     }
@@ -420,7 +420,7 @@ mod ftps {
         assert_one_line_failure(&ran, "CHANGED");
         assert!(ran.stderr.contains(&wrong), "{}", ran.stderr);
         assert!(
-            ran.stderr.contains(server.shared.identity.fingerprint()),
+            ran.stderr.contains(&server.shared.identity.fingerprint()),
             "{}",
             ran.stderr
         );
@@ -436,7 +436,7 @@ mod ftps {
         let addr = server.implicit_addr.expect("implicit listener");
         work.pin(
             &format!("127.0.0.1:{}", addr.port()),
-            server.shared.identity.fingerprint(),
+            &server.shared.identity.fingerprint(),
         );
         let url = format!("ftps://alice:alice-pw@{addr}");
         let ran = work
@@ -716,7 +716,7 @@ mod interactive {
         let server = TestServer::start();
         let work = Work::new();
         let url = format!("ftps://alice@127.0.0.1:{}", server.port());
-        let fingerprint = server.shared.identity.fingerprint();
+        let fingerprint = &server.shared.identity.fingerprint();
         let tmux = Tmux::start(&work, "tofu", &url);
         let screen = tmux.wait_for("[y/N]", 20);
         assert!(screen.contains(fingerprint), "fingerprint shown:\n{screen}");

@@ -198,8 +198,8 @@ impl Server {
             .and_then(metrics::Endpoint::local_addr)
     }
 
-    /// SHA-256 fingerprint of the TLS certificate.
-    pub fn tls_fingerprint(&self) -> &str {
+    /// SHA-256 fingerprint of the TLS certificate in use.
+    pub fn tls_fingerprint(&self) -> String {
         self.shared.identity.fingerprint()
     }
 
@@ -237,13 +237,14 @@ impl Server {
         let watcher = {
             let shared = Arc::clone(&shared);
             thread::Builder::new()
-                .name("ferroftp-accounts".into())
+                .name("ferroftp-reload".into())
                 .spawn(move || {
                     let mut known = account_names(&shared.accounts);
                     let mut generation = shared.accounts.generation();
                     while !shared.shutdown.wait_timeout(Duration::from_secs(1)) {
                         shared.accounts.reload_if_changed();
                         shared.directories.reload_if_changed();
+                        shared.identity.reload_if_changed();
                         if shared.accounts.generation() != generation {
                             generation = shared.accounts.generation();
                             let now = account_names(&shared.accounts);
