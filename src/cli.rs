@@ -1,5 +1,6 @@
-//! The command line: `serve`, `user add|del|ban|unban|passwd|list` and `client`. Parsing is
-//! clap's; each subcommand is one function here (`client` lives in [`crate::client`]).
+//! The command line: `serve`, `user add|del|ban|unban|passwd|list`, `unblock`, `client` and
+//! `web`. Parsing is clap's; each subcommand is one function here (`client` lives in
+//! [`crate::client`]).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -41,6 +42,13 @@ pub enum Command {
     Client(ClientArgs),
     /// Serve the browser UI to FTP/FTPS servers (default http://127.0.0.1:8080/).
     Web(WebArgs),
+    /// Lift the failed-login block of an address on the running server (within 2 seconds).
+    Unblock {
+        /// The client address, IPv4 or IPv6.
+        ip: String,
+        #[command(flatten)]
+        dir: DirArg,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +164,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user(cmd),
         Command::Client(args) => crate::client::run(args),
         Command::Web(args) => web(args),
+        Command::Unblock { ip, dir } => unblock(&ip, &dir.dir),
     }
 }
 
@@ -361,6 +370,18 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+fn unblock(ip: &str, dir: &Path) -> anyhow::Result<()> {
+    existing_dir(dir)?;
+    let Ok(addr) = ip.parse::<std::net::IpAddr>() else {
+        bail!("{ip:?} is not an IP address");
+    };
+    let data = Instance::new(dir).data_dir();
+    crate::server::unblock::request(&data, addr)
+        .with_context(|| format!("cannot write to {}", data.display()))?;
+    println!("unblock of {addr} requested; a running server applies it within 2 seconds");
     Ok(())
 }
 

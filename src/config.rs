@@ -49,6 +49,8 @@ pub struct Settings {
     pub password_cache_ttl: Duration,
     /// Where Prometheus scrapes `/metrics`; None (the default) serves none.
     pub metrics_listen: Option<SocketAddr>,
+    /// Networks whose failed logins are never counted nor blocked.
+    pub login_safelist: Vec<ipnet::IpNet>,
 }
 
 /// `ferroftp.toml`. Keys mirror the long flags; durations are whole seconds.
@@ -80,6 +82,8 @@ pub struct FileConfig {
     pub password_cache_ttl: Option<u64>,
     /// Prometheus metrics at `http://ADDR:PORT/metrics` (off by default).
     pub metrics_listen: Option<String>,
+    /// Addresses and CIDR blocks never blocked for failed logins.
+    pub login_safelist: Option<Vec<String>>,
     /// `ferroftp web`: where the browser UI listens.
     pub web_listen: Option<String>,
     /// `ferroftp web`: FTP servers it may connect to (addresses, CIDRs, `localhost`, `:PORTS`).
@@ -193,6 +197,7 @@ impl Settings {
                 .as_deref()
                 .map(|s| parse_socket_addr("metrics_listen", s))
                 .transpose()?,
+            login_safelist: safelist(file.login_safelist.unwrap_or_default())?,
         })
     }
 
@@ -227,6 +232,21 @@ fn addresses(
         })
     };
     specs.iter().map(|s| parse_socket_addr(key, s)).collect()
+}
+
+/// `login_safelist`: each entry an address or CIDR block.
+fn safelist(specs: Vec<String>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    specs
+        .iter()
+        .map(|spec| {
+            crate::protocol::address::parse_net(spec.trim()).ok_or_else(|| {
+                value(
+                    "login_safelist",
+                    &format!("{spec:?} is not an address or CIDR block (ADDR or ADDR/BITS)"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// Failed-login throttling: the file's values, else the defaults.

@@ -186,3 +186,159 @@ fn the_fail2ban_filter_finds_each_wrong_password_and_its_address() {
     served.sigterm();
     served.wait_exit(12);
 }
+
+mod lockouts {
+    use super::*;
+    use crate::support::{ADMIN, Raw, wait_until};
+    use std::time::Duration;
+
+    /// One login attempt from `src`: the greeting, then (if it was 220) the PASS reply.
+    fn attempt(addr: std::net::SocketAddr, src: &str, password: &str) -> String {
+        let mut raw = Raw::connect_from(src, addr);
+        let greeting = raw.reply();
+        if !greeting.starts_with("220 ") {
+            return greeting;
+        }
+        raw.cmd("USER alice");
+        raw.cmd(&format!("PASS {password}"))
+    }
+
+    fn block(addr: std::net::SocketAddr, src: &str, failures: u32) {
+        for _ in 0..failures {
+            assert_eq!(attempt(addr, src, "wrong"), "530 Login incorrect.\r\n");
+        }
+        assert!(
+            attempt(addr, src, ALICE.1).starts_with("421 "),
+            "{src} is blocked"
+        );
+    }
+
+    #[test]
+    fn site_unblock_lets_a_locked_out_address_back_in() {
+        let server = TestServer::start_with(|s| s.throttle.max_failures = 3);
+        block(server.addr, "127.0.0.6", 3);
+        let mut alice = server.login(ALICE);
+        assert_eq!(
+            alice.cmd("SITE UNBLOCK 127.0.0.6"),
+            "550 Permission denied.\r\n"
+        );
+        let mut admin = server.login(ADMIN);
+        assert_eq!(
+            admin.cmd("SITE UNBLOCK 127.0.0.6"),
+            "200 Unblocked 127.0.0.6.\r\n"
+        );
+        assert!(attempt(server.addr, "127.0.0.6", ALICE.1).starts_with("230 "));
+        assert_eq!(
+            admin.cmd("SITE UNBLOCK 127.0.0.6"),
+            "200 127.0.0.6 was not blocked.\r\n"
+        );
+        assert_eq!(
+            admin.cmd("SITE UNBLOCK nonsense"),
+            "501 nonsense is not an IP address.\r\n"
+        );
+        assert!(admin.cmd("SITE HELP").contains(" UNBLOCK "));
+    }
+
+    #[test]
+    fn a_safelisted_network_is_never_blocked() {
+        let server = TestServer::start_with(|s| {
+            s.throttle.max_failures = 2;
+            s.login_safelist = vec!["127.0.0.7/32".parse().unwrap()];
+        });
+        for _ in 0..6 {
+            assert_eq!(
+                attempt(server.addr, "127.0.0.7", "wrong"),
+                "530 Login incorrect.\r\n"
+            );
+        }
+        assert!(attempt(server.addr, "127.0.0.7", ALICE.1).starts_with("230 "));
+        block(server.addr, "127.0.0.8", 2);
+    }
+
+    /// `ferroftp unblock IP` reaches the running server through its instance directory.
+    #[test]
+    fn the_unblock_command_reaches_the_running_server() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("ferroftp.toml"),
+            "bcrypt_cost = 4\nmax_login_failures = 2\nlogin_safelist = [\"127.0.0.9\", \"10.0.0.0/8\"]\n",
+        )
+        .unwrap();
+        let d = dir.path().to_str().unwrap();
+        let add = crate::support::run_with_input(
+            std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp")).args([
+                "user",
+                "add",
+                "alice",
+                "--password-stdin",
+                "--dir",
+                d,
+            ]),
+            Some(format!("{}\n", ALICE.1).as_bytes()),
+            30,
+        );
+        add.ok("user add");
+        let mut served = Served::start(dir.path(), &["--listen", "127.0.0.1:0"]);
+        let addr = crate::support::listening(&served.line());
+        block(addr, "127.0.0.10", 2);
+        let ferroftp = |args: &[&str]| {
+            run_with_timeout(
+                std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp")).args(args),
+                30,
+            )
+        };
+        let ran = ferroftp(&["unblock", "127.0.0.10", "--dir", d]).ok("unblock");
+        assert_eq!(
+            ran.stdout,
+            "unblock of 127.0.0.10 requested; a running server applies it within 2 seconds\n"
+        );
+        assert!(
+            wait_until(Duration::from_secs(3), || attempt(
+                addr,
+                "127.0.0.10",
+                ALICE.1
+            )
+            .starts_with("230 ")),
+            "unblocked within 3 s; log:\n{}",
+            served.stderr()
+        );
+        assert!(
+            served
+                .stderr()
+                .contains("unblocked ip=127.0.0.10 (ferroftp unblock)")
+        );
+        // The safelist from the file: never blocked.
+        for _ in 0..4 {
+            assert_eq!(
+                attempt(addr, "127.0.0.9", "wrong"),
+                "530 Login incorrect.\r\n"
+            );
+        }
+        let bad = ferroftp(&["unblock", "not-an-ip", "--dir", d]);
+        assert!(!bad.success());
+        assert_eq!(bad.stderr, "error: \"not-an-ip\" is not an IP address\n");
+        served.sigterm();
+        served.wait_exit(12);
+    }
+
+    #[test]
+    fn a_bad_safelist_entry_stops_the_start_in_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("ferroftp.toml"),
+            "login_safelist = [\"10.0.0.0/33\"]\n",
+        )
+        .unwrap();
+        let ran = run_with_timeout(
+            std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
+                .args(["serve", "--listen", "127.0.0.1:0", "--dir"])
+                .arg(dir.path()),
+            30,
+        );
+        assert!(!ran.success());
+        assert_eq!(
+            ran.stderr,
+            "error: login_safelist: \"10.0.0.0/33\" is not an address or CIDR block (ADDR or ADDR/BITS)\n"
+        );
+    }
+}

@@ -33,6 +33,7 @@ fn every_subcommand_answers_version() {
         vec!["user", "list"],
         vec!["client"],
         vec!["web"],
+        vec!["unblock"],
     ] {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferroftp"));
         cmd.args(&args).arg("--version");

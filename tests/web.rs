@@ -451,6 +451,36 @@ fn web_wrong_password_401_then_429_on_the_fourth_attempt() {
     web2.client().login(&ftp, ALICE);
 }
 
+/// Honest mistakes are no guesses (issue 14): a server outside the allowlist, port 22, a
+/// server that is down, many times over, and the right password still logs in at once.
+#[test]
+fn web_honest_mistakes_do_not_count_as_failed_logins() {
+    let ftp = TestServer::start();
+    let web = Web::start();
+    let mut b = web.client();
+    for (host, port) in [("10.1.2.3", "21"), ("127.0.0.1", "22")].repeat(3) {
+        let csrf = b.csrf();
+        let r = b.post_form(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("host", host),
+                ("port", port),
+                ("user", "alice"),
+                ("password", ALICE.1),
+            ],
+        );
+        assert_eq!(r.status, 403, "{host}:{port}: {}", r.text());
+    }
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = closed.local_addr().unwrap().port();
+    drop(closed);
+    for _ in 0..4 {
+        assert_eq!(b.login_form(down, ALICE, false).status, 502);
+    }
+    b.login(&ftp, ALICE);
+}
+
 #[test]
 fn web_disallowed_hosts_are_refused_without_connecting() {
     let ftp = TestServer::start();

@@ -25,6 +25,9 @@ _ferroftp() {
             ferroftp,serve)
                 cmd="ferroftp__subcmd__serve"
                 ;;
+            ferroftp,unblock)
+                cmd="ferroftp__subcmd__unblock"
+                ;;
             ferroftp,user)
                 cmd="ferroftp__subcmd__user"
                 ;;
@@ -39,6 +42,9 @@ _ferroftp() {
                 ;;
             ferroftp__subcmd__help,serve)
                 cmd="ferroftp__subcmd__help__subcmd__serve"
+                ;;
+            ferroftp__subcmd__help,unblock)
+                cmd="ferroftp__subcmd__help__subcmd__unblock"
                 ;;
             ferroftp__subcmd__help,user)
                 cmd="ferroftp__subcmd__help__subcmd__user"
@@ -113,7 +119,7 @@ _ferroftp() {
 
     case "${cmd}" in
         ferroftp)
-            opts="-h -V --help --version serve user client web help"
+            opts="-h -V --help --version serve user client web unblock help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -157,7 +163,7 @@ _ferroftp() {
             return 0
             ;;
         ferroftp__subcmd__help)
-            opts="serve user client web help"
+            opts="serve user client web unblock help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -199,6 +205,20 @@ _ferroftp() {
             return 0
             ;;
         ferroftp__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ferroftp__subcmd__help__subcmd__unblock)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -356,6 +376,24 @@ _ferroftp() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ferroftp__subcmd__unblock)
+            opts="-h -V --dir --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -30,6 +30,7 @@ complete -c ferroftp -n "__fish_ferroftp_needs_command" -f -a "serve" -d 'Run th
 complete -c ferroftp -n "__fish_ferroftp_needs_command" -f -a "user" -d 'Manage accounts in DIR/data/credentials.txt (works while the server runs)'
 complete -c ferroftp -n "__fish_ferroftp_needs_command" -f -a "client" -d 'Terminal FTP/FTPS client for any server (interactive, or scripted with -c)'
 complete -c ferroftp -n "__fish_ferroftp_needs_command" -f -a "web" -d 'Serve the browser UI to FTP/FTPS servers (default http://127.0.0.1:8080/)'
+complete -c ferroftp -n "__fish_ferroftp_needs_command" -f -a "unblock" -d 'Lift the failed-login block of an address on the running server (within 2 seconds)'
 complete -c ferroftp -n "__fish_ferroftp_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand serve" -l dir -d 'Instance directory (data/, server_storage/, certs/)' -r -F
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand serve" -l listen -d 'Address to listen on; repeat for several (default 0.0.0.0:5550)' -r
@@ -92,11 +93,15 @@ complete -c ferroftp -n "__fish_ferroftp_using_subcommand web" -l dir -d 'Instan
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand web" -l config -d 'Config file (default DIR/ferroftp.toml when present)' -r -F
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand web" -s h -l help -d 'Print help'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand web" -s V -l version -d 'Print version'
-complete -c ferroftp -n "__fish_ferroftp_using_subcommand help; and not __fish_seen_subcommand_from serve user client web help" -f -a "serve" -d 'Run the FTP server on an instance directory'
-complete -c ferroftp -n "__fish_ferroftp_using_subcommand help; and not __fish_seen_subcommand_from serve user client web help" -f -a "user" -d 'Manage accounts in DIR/data/credentials.txt (works while the server runs)'
-complete -c ferroftp -n "__fish_ferroftp_using_subcommand help; and not __fish_seen_subcommand_from serve user client web help" -f -a "client" -d 'Terminal FTP/FTPS client for any server (interactive, or scripted with -c)'
-complete -c ferroftp -n "__fish_ferroftp_using_subcommand help; and not __fish_seen_subcommand_from serve user client web help" -f -a "web" -d 'Serve the browser UI to FTP/FTPS servers (default http://127.0.0.1:8080/)'
-complete -c ferroftp -n "__fish_ferroftp_using_subcommand help; and not __fish_seen_subcommand_from serve user client web help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand unblock" -l dir -d 'Instance directory' -r -F
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand unblock" -s h -l help -d 'Print help'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand unblock" -s V -l version -d 'Print version'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand help; and not __fish_seen_subcommand_from serve user client web unblock help" -f -a "serve" -d 'Run the FTP server on an instance directory'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand help; and not __fish_seen_subcommand_from serve user client web unblock help" -f -a "user" -d 'Manage accounts in DIR/data/credentials.txt (works while the server runs)'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand help; and not __fish_seen_subcommand_from serve user client web unblock help" -f -a "client" -d 'Terminal FTP/FTPS client for any server (interactive, or scripted with -c)'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand help; and not __fish_seen_subcommand_from serve user client web unblock help" -f -a "web" -d 'Serve the browser UI to FTP/FTPS servers (default http://127.0.0.1:8080/)'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand help; and not __fish_seen_subcommand_from serve user client web unblock help" -f -a "unblock" -d 'Lift the failed-login block of an address on the running server (within 2 seconds)'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand help; and not __fish_seen_subcommand_from serve user client web unblock help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create an account (prompts for the password twice unless --password-stdin)'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "del" -d 'Delete an account (its files stay)'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "ban" -d 'Ban an account: it can no longer log in, open sessions end'

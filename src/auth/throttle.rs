@@ -35,6 +35,8 @@ impl Default for ThrottlePolicy {
 pub struct Throttle {
     policy: ThrottlePolicy,
     ips: Arc<Mutex<HashMap<IpAddr, Record>>>,
+    /// Networks never counted nor blocked (`login_safelist`).
+    safelist: Arc<Vec<ipnet::IpNet>>,
 }
 
 /// What `begin_attempt` decided.
@@ -86,7 +88,36 @@ impl Throttle {
         Throttle {
             policy,
             ips: Arc::new(Mutex::new(HashMap::new())),
+            safelist: Arc::new(Vec::new()),
         }
+    }
+
+    /// The same throttle with `safelist`: addresses in it are never counted nor blocked
+    /// (an office LAN behind one NAT address, a monitoring host).
+    pub fn with_safelist(mut self, safelist: Vec<ipnet::IpNet>) -> Throttle {
+        self.safelist = Arc::new(safelist);
+        self
+    }
+
+    fn is_safelisted(&self, ip: IpAddr) -> bool {
+        self.safelist.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Lifts a block of `ip` and forgets its failures (`ferroftp unblock`, `SITE UNBLOCK`);
+    /// true when it was blocked.
+    pub fn unblock(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        let mut ips = self.lock();
+        let Some(record) = ips.get_mut(&ip) else {
+            return false;
+        };
+        let was_blocked = record.is_blocked(Instant::now());
+        record.failures.clear();
+        record.blocked_until = None;
+        if record.is_expired() {
+            ips.remove(&ip);
+        }
+        was_blocked
     }
 
     pub fn policy(&self) -> ThrottlePolicy {
@@ -126,6 +157,9 @@ impl Throttle {
 
     /// `record_at` with the map already locked (`ip` canonical).
     fn record_locked(&self, ips: &mut HashMap<IpAddr, Record>, ip: IpAddr, now: Instant) -> bool {
+        if self.is_safelisted(ip) {
+            return false;
+        }
         if !ips.contains_key(&ip) && ips.len() >= MAX_TRACKED_IPS {
             make_room(ips, now, self.policy.window);
         }
@@ -156,6 +190,9 @@ impl Throttle {
         let mut ips = self.lock();
         if !ips.contains_key(&ip) && ips.len() >= MAX_TRACKED_IPS {
             make_room(&mut ips, now, self.policy.window);
+        }
+        if self.is_safelisted(ip) {
+            return Attempt::Go;
         }
         let record = ips.entry(ip).or_default();
         record.forget_old(now, self.policy.window);
@@ -245,6 +282,29 @@ mod tests {
     use super::*;
 
     const A: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10));
+
+    #[test]
+    fn unblock_lifts_a_block_and_the_safelist_is_never_blocked() {
+        let policy = ThrottlePolicy {
+            max_failures: 2,
+            ..ThrottlePolicy::default()
+        };
+        let t = Throttle::new(policy).with_safelist(vec!["10.0.0.0/8".parse().unwrap()]);
+        assert!(!t.record(A));
+        assert!(t.record(A));
+        assert!(t.is_blocked(A));
+        assert!(t.unblock(A), "it was blocked");
+        assert!(!t.is_blocked(A));
+        assert!(!t.unblock(A), "not blocked any more");
+        assert!(!t.record(A), "its failures were forgotten too");
+        let lan = IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3));
+        for _ in 0..10 {
+            assert_eq!(t.begin_attempt(lan), Attempt::Go);
+            assert!(!t.end_attempt(lan, true));
+        }
+        assert!(!t.is_blocked(lan));
+        assert_eq!(t.tracked(), 1, "only A is tracked");
+    }
 
     /// SECURITY (race seen in the suite): threads retrying on `Busy` must never get a check
     /// in between one check's end and its failure being counted.

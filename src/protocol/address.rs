@@ -70,6 +70,21 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// `ADDR` or `ADDR/BITS` (IPv4 or IPv6); an IPv4-mapped IPv6 address counts as its IPv4 one.
+pub fn parse_net(spec: &str) -> Option<ipnet::IpNet> {
+    let net = match spec.split_once('/') {
+        Some(_) => spec.parse::<ipnet::IpNet>().ok()?,
+        None => ipnet::IpNet::from(spec.parse::<IpAddr>().ok()?),
+    };
+    let addr = canonical(net.addr());
+    let bits = if addr.is_ipv4() && net.addr().is_ipv6() {
+        net.prefix_len().checked_sub(96)?
+    } else {
+        net.prefix_len()
+    };
+    ipnet::IpNet::new(addr, bits).ok().map(|n| n.trunc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,8 @@ pub enum SiteCommand {
     DelUser(String),
     Ban(String),
     Unban(String),
+    /// `SITE UNBLOCK IP`: lift a failed-login block (admins).
+    Unblock(String),
     Signup {
         name: String,
         password: Password,
@@ -321,6 +323,7 @@ fn parse_site(sub: &str, rest: &str) -> Result<SiteCommand, ParseError> {
         "DELUSER" => SiteCommand::DelUser(one_name("DELUSER")?),
         "BAN" => SiteCommand::Ban(one_name("BAN")?),
         "UNBAN" => SiteCommand::Unban(one_name("UNBAN")?),
+        "UNBLOCK" => SiteCommand::Unblock(one_name("UNBLOCK")?),
         "VISIBILITY" => parse_visibility(rest)?,
         "CHMOD" => parse_chmod(rest)?,
         other => SiteCommand::Unknown(other.to_owned()),

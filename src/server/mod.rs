@@ -12,6 +12,7 @@ mod session;
 pub mod shutdown;
 mod splice;
 mod stream;
+pub mod unblock;
 pub mod xferlog;
 
 use std::io;
@@ -126,6 +127,7 @@ impl Server {
             .transpose()?;
         instance.prepare().map_err(setup("instance directory"))?;
         let accounts = Accounts::open(&instance.data_dir(), settings.bcrypt_cost)?;
+        unblock::discard_stale(&instance.data_dir());
         if settings.password_cache {
             accounts.enable_password_cache(settings.password_cache_ttl)?;
         }
@@ -147,7 +149,8 @@ impl Server {
             .map_err(setup(instance.xferlog().display().to_string()))?;
         let identity = Identity::load_or_generate(&instance.certs_dir(), certificate_names())?;
         let shared = Arc::new(Shared {
-            throttle: Throttle::new(settings.throttle),
+            throttle: Throttle::new(settings.throttle)
+                .with_safelist(settings.login_safelist.clone()),
             signups: Throttle::new(ThrottlePolicy {
                 max_failures: SIGNUPS_PER_HOUR,
                 window: Duration::from_secs(3600),
@@ -245,6 +248,7 @@ impl Server {
                         shared.accounts.reload_if_changed();
                         shared.directories.reload_if_changed();
                         shared.identity.reload_if_changed();
+                        unblock::apply(&shared.settings.instance.data_dir(), &shared.throttle);
                         if shared.accounts.generation() != generation {
                             generation = shared.accounts.generation();
                             let now = account_names(&shared.accounts);

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::ops::RangeInclusive;
 
-use crate::protocol::address::canonical;
+use crate::protocol::address::{canonical, parse_net};
 
 /// One allowlist entry: an address or CIDR block (or `localhost`/`this machine`), and ports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +15,7 @@ pub struct Rule {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Net {
-    Cidr(IpAddr, u8),
+    Cidr(ipnet::IpNet),
     /// Any address of this machine (loopback and its interfaces).
     ThisMachine,
 }
@@ -43,19 +43,7 @@ impl Rule {
         };
         let net = match host {
             "localhost" | "this" | "self" => Net::ThisMachine,
-            _ => {
-                let (addr, bits) = match host.split_once('/') {
-                    Some((a, b)) => (a, Some(b.parse::<u8>().map_err(|_| err())?)),
-                    None => (host, None),
-                };
-                let ip: IpAddr = addr.parse().map_err(|_| err())?;
-                let max = if ip.is_ipv4() { 32 } else { 128 };
-                let bits = bits.unwrap_or(max);
-                if bits > max {
-                    return Err(err());
-                }
-                Net::Cidr(canonical(ip), bits)
-            }
+            _ => Net::Cidr(parse_net(host).ok_or_else(err)?),
         };
         Ok(Rule { net, ports })
     }
@@ -64,7 +52,7 @@ impl Rule {
         let ip = canonical(addr.ip());
         let net_ok = match &self.net {
             Net::ThisMachine => ip.is_loopback() || local.contains(&ip),
-            Net::Cidr(net, bits) => in_cidr(ip, *net, *bits),
+            Net::Cidr(net) => net.contains(&ip),
         };
         net_ok && self.ports.iter().any(|r| r.contains(&addr.port()))
     }
@@ -155,28 +143,6 @@ fn parse_ports(s: &str) -> Option<Vec<RangeInclusive<u16>>> {
             None => p.trim().parse().ok().map(|v| v..=v),
         })
         .collect()
-}
-
-fn in_cidr(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(bits))
-            };
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = if bits == 0 {
-                0
-            } else {
-                u128::MAX << (128 - u32::from(bits))
-            };
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]

@@ -122,12 +122,10 @@ fn connect_and_finish(
             tls,
         );
     }
-    let fail = |status: u16, message: String| {
-        if let Some(ip) = ip {
-            state.login_failures.record(ip);
-        }
-        login_again(s, status, message, &host, port, &user, tls)
-    };
+    // Only a wrong password counts against the address: a typo in the host, a server outside
+    // web_allowed_servers or one that is down is an honest mistake, not a guess.
+    let fail =
+        |status: u16, message: String| login_again(s, status, message, &host, port, &user, tls);
     // SECURITY: connect only where web_allowed_servers allows, to the very address checked
     // (no SSRF, no port scanning, no DNS rebinding between check and connect).
     let addr = match state.allow.resolve(&host, port) {
@@ -151,6 +149,9 @@ fn connect_and_finish(
         }
         Err(e @ FtpError::CertificateChanged { .. }) => fail(502, e.to_string()),
         Err(FtpError::Reply(r)) if r.code == 530 => {
+            if let Some(ip) = ip {
+                state.login_failures.record(ip);
+            }
             log::warn!(
                 "web login failed: user={user} server={} ip={}",
                 pending.endpoint,

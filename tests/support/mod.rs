@@ -168,7 +168,15 @@ pub struct Raw {
 
 impl Raw {
     pub fn connect(addr: SocketAddr) -> Raw {
-        let stream = TcpStream::connect(addr).expect("connect");
+        Raw::over(TcpStream::connect(addr).expect("connect"))
+    }
+
+    /// As [`Raw::connect`], from the loopback address `src` (127.0.0.x: another client IP).
+    pub fn connect_from(src: &str, addr: SocketAddr) -> Raw {
+        Raw::over(connect_from(src.parse().unwrap(), addr).expect("connect"))
+    }
+
+    fn over(stream: TcpStream) -> Raw {
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();

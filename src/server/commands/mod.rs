@@ -13,7 +13,8 @@
 //! | listing.rs      | LIST NLST MLSD MLST                                         |
 //! | files.rs        | DELE MKD RMD RNFR RNTO SIZE MDTM MFMT                       |
 //! | security.rs     | AUTH PBSZ PROT CCC                                          |
-//! | site.rs         | SITE HELP USERS ADDUSER DELUSER BAN UNBAN SIGNUP VISIBILITY CHMOD |
+//! | site.rs         | SITE HELP USERS ADDUSER DELUSER BAN UNBAN UNBLOCK SIGNUP     |
+//! |                 | SITE VISIBILITY CHMOD                                       |
 
 mod copy;
 mod early_data;
@@ -166,7 +167,7 @@ const VERBS: &[&str] = &[
 
 /// SITE subcommands, for `HELP SITE` and `SITE HELP`.
 pub(super) const SITE_COMMANDS: &str =
-    "HELP USERS ADDUSER DELUSER BAN UNBAN SIGNUP VISIBILITY CHMOD";
+    "HELP USERS ADDUSER DELUSER BAN UNBAN UNBLOCK SIGNUP VISIBILITY CHMOD";
 
 fn help(arg: Option<&str>) -> Reply {
     match arg {

@@ -1,5 +1,5 @@
 //! SITE subcommands and the seed commands that also arrive bare: HELP, USERS, ADDUSER,
-//! DELUSER, BAN, UNBAN (admins), SIGNUP (before login, with `--allow-signup`), VISIBILITY and
+//! DELUSER, BAN, UNBAN, UNBLOCK (admins), SIGNUP (before login, with `--allow-signup`), VISIBILITY and
 //! CHMOD (owner or admin). Success answers `200`.
 
 use crate::auth::{AccountState, Password, Role};
@@ -23,6 +23,7 @@ impl Session<'_> {
             SiteCommand::DelUser(name) => Ok(self.delete_user(&name)),
             SiteCommand::Ban(name) => Ok(self.set_account_state(&name, AccountState::Banned)),
             SiteCommand::Unban(name) => Ok(self.set_account_state(&name, AccountState::Active)),
+            SiteCommand::Unblock(ip) => Ok(self.unblock(&ip)),
             SiteCommand::Signup { name, password } => Ok(self.signup(&name, &password)),
             SiteCommand::Visibility { public, path: None } => {
                 self.upload_public = Some(public);
@@ -46,6 +47,25 @@ impl Session<'_> {
 
     fn is_admin(&self) -> bool {
         self.account().is_some_and(|a| a.is_admin())
+    }
+
+    /// `SITE UNBLOCK IP`: an honest user locked out by typos gets back in at once.
+    fn unblock(&self, ip: &str) -> Reply {
+        if !self.is_admin() {
+            return denied();
+        }
+        let Ok(addr) = ip.parse::<std::net::IpAddr>() else {
+            return Reply::new(
+                codes::PARAMETER_ERROR,
+                format!("{ip} is not an IP address."),
+            );
+        };
+        if self.shared.throttle.unblock(addr) {
+            log::info!("unblocked ip={addr} by {}", self.user_name().unwrap_or("-"));
+            Reply::new(codes::OK, format!("Unblocked {addr}."))
+        } else {
+            Reply::new(codes::OK, format!("{addr} was not blocked."))
+        }
     }
 
     fn users(&self) -> Reply {

@@ -1,0 +1,98 @@
+//! `ferroftp unblock IP` reaching a running server: the CLI appends the address, one line per
+//! request, to `data/unblock-requests`; the server's reload thread takes the file (a rename,
+//! so a request appended meanwhile lands in a new file for the next round), lifts each block
+//! and deletes it. A request left by a CLI while no server ran is dropped at the next start,
+//! when no address is blocked anyway.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::net::IpAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::auth::Throttle;
+
+const REQUESTS: &str = "unblock-requests";
+const TAKEN: &str = "unblock-requests.taken";
+
+/// Files are small: an address per line; more than this many lines are a mistake (or abuse
+/// by someone who may write `data/` anyway) and the rest is ignored.
+const MAX_REQUESTS: usize = 10_000;
+
+fn requests(data_dir: &Path) -> PathBuf {
+    data_dir.join(REQUESTS)
+}
+
+/// Asks the server running on `data_dir` to lift the block of `ip` (the CLI's side). One
+/// `write` of one line: concurrent requests never interleave.
+pub fn request(data_dir: &Path, ip: IpAddr) -> io::Result<()> {
+    fs::create_dir_all(data_dir)?;
+    let mut file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(requests(data_dir))?;
+    file.write_all(format!("{ip}\n").as_bytes())
+}
+
+/// Drops requests older than this server (at start).
+pub fn discard_stale(data_dir: &Path) {
+    for name in [REQUESTS, TAKEN] {
+        match fs::remove_file(data_dir.join(name)) {
+            Ok(()) => log::info!("dropped stale unblock requests {name}"),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => log::warn!("cannot remove {}: {e}", data_dir.join(name).display()),
+        }
+    }
+}
+
+/// The server's side: lifts the block of every requested address; how many were blocked.
+pub fn apply(data_dir: &Path, throttle: &Throttle) -> usize {
+    let taken = data_dir.join(TAKEN);
+    match fs::rename(requests(data_dir), &taken) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return 0,
+        Err(e) => {
+            log::warn!("cannot take the unblock requests: {e}");
+            return 0;
+        }
+    }
+    let text = fs::read_to_string(&taken).unwrap_or_default();
+    let _ = fs::remove_file(&taken);
+    let mut lifted = 0;
+    for line in text.lines().take(MAX_REQUESTS) {
+        match line.trim().parse::<IpAddr>() {
+            Ok(ip) if throttle.unblock(ip) => {
+                log::info!("unblocked ip={ip} (ferroftp unblock)");
+                lifted += 1;
+            }
+            Ok(ip) => log::info!("unblock requested for ip={ip}, which was not blocked"),
+            Err(_) => log::warn!("ignoring an unblock request that is no address: {line:?}"),
+        }
+    }
+    lifted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::ThrottlePolicy;
+
+    #[test]
+    fn requested_addresses_are_unblocked_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Throttle::new(ThrottlePolicy {
+            max_failures: 1,
+            ..ThrottlePolicy::default()
+        });
+        let a: IpAddr = "192.0.2.7".parse().unwrap();
+        assert!(t.record(a));
+        request(dir.path(), a).unwrap();
+        request(dir.path(), "192.0.2.8".parse().unwrap()).unwrap();
+        assert_eq!(apply(dir.path(), &t), 1);
+        assert!(!t.is_blocked(a));
+        assert_eq!(apply(dir.path(), &t), 0, "the file was consumed");
+        assert!(!dir.path().join(REQUESTS).exists() && !dir.path().join(TAKEN).exists());
+    }
+}
