@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::auth::{AccountState, Accounts, Directories, Password, Role};
 use crate::client::ClientArgs;
-use crate::config::{FileConfig, Overrides, Settings};
+use crate::config::{FileConfig, LogTarget, Overrides, Settings};
 use crate::instance::Instance;
 use crate::server::{Server, net};
 use crate::storage;
@@ -189,7 +189,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         require_tls: args.require_tls,
     };
     let settings = Settings::build(args.dir.clone(), file, flags)?;
+    redirect_log(&settings.log)?;
     let server = Server::bind(settings)?;
+    // Before the start lines: whoever reads them may stop the server at once.
+    let shutdown = server.shutdown_handle();
+    ctrlc::set_handler(move || shutdown.trigger())
+        .context("cannot install the Ctrl-C/SIGTERM handler")?;
     let mut out = std::io::stdout().lock();
     for addr in server.local_addrs() {
         writeln!(out, "listening on {addr}")?;
@@ -242,11 +247,24 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     drop(out);
-    let shutdown = server.shutdown_handle();
-    ctrlc::set_handler(move || shutdown.trigger())
-        .context("cannot install the Ctrl-C/SIGTERM handler")?;
     server.run()?;
     Ok(())
+}
+
+/// `log_file` / `log_syslog`: from here on the log goes there (errors before it, and the
+/// one-line error if this fails, still reach stderr).
+fn redirect_log(target: &LogTarget) -> anyhow::Result<()> {
+    match target {
+        LogTarget::Stderr => Ok(()),
+        LogTarget::File(path) => crate::logging::log_to_file(path)
+            .with_context(|| format!("log_file: cannot open {}", path.display())),
+        LogTarget::Syslog(socket) => crate::logging::log_to_syslog(socket).with_context(|| {
+            format!(
+                "log_syslog: cannot reach the system logger at {}",
+                socket.display()
+            )
+        }),
+    }
 }
 
 /// Writes `password` and a newline to `path`, mode 0600 from the first byte; an old file is

@@ -11,6 +11,8 @@
 //! a library's wording brings a command line back. It denies by default: below `info`, only
 //! the modules in [`CHATTY_ALLOWED`] pass, so a new dependency is quiet until reviewed.
 
+use std::io::Write;
+
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
 /// Log targets whose debug and trace records were read and carry no secrets: ours (we log
@@ -46,14 +48,93 @@ impl Log for Gate {
     }
 
     fn log(&self, record: &Record<'_>) {
-        if admitted(record.level(), record.target(), record.module_path()) {
-            self.inner.log(record);
+        if !admitted(record.level(), record.target(), record.module_path()) {
+            return;
+        }
+        let sink = SINK
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &*sink {
+            Sink::Stderr => self.inner.log(record),
+            _ if !self.inner.matches(record) => {}
+            Sink::File(file) => {
+                let _ = (&*file).write_all(file_line(record).as_bytes());
+            }
+            Sink::Syslog(socket) => {
+                let _ = socket.send(syslog_datagram(record).as_bytes());
+            }
         }
     }
 
     fn flush(&self) {
         self.inner.flush();
     }
+}
+
+/// Where admitted records go: stderr through env_logger (the default), or, after
+/// [`log_to_file`] / [`log_to_syslog`], a file or the system logger. Filtering (`RUST_LOG`
+/// and the gate) is the same for all three.
+enum Sink {
+    Stderr,
+    /// Appended with one write per record, in env_logger's format (fail2ban's filter reads it).
+    File(std::fs::File),
+    /// RFC 3164 datagrams to the local syslog socket, facility daemon.
+    Syslog(std::os::unix::net::UnixDatagram),
+}
+
+static SINK: std::sync::RwLock<Sink> = std::sync::RwLock::new(Sink::Stderr);
+
+/// From now on, records are appended to `path` (created 0640) instead of stderr.
+pub fn log_to_file(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)?;
+    set_sink(Sink::File(file));
+    Ok(())
+}
+
+/// From now on, records go to the syslog socket at `socket` (normally `/dev/log`).
+pub fn log_to_syslog(socket: &std::path::Path) -> std::io::Result<()> {
+    let sock = std::os::unix::net::UnixDatagram::unbound()?;
+    sock.connect(socket)?;
+    set_sink(Sink::Syslog(sock));
+    Ok(())
+}
+
+fn set_sink(sink: Sink) {
+    *SINK
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = sink;
+}
+
+/// `<PRI>ferroftp[PID]: MESSAGE`, facility daemon (3), severity from the level.
+fn syslog_datagram(record: &Record<'_>) -> String {
+    let severity = match record.level() {
+        Level::Error => 3,
+        Level::Warn => 4,
+        Level::Info => 6,
+        Level::Debug | Level::Trace => 7,
+    };
+    format!(
+        "<{}>ferroftp[{}]: {}",
+        3 * 8 + severity,
+        std::process::id(),
+        record.args()
+    )
+}
+
+/// env_logger's default line, so the file reads as stderr did.
+fn file_line(record: &Record<'_>) -> String {
+    format!(
+        "[{} {:<5} {}] {}\n",
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
+        record.level(),
+        record.target(),
+        record.args()
+    )
 }
 
 /// Info, warnings and errors report events and always pass; debug and trace pass only when

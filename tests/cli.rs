@@ -482,6 +482,55 @@ mod serve {
         assert_one_line_error(&ran, "missing --config file");
     }
 
+    /// Issue 14: every config error names the file, the line, the key and what is expected,
+    /// in one line, in words; durations also take units.
+    #[test]
+    fn config_errors_name_file_line_key_and_what_is_expected() {
+        let dir = instance();
+        let toml = dir.path().join("ferroftp.toml");
+        let path = toml.display().to_string();
+        for (body, expected) in [
+            (
+                "bcrypt_cost = 4\npasv_ports = 50000-50100\n",
+                format!(
+                    "error: {path}:2: pasv_ports: 50000-50100 is not a TOML value; text goes in quotes: pasv_ports = \"50000-50100\""
+                ),
+            ),
+            (
+                "bcrypt_cost = 4\n\nidle_timeout = \"5 minutes\"\n",
+                format!(
+                    "error: {path}:3: idle_timeout: expected a whole number of seconds or a duration such as \"90s\", \"5m\", \"2h\", found string \"5 minutes\""
+                ),
+            ),
+            (
+                "max_per_ip = 0\n",
+                format!("error: {path}:1: max_per_ip: must be at least 1"),
+            ),
+        ] {
+            std::fs::write(&toml, body).unwrap();
+            let ran = run(&["serve", "--dir", dir_str(&dir), "--listen", "127.0.0.1:0"]);
+            assert_eq!(assert_one_line_error(&ran, body), expected);
+        }
+        // A bad flag is the flag's error, even when the file sets the same key well.
+        std::fs::write(&toml, "max_sessions = 8\n").unwrap();
+        let ran = run(&["serve", "--dir", dir_str(&dir), "--max-sessions", "0"]);
+        assert_eq!(
+            assert_one_line_error(&ran, "--max-sessions 0"),
+            "error: max_sessions: must be between 1 and 65536"
+        );
+        // Durations with units start the server.
+        std::fs::write(
+            &toml,
+            "bcrypt_cost = 4\nidle_timeout = \"5m\"\nlogin_block = \"2h\"\n",
+        )
+        .unwrap();
+        let mut served = Served::start(dir.path(), &["--listen", "127.0.0.1:0"]);
+        assert!(served.line().starts_with("listening on "));
+        served.lines_until("created account admin");
+        served.sigterm();
+        assert_eq!(served.wait_exit(12).code(), Some(0));
+    }
+
     /// On a terminal the first start shows the admin password once and writes no file
     /// (`script` gives the server a pseudo-terminal as its stdout).
     #[test]

@@ -117,6 +117,8 @@ fn serve_prints_where_the_metrics_are() {
     let (status, _, body) = scrape(url);
     assert_eq!(status, "200", "{body}");
     assert_eq!(metric(&body, "ferroftp_sessions_open"), Some(0));
+    // The SIGTERM handler is installed once the start lines are out.
+    served.lines_until("created account admin");
     served.sigterm();
     assert_eq!(served.wait_exit(12).code(), Some(0));
 }
@@ -338,7 +340,145 @@ mod lockouts {
         assert!(!ran.success());
         assert_eq!(
             ran.stderr,
-            "error: login_safelist: \"10.0.0.0/33\" is not an address or CIDR block (ADDR or ADDR/BITS)\n"
+            format!(
+                "error: {}:1: login_safelist: \"10.0.0.0/33\" is not an address or CIDR block (ADDR or ADDR/BITS)\n",
+                dir.path().join("ferroftp.toml").display()
+            )
+        );
+    }
+}
+
+/// `log_file` and `log_syslog`: the records go there instead of stderr, in a form the shipped
+/// fail2ban filter reads.
+mod log_targets {
+    use super::*;
+    use std::time::Duration;
+
+    const FILTER: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/fail2ban/filter.d/ferroftp.conf"
+    );
+
+    fn start(toml: &str) -> (tempfile::TempDir, Served, std::net::SocketAddr) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("ferroftp.toml"),
+            format!("bcrypt_cost = 4\n{toml}"),
+        )
+        .unwrap();
+        let mut served = Served::start(dir.path(), &["--listen", "127.0.0.1:0"]);
+        let addr = crate::support::listening(&served.line());
+        served.lines_until("created account admin");
+        (dir, served, addr)
+    }
+
+    fn wrong_password(addr: std::net::SocketAddr) {
+        let mut raw = crate::support::Raw::connect(addr);
+        assert!(raw.reply().starts_with("220 "));
+        raw.cmd("USER alice");
+        assert_eq!(raw.cmd("PASS wrong"), "530 Login incorrect.\r\n");
+    }
+
+    fn fail2ban_ips(log: &std::path::Path) -> String {
+        run_with_timeout(
+            std::process::Command::new("fail2ban-regex")
+                .args(["-o", "ip"])
+                .arg(log)
+                .arg(FILTER),
+            60,
+        )
+        .ok("fail2ban-regex")
+        .stdout
+    }
+
+    #[test]
+    fn log_file_gets_the_records_instead_of_stderr() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("ferroftp.log");
+        let (_instance, mut served, addr) =
+            start(&format!("log_file = {:?}\n", log.display().to_string()));
+        wrong_password(addr);
+        let found = crate::support::wait_until(Duration::from_secs(3), || {
+            std::fs::read_to_string(&log)
+                .is_ok_and(|t| t.contains("login failed: user=alice ip=127.0.0.1"))
+        });
+        assert!(found, "{:?}", std::fs::read_to_string(&log));
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&log).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o640);
+        assert_eq!(fail2ban_ips(&log), "127.0.0.1\n");
+        assert!(
+            !served.stderr().contains("login failed"),
+            "{}",
+            served.stderr()
+        );
+        served.sigterm();
+        served.wait_exit(12);
+    }
+
+    #[test]
+    fn log_syslog_sends_rfc3164_datagrams_with_the_level_as_severity() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket_path = dir.path().join("log.sock");
+        let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let (_instance, mut served, addr) = start(&format!(
+            "log_syslog = true\nsyslog_socket = {:?}\n",
+            socket_path.display().to_string()
+        ));
+        wrong_password(addr);
+        let mut buf = [0u8; 4096];
+        let mut failed = None;
+        for _ in 0..50 {
+            let n = socket.recv(&mut buf).expect("a datagram");
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if text.contains("login failed") {
+                failed = Some(text);
+                break;
+            }
+        }
+        let failed = failed.expect("the failed login reached syslog");
+        let pid = served.child.id();
+        assert_eq!(
+            failed,
+            format!("<28>ferroftp[{pid}]: login failed: user=alice ip=127.0.0.1")
+        );
+        // As rsyslog writes it to /var/log/syslog, the filter finds the address.
+        let line = format!(
+            "Dec  3 06:30:01 myhost {}\n",
+            failed.trim_start_matches("<28>")
+        );
+        let log = dir.path().join("syslog");
+        std::fs::write(&log, line).unwrap();
+        assert_eq!(fail2ban_ips(&log), "127.0.0.1\n");
+        served.sigterm();
+        served.wait_exit(12);
+    }
+
+    #[test]
+    fn log_file_and_log_syslog_together_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("ferroftp.toml"),
+            "log_file = \"/tmp/x.log\"\nlog_syslog = true\n",
+        )
+        .unwrap();
+        let ran = run_with_timeout(
+            std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
+                .args(["serve", "--listen", "127.0.0.1:0", "--dir"])
+                .arg(dir.path()),
+            30,
+        );
+        assert!(!ran.success());
+        assert_eq!(
+            ran.stderr,
+            format!(
+                "error: {}:2: log_syslog: choose one of log_file and log_syslog\n",
+                dir.path().join("ferroftp.toml").display()
+            )
         );
     }
 }

@@ -59,10 +59,12 @@ pub enum Error {
     /// The server refused: its reply line, verbatim.
     #[error("{0}")]
     Reply(Reply),
-    #[error("cannot resolve {host}: {source}")]
-    Resolve { host: String, source: io::Error },
-    #[error("cannot connect to {endpoint}: {source}")]
-    Connect { endpoint: String, source: io::Error },
+    // The io errors are fields of the message, not a `source`: a chain printer would repeat
+    // them (`Connection refused (os error 111): Connection refused (os error 111)`).
+    #[error("cannot resolve {host}: {}", plain_io(reason))]
+    Resolve { host: String, reason: io::Error },
+    #[error("cannot connect to {endpoint}: {}", plain_io(reason))]
+    Connect { endpoint: String, reason: io::Error },
     #[error("no answer from {endpoint} within {secs} s")]
     Timeout { endpoint: String, secs: u64 },
     #[error("TLS failure with {endpoint}: {message}")]
@@ -83,11 +85,11 @@ pub enum Error {
         presented: String,
         known_hosts: String,
     },
-    #[error("connection to the server lost: {0}")]
+    #[error("connection to the server lost: {}", plain_io(.0))]
     Io(io::Error),
-    #[error("cannot write the local file: {0}")]
+    #[error("cannot write the local file: {}", plain_io(.0))]
     LocalWrite(io::Error),
-    #[error("cannot read the local file: {0}")]
+    #[error("cannot read the local file: {}", plain_io(.0))]
     LocalRead(io::Error),
     #[error("the server sent a malformed reply")]
     BadReply,
@@ -132,6 +134,13 @@ impl Ctx<'_> {
     }
 
     pub(super) fn io_error(&self, io: io::Error) -> Error {
+        if io.kind() == io::ErrorKind::UnexpectedEof {
+            // rustls: "peer closed connection without sending TLS close_notify: https://…"
+            return Error::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            ));
+        }
         if let Some(tls) = io
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<rustls::Error>())
@@ -154,6 +163,27 @@ impl Ctx<'_> {
     }
 }
 
+/// An io error in plain words: the OS's text without its `(os error N)` tag, lower-cased
+/// at the start, and without links to library manuals.
+pub fn plain_io(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    };
+    let text = match text.find(": https://") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) if chars.clone().next().is_some_and(char::is_lowercase) => {
+            first.to_lowercase().chain(chars).collect()
+        }
+        _ => text,
+    }
+}
+
 fn certificate_error(endpoint: &Endpoint, verdict: Verdict) -> Error {
     match verdict {
         Verdict::Unknown { fingerprint } => Error::UnknownCertificate {
@@ -168,5 +198,32 @@ fn certificate_error(endpoint: &Endpoint, verdict: Verdict) -> Error {
                 .map(|d| d.join("known_hosts").display().to_string())
                 .unwrap_or_else(|| "known_hosts".into()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_read_as_words_once() {
+        let refused = io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        let e = Error::Connect {
+            endpoint: "127.0.0.1:1".into(),
+            reason: refused,
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot connect to 127.0.0.1:1: connection refused"
+        );
+        assert!(std::error::Error::source(&e).is_none(), "nothing to repeat");
+        let eof = io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "peer closed connection without sending TLS close_notify: https://docs.rs/rustls",
+        );
+        assert_eq!(
+            plain_io(&eof),
+            "peer closed connection without sending TLS close_notify"
+        );
     }
 }

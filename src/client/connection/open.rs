@@ -39,15 +39,15 @@ const TLS_VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::T
 fn resolve(endpoint: &Endpoint) -> Result<Vec<SocketAddr>, Error> {
     let addrs: Vec<SocketAddr> = (endpoint.host.as_str(), endpoint.port)
         .to_socket_addrs()
-        .map_err(|source| Error::Resolve {
+        .map_err(|reason| Error::Resolve {
             host: endpoint.host.clone(),
-            source,
+            reason,
         })?
         .collect();
     if addrs.is_empty() {
         return Err(Error::Resolve {
             host: endpoint.host.clone(),
-            source: io::Error::new(io::ErrorKind::NotFound, "no address"),
+            reason: io::Error::new(io::ErrorKind::NotFound, "no address"),
         });
     }
     Ok(addrs)
@@ -66,9 +66,9 @@ fn connect_tcp(
             Err(e) => last = Some(e),
         }
     }
-    let source = last.unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound));
+    let reason = last.unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound));
     if matches!(
-        source.kind(),
+        reason.kind(),
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
     ) {
         return Err(Error::Timeout {
@@ -78,7 +78,7 @@ fn connect_tcp(
     }
     Err(Error::Connect {
         endpoint: endpoint.to_string(),
-        source,
+        reason,
     })
 }
 

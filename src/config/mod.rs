@@ -1,4 +1,11 @@
 //! Settings: `ferroftp.toml` (every key optional, unknown keys refused) overlaid by flags.
+//! `duration` reads the duration keys, `error` turns every problem into one line naming the
+//! file, the line, the key and what is expected.
+
+mod duration;
+mod error;
+
+pub use error::{ConfigError, Origin};
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::ops::RangeInclusive;
@@ -51,27 +58,41 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// Networks whose failed logins are never counted nor blocked.
     pub login_safelist: Vec<ipnet::IpNet>,
+    /// Where the log goes instead of stderr.
+    pub log: LogTarget,
 }
 
-/// `ferroftp.toml`. Keys mirror the long flags; durations are whole seconds.
+/// `log_file` / `log_syslog`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    Stderr,
+    File(PathBuf),
+    /// The syslog socket (`syslog_socket`, default `/dev/log`).
+    Syslog(PathBuf),
+}
+
+/// `ferroftp.toml`. Keys mirror the long flags; durations are whole seconds or `"5m"`-style.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FileConfig {
+    /// Where this was read from (for errors that point at a line); not a key.
+    #[serde(skip)]
+    pub origin: Option<Origin>,
     pub listen: Option<Vec<String>>,
     pub pasv_ports: Option<String>,
     pub pasv_address: Option<String>,
     pub max_sessions: Option<usize>,
     pub max_per_ip: Option<usize>,
-    pub idle_timeout: Option<u64>,
-    pub login_timeout: Option<u64>,
-    pub line_timeout: Option<u64>,
-    pub data_timeout: Option<u64>,
+    pub idle_timeout: Option<duration::Seconds>,
+    pub login_timeout: Option<duration::Seconds>,
+    pub line_timeout: Option<duration::Seconds>,
+    pub data_timeout: Option<duration::Seconds>,
     pub bcrypt_cost: Option<u32>,
     pub overwrite: Option<bool>,
     pub fsync_uploads: Option<bool>,
     pub max_login_failures: Option<u32>,
-    pub login_failure_window: Option<u64>,
-    pub login_block: Option<u64>,
+    pub login_failure_window: Option<duration::Seconds>,
+    pub login_block: Option<duration::Seconds>,
     pub allow_signup: Option<bool>,
     pub anonymous: Option<bool>,
     pub implicit_tls_listen: Option<Vec<String>>,
@@ -79,11 +100,17 @@ pub struct FileConfig {
     pub tls_session_reuse: Option<bool>,
     pub tls_strict_eof: Option<bool>,
     pub password_cache: Option<bool>,
-    pub password_cache_ttl: Option<u64>,
+    pub password_cache_ttl: Option<duration::Seconds>,
     /// Prometheus metrics at `http://ADDR:PORT/metrics` (off by default).
     pub metrics_listen: Option<String>,
     /// Addresses and CIDR blocks never blocked for failed logins.
     pub login_safelist: Option<Vec<String>>,
+    /// Append the log to this file instead of stderr.
+    pub log_file: Option<PathBuf>,
+    /// Send the log to the system logger instead of stderr.
+    pub log_syslog: Option<bool>,
+    /// The system logger's socket (default `/dev/log`).
+    pub syslog_socket: Option<PathBuf>,
     /// `ferroftp web`: where the browser UI listens.
     pub web_listen: Option<String>,
     /// `ferroftp web`: FTP servers it may connect to (addresses, CIDRs, `localhost`, `:PORTS`).
@@ -103,12 +130,18 @@ pub struct Overrides {
     pub require_tls: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: {message}")]
-    File { path: String, message: String },
-    #[error("{key}: {message}")]
-    Value { key: &'static str, message: String },
+impl Overrides {
+    /// The config keys these flags set (their errors are the flag's, not the file's).
+    fn keys_given(&self) -> Vec<&'static str> {
+        let given = [
+            ("listen", !self.listen.is_empty()),
+            ("pasv_ports", self.pasv_ports.is_some()),
+            ("pasv_address", self.pasv_address.is_some()),
+            ("max_sessions", self.max_sessions.is_some()),
+            ("implicit_tls_listen", !self.implicit_tls_listen.is_empty()),
+        ];
+        given.iter().filter(|(_, g)| *g).map(|(k, _)| *k).collect()
+    }
 }
 
 impl FileConfig {
@@ -126,15 +159,34 @@ impl FileConfig {
                 });
             }
         };
-        toml::from_str(&text).map_err(|e| ConfigError::File {
+        let origin = Origin {
             path: path.display().to_string(),
-            message: e.message().to_owned(),
-        })
+            text,
+        };
+        let mut file: FileConfig =
+            toml::from_str(&origin.text).map_err(|e| error::from_toml(&origin, &e))?;
+        file.origin = Some(origin);
+        Ok(file)
     }
 }
 
 impl Settings {
+    /// The settings of `file` overlaid by `flags`; an error names the file's line when the
+    /// value came from the file.
     pub fn build(
+        dir: PathBuf,
+        mut file: FileConfig,
+        flags: Overrides,
+    ) -> Result<Settings, ConfigError> {
+        let origin = file.origin.take();
+        let flagged = flags.keys_given();
+        Settings::build_unlocated(dir, file, flags).map_err(|e| match &e {
+            ConfigError::Value { key, .. } if flagged.contains(key) => e,
+            _ => e.at_key_line(origin.as_ref()),
+        })
+    }
+
+    fn build_unlocated(
         dir: PathBuf,
         file: FileConfig,
         flags: Overrides,
@@ -198,6 +250,7 @@ impl Settings {
                 .map(|s| parse_socket_addr("metrics_listen", s))
                 .transpose()?,
             login_safelist: safelist(file.login_safelist.unwrap_or_default())?,
+            log: log_target(file.log_file, file.log_syslog, file.syslog_socket)?,
         })
     }
 
@@ -234,6 +287,21 @@ fn addresses(
     specs.iter().map(|s| parse_socket_addr(key, s)).collect()
 }
 
+fn log_target(
+    file: Option<PathBuf>,
+    syslog: Option<bool>,
+    socket: Option<PathBuf>,
+) -> Result<LogTarget, ConfigError> {
+    match (file, syslog.unwrap_or(false)) {
+        (Some(_), true) => Err(value("log_syslog", "choose one of log_file and log_syslog")),
+        (Some(path), false) => Ok(LogTarget::File(path)),
+        (None, true) => Ok(LogTarget::Syslog(
+            socket.unwrap_or_else(|| PathBuf::from("/dev/log")),
+        )),
+        (None, false) => Ok(LogTarget::Stderr),
+    }
+}
+
 /// `login_safelist`: each entry an address or CIDR block.
 fn safelist(specs: Vec<String>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
     specs
@@ -256,8 +324,10 @@ fn throttle_policy(file: &FileConfig) -> ThrottlePolicy {
         max_failures: file.max_login_failures.unwrap_or(defaults.max_failures),
         window: file
             .login_failure_window
-            .map_or(defaults.window, Duration::from_secs),
-        block: file.login_block.map_or(defaults.block, Duration::from_secs),
+            .map_or(defaults.window, duration::Seconds::duration),
+        block: file
+            .login_block
+            .map_or(defaults.block, duration::Seconds::duration),
     }
 }
 
@@ -268,8 +338,12 @@ fn value(key: &'static str, message: &str) -> ConfigError {
     }
 }
 
-fn seconds(key: &'static str, v: Option<u64>, default: u64) -> Result<Duration, ConfigError> {
-    match v.unwrap_or(default) {
+fn seconds(
+    key: &'static str,
+    v: Option<duration::Seconds>,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    match v.map_or(default, |s| s.0) {
         0 => Err(value(key, "must be at least 1 second")),
         s => Ok(Duration::from_secs(s)),
     }
