@@ -195,6 +195,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = server.shutdown_handle();
     ctrlc::set_handler(move || shutdown.trigger())
         .context("cannot install the Ctrl-C/SIGTERM handler")?;
+    let root = std::fs::canonicalize(&args.dir).unwrap_or(args.dir);
+    print_start_lines(&server, &root)?;
+    server.run()?;
+    Ok(())
+}
+
+/// The start lines of the SPEC ("Command line"): listeners first, then where to connect, the
+/// certificate, the instance, and a first admin's password (or where it was written).
+fn print_start_lines(server: &Server, root: &Path) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     for addr in server.local_addrs() {
         writeln!(out, "listening on {addr}")?;
@@ -205,27 +214,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(addr) = server.metrics_addr() {
         writeln!(out, "metrics on http://{addr}/metrics")?;
     }
-    for addr in server.local_addrs() {
-        if addr.ip().is_unspecified() {
-            for ip in net::lan_addresses()
-                .into_iter()
-                .filter(|ip| ip.is_ipv4() == addr.is_ipv4() || addr.is_ipv6())
-            {
-                let host = if ip.is_ipv6() {
-                    format!("[{ip}]")
-                } else {
-                    ip.to_string()
-                };
-                writeln!(out, "connect to ftp://{host}:{}/", addr.port())?;
-            }
-        }
+    for url in lan_urls(&server.local_addrs()) {
+        writeln!(out, "connect to {url}")?;
     }
     writeln!(
         out,
         "TLS certificate SHA-256 fingerprint {}",
         server.tls_fingerprint()
     )?;
-    let root = std::fs::canonicalize(&args.dir).unwrap_or(args.dir);
     writeln!(out, "instance directory {}", root.display())?;
     if let Some(password) = &server.created_admin_password {
         if std::io::stdout().is_terminal() {
@@ -236,7 +232,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             )?;
         } else {
             // SECURITY: a service's stdout ends up in a journal anyone in `adm` may read.
-            let file = Instance::new(&root).admin_password_file();
+            let file = Instance::new(root).admin_password_file();
             write_secret_file(&file, password)?;
             writeln!(
                 out,
@@ -246,9 +242,26 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     out.flush()?;
-    drop(out);
-    server.run()?;
     Ok(())
+}
+
+/// `ftp://ADDR:PORT/` for each LAN address a wildcard listener serves.
+fn lan_urls(listeners: &[std::net::SocketAddr]) -> Vec<String> {
+    let mut urls = Vec::new();
+    for addr in listeners.iter().filter(|a| a.ip().is_unspecified()) {
+        for ip in net::lan_addresses()
+            .into_iter()
+            .filter(|ip| ip.is_ipv4() == addr.is_ipv4() || addr.is_ipv6())
+        {
+            let host = if ip.is_ipv6() {
+                format!("[{ip}]")
+            } else {
+                ip.to_string()
+            };
+            urls.push(format!("ftp://{host}:{}/", addr.port()));
+        }
+    }
+    urls
 }
 
 /// `log_file` / `log_syslog`: from here on the log goes there (errors before it, and the
@@ -462,4 +475,18 @@ fn web(args: WebArgs) -> anyhow::Result<()> {
     ctrlc::set_handler(stop).context("cannot install the Ctrl-C/SIGTERM handler")?;
     server.run();
     Ok(())
+}
+
+/// The error and its causes on one line, each cause once: errors that already quote their
+/// source in their own text (`cannot listen on ADDR: <io error>`) do not repeat it.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
 }

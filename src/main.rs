@@ -37,22 +37,11 @@ fn main() -> ExitCode {
     match ferroftp::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", one_line(&e));
-            ExitCode::FAILURE
+            eprintln!("error: {}", ferroftp::cli::one_line(&e));
+            match e.downcast_ref::<ferroftp::client::ExitError>() {
+                Some(client) => ExitCode::from(client.code),
+                None => ExitCode::FAILURE,
+            }
         }
     }
-}
-
-/// The error and its causes on one line, each cause once: errors that already quote their
-/// source in their own text (`cannot listen on ADDR: <io error>`) do not repeat it.
-fn one_line(e: &anyhow::Error) -> String {
-    let mut line = e.to_string();
-    for cause in e.chain().skip(1) {
-        let cause = cause.to_string();
-        if !line.contains(&cause) {
-            line.push_str(": ");
-            line.push_str(&cause);
-        }
-    }
-    line
 }

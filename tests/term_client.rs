@@ -203,6 +203,48 @@ fn get_c_resumes_a_partial_download_with_rest() {
     assert!(work.part_files().is_empty());
 }
 
+/// `put -c` continues an upload the server has the start of (REST + STOR), and says so.
+#[test]
+fn put_c_resumes_a_partial_upload_with_rest() {
+    let server = TestServer::start();
+    let work = Work::new();
+    let url = server.url(ALICE);
+    let body = std::fs::read(work.path("big.bin")).unwrap();
+    crate::support::place(&server, "alice/big.bin", &body[..1_000_000], "alice", false);
+    let ran = work.run(&[&url, "-c", "put -c big.bin"]).ok("resume");
+    assert!(
+        ran.stdout.contains("resumed at 1000000 bytes"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(
+        sha256_file(&server.storage("alice/big.bin")),
+        work.sha("big.bin")
+    );
+    let ran = work.run(&[&url, "-c", "put -c big.bin"]).ok("again");
+    assert_eq!(
+        ran.stdout.lines().last(),
+        Some(format!("big.bin is already complete ({} bytes)", body.len()).as_str())
+    );
+    // Nothing there yet: the whole file.
+    let ran = work
+        .run(&[&url, "-c", "put -c big.bin fresh.bin"])
+        .ok("fresh");
+    assert!(!ran.stdout.contains("resumed"), "{}", ran.stdout);
+    assert_eq!(
+        sha256_file(&server.storage("alice/fresh.bin")),
+        work.sha("big.bin")
+    );
+    work.write("small.bin", b"tiny");
+    let ran = work.run(&[&url, "-c", "put -c small.bin big.bin"]);
+    assert_one_line_failure(
+        &ran,
+        "is longer than small.bin (4 bytes): nothing to resume",
+    );
+    let ran = work.run(&[&url, "-c", "put -c -r big.bin"]);
+    assert_one_line_failure(&ran, "usage: put [-c|-r] LOCAL [REMOTE] [public|private]");
+}
+
 #[test]
 fn failures_stop_the_script_with_the_server_reply() {
     let server = TestServer::start();
@@ -292,6 +334,70 @@ fn bad_input_is_one_clear_line() {
     )
     .ok("password from FERROFTP_PASSWORD");
     assert!(ran.stdout.contains("/alice"), "{}", ran.stdout);
+}
+
+/// Issue 14: scripts tell a failure to connect (2), to log in (3) and a failed command (1)
+/// apart by the exit code; `get` of a missing file fails before any local file or progress.
+#[test]
+fn exit_codes_tell_connect_login_and_command_failures_apart() {
+    let server = TestServer::start();
+    let work = Work::new();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = closed.local_addr().unwrap().port();
+    drop(closed);
+    let ran = work.run(&[&format!("ftp://alice:x@127.0.0.1:{down}"), "-c", "ls"]);
+    assert_one_line_failure(
+        &ran,
+        &format!("cannot connect to 127.0.0.1:{down}: connection refused"),
+    );
+    assert_eq!(ran.code(), Some(2), "{ran:?}");
+    let ran = work.run(&[
+        &format!("ftp://alice:wrong@127.0.0.1:{}", server.port()),
+        "-c",
+        "ls",
+    ]);
+    assert_one_line_failure(&ran, "530 ");
+    assert_eq!(ran.code(), Some(3), "{ran:?}");
+    let ran = work.run(&[&server.url(ALICE), "-c", "get missing.txt"]);
+    assert_eq!(ran.code(), Some(1), "{ran:?}");
+    assert_eq!(
+        ran.stderr,
+        "error: get missing.txt: 550 No such file or directory.\n"
+    );
+    assert!(
+        !work.path("downloads").exists(),
+        "nothing local for a missing file"
+    );
+    // A failing `open` inside a script is a connect failure too.
+    let ran = work.run(&["-c", &format!("open ftp://127.0.0.1:{down}")]);
+    assert_eq!(ran.code(), Some(2), "{ran:?}");
+}
+
+#[test]
+fn bare_open_reconnects_and_local_commands_run_here() {
+    let server = TestServer::start();
+    let work = Work::new();
+    work.write("local/a.txt", b"12345");
+    std::fs::create_dir_all(work.path("local/sub")).unwrap();
+    let ran = work
+        .run(&[
+            &server.url(ALICE),
+            "-c",
+            "close; open; pwd; lls local; !echo from-the-shell",
+        ])
+        .ok("close; open; pwd; lls; !");
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert!(
+        lines.contains(&"/alice"),
+        "reconnected and logged in again: {lines:?}"
+    );
+    assert!(lines.contains(&"           5  a.txt"), "{lines:?}");
+    assert!(lines.contains(&"              sub/"), "{lines:?}");
+    assert!(lines.contains(&"from-the-shell"), "{lines:?}");
+    let ran = work.run(&["-c", "open"]);
+    assert_one_line_failure(&ran, "no server to reconnect to (use open HOST)");
+    let ran = work.run(&[&server.url(ALICE), "-c", "!exit 3"]);
+    assert_one_line_failure(&ran, "the command exited with exit status: 3");
 }
 
 #[test]

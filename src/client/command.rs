@@ -22,15 +22,17 @@ pub struct Spec {
 /// Every command, in the order `help` lists them.
 #[rustfmt::skip]
 pub const COMMANDS: &[Spec] = &[
-    Spec { name: "open", aliases: &[], usage: "open [ftp://|ftps://][USER@]HOST[:PORT]", about: "connect (and log in when a user is given)" },
+    Spec { name: "open", aliases: &[], usage: "open [[ftp://|ftps://][USER@]HOST[:PORT]]", about: "connect (and log in when a user is given); a bare open reconnects to the last server" },
     Spec { name: "user", aliases: &["login"], usage: "user NAME [PASSWORD]", about: "log in (password from FERROFTP_PASSWORD or a hidden prompt when omitted)" },
     Spec { name: "ls", aliases: &["dir"], usage: "ls [PATH]", about: "list a directory" },
     Spec { name: "cd", aliases: &[], usage: "cd PATH", about: "change the remote directory" },
     Spec { name: "cdup", aliases: &[], usage: "cdup", about: "go to the parent directory" },
     Spec { name: "pwd", aliases: &[], usage: "pwd", about: "print the remote directory" },
     Spec { name: "lcd", aliases: &[], usage: "lcd [DIR]", about: "change the local directory" },
+    Spec { name: "lls", aliases: &[], usage: "lls [DIR]", about: "list a local directory" },
+    Spec { name: "!", aliases: &[], usage: "!COMMAND", about: "run a local shell command (a bare ! starts a shell)" },
     Spec { name: "get", aliases: &[], usage: "get [-c] [-r] REMOTE [LOCAL]", about: "download (default into ./downloads/); -c resumes, -r a whole tree" },
-    Spec { name: "put", aliases: &[], usage: "put [-r] LOCAL [REMOTE] [public|private]", about: "upload; public/private sets visibility (ferroftp)" },
+    Spec { name: "put", aliases: &[], usage: "put [-c|-r] LOCAL [REMOTE] [public|private]", about: "upload; -c resumes, -r a whole tree; public/private sets visibility (ferroftp)" },
     Spec { name: "mget", aliases: &[], usage: "mget PATTERN...", about: "download the files matching glob patterns" },
     Spec { name: "mput", aliases: &[], usage: "mput PATTERN...", about: "upload the local files matching glob patterns" },
     Spec { name: "mkdir", aliases: &[], usage: "mkdir PATH", about: "create a directory" },
@@ -88,7 +90,8 @@ impl Visibility {
 /// One parsed command. Passwords are [`Password`]s: `Debug` and `Display` never show them.
 #[derive(Debug, Clone)]
 pub enum ClientCommand {
-    Open(String),
+    /// `open URL`, or a bare `open`: the last server again.
+    Open(Option<String>),
     User {
         name: String,
         password: Option<Password>,
@@ -98,6 +101,10 @@ pub enum ClientCommand {
     Cdup,
     Pwd,
     Lcd(Option<String>),
+    /// `lls [DIR]`: the local directory.
+    Lls(Option<String>),
+    /// `!COMMAND`: a local shell command (a bare `!`, an interactive shell).
+    Shell(String),
     Get {
         remote: String,
         local: Option<String>,
@@ -109,6 +116,8 @@ pub enum ClientCommand {
         remote: Option<String>,
         visibility: Option<Visibility>,
         recursive: bool,
+        /// `-c`: continue an upload the server has part of (`REST` + `STOR`).
+        resume: bool,
     },
     Mget(Vec<String>),
     Mput(Vec<String>),
@@ -253,6 +262,17 @@ impl Words {
         }
     }
 
+    /// Exactly two words, made into the command by `make`.
+    fn two(
+        &self,
+        make: impl FnOnce(String, String) -> ClientCommand,
+    ) -> Result<ClientCommand, ParseError> {
+        match self.words.as_slice() {
+            [a, b] => Ok(make(a.clone(), b.clone())),
+            _ => Err(self.usage()),
+        }
+    }
+
     /// No word: the command as it is.
     fn none(&self, cmd: ClientCommand) -> Result<ClientCommand, ParseError> {
         if self.words.is_empty() {
@@ -298,9 +318,9 @@ fn parse_get(args: &Words) -> Result<ClientCommand, ParseError> {
     }
 }
 
-/// `put [-r] LOCAL [REMOTE] [public|private]`.
+/// `put [-c|-r] LOCAL [REMOTE] [public|private]`.
 fn parse_put(args: &Words) -> Result<ClientCommand, ParseError> {
-    let (flags, rest) = flags(&args.words, "r").ok_or_else(|| args.usage())?;
+    let (flags, rest) = flags(&args.words, "rc").ok_or_else(|| args.usage())?;
     // `put x private`: a second word that is a visibility is one (seed 000);
     // a remote file really named so is `put x ./private`.
     let (local, remote, visibility) = match rest {
@@ -314,11 +334,16 @@ fn parse_put(args: &Words) -> Result<ClientCommand, ParseError> {
         ),
         _ => return Err(args.usage()),
     };
+    let (recursive, resume) = (flags.contains(&'r'), flags.contains(&'c'));
+    if recursive && resume {
+        return Err(args.usage());
+    }
     Ok(ClientCommand::Put {
         local: local.clone(),
         remote,
         visibility,
-        recursive: flags.contains(&'r'),
+        recursive,
+        resume,
     })
 }
 
@@ -337,6 +362,12 @@ impl ClientCommand {
     /// Parses one command line (already split from a script).
     pub fn parse(line: &str) -> Result<ClientCommand, ParseError> {
         let line = line.trim();
+        // `!COMMAND` runs a shell command, but `!disconnect` is the seeds' word for quit.
+        if let Some(command) = line.strip_prefix('!')
+            && spec(line.split_whitespace().next().unwrap_or("")).is_none_or(|s| s.name == "!")
+        {
+            return Ok(ClientCommand::Shell(command.trim().to_owned()));
+        }
         let (first, rest) = line
             .split_once(char::is_whitespace)
             .map(|(a, b)| (a, b.trim()))
@@ -358,13 +389,14 @@ impl ClientCommand {
             usage: spec.usage,
         };
         Ok(match spec.name {
-            "open" => ClientCommand::Open(args.one()?),
+            "open" => ClientCommand::Open(args.optional()?),
             "user" => args.account(|name, password| ClientCommand::User { name, password })?,
             "ls" => ClientCommand::Ls(args.optional()?),
             "cd" => ClientCommand::Cd(args.one()?),
             "cdup" => args.none(ClientCommand::Cdup)?,
             "pwd" => args.none(ClientCommand::Pwd)?,
             "lcd" => ClientCommand::Lcd(args.optional()?),
+            "lls" => ClientCommand::Lls(args.optional()?),
             "get" => parse_get(&args)?,
             "put" => parse_put(&args)?,
             "mget" | "mput" if args.words.is_empty() => return Err(args.usage()),
@@ -373,13 +405,7 @@ impl ClientCommand {
             "mkdir" => ClientCommand::Mkdir(args.one()?),
             "rmdir" => ClientCommand::Rmdir(args.one()?),
             "rm" => ClientCommand::Delete(args.one()?),
-            "rename" => match args.words.as_slice() {
-                [from, to] => ClientCommand::Rename {
-                    from: from.clone(),
-                    to: to.clone(),
-                },
-                _ => return Err(args.usage()),
-            },
+            "rename" => args.two(|from, to| ClientCommand::Rename { from, to })?,
             "mode" => parse_mode(&args)?,
             "ascii" => args.none(ClientCommand::Type(TransferType::Ascii))?,
             "binary" => args.none(ClientCommand::Type(TransferType::Binary))?,
@@ -412,7 +438,7 @@ impl ClientCommand {
                 password: Some(_),
                 ..
             }
-        ) || matches!(self, ClientCommand::Open(url) if url.contains('@'))
+        ) || matches!(self, ClientCommand::Open(Some(url)) if url.contains('@'))
             || matches!(self, ClientCommand::Quote(q) | ClientCommand::Site(q)
                 if q.to_ascii_uppercase().starts_with("PASS")
                     || q.to_ascii_uppercase().contains("ADDUSER")
@@ -441,13 +467,19 @@ fn flags<'a>(args: &'a [String], allowed: &str) -> Option<(Vec<char>, &'a [Strin
 impl fmt::Display for ClientCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ClientCommand::Open(url) => write!(f, "open {}", redact_url(url)),
+            ClientCommand::Open(url) => write!(
+                f,
+                "open {}",
+                url.as_deref().map(redact_url).unwrap_or_default()
+            ),
             ClientCommand::User { name, .. } => write!(f, "user {name}"),
             ClientCommand::Ls(p) => write!(f, "ls {}", p.as_deref().unwrap_or("")),
             ClientCommand::Cd(p) => write!(f, "cd {p}"),
             ClientCommand::Cdup => f.write_str("cdup"),
             ClientCommand::Pwd => f.write_str("pwd"),
             ClientCommand::Lcd(d) => write!(f, "lcd {}", d.as_deref().unwrap_or("")),
+            ClientCommand::Lls(d) => write!(f, "lls {}", d.as_deref().unwrap_or("")),
+            ClientCommand::Shell(c) => write!(f, "!{c}"),
             ClientCommand::Get { remote, .. } => write!(f, "get {remote}"),
             ClientCommand::Put { local, .. } => write!(f, "put {local}"),
             ClientCommand::Mget(p) => write!(f, "mget {}", p.join(" ")),
@@ -519,16 +551,18 @@ mod tests {
                 local: "x".into(),
                 remote: None,
                 visibility: Some(Visibility::Private),
-                recursive: false
+                recursive: false,
+                resume: false
             })
         );
         assert_eq!(
-            parsed("put x y PUBLIC"),
+            parsed("put -c x y PUBLIC"),
             dbg(ClientCommand::Put {
                 local: "x".into(),
                 remote: Some("y".into()),
                 visibility: Some(Visibility::Public),
-                recursive: false
+                recursive: false,
+                resume: true
             })
         );
         assert_eq!(
@@ -540,6 +574,13 @@ mod tests {
             dbg(ClientCommand::DownloadFile("a.txt".into()))
         );
         assert_eq!(parsed("!disconnect"), dbg(ClientCommand::Quit));
+        assert_eq!(parsed("!ls -l"), dbg(ClientCommand::Shell("ls -l".into())));
+        assert_eq!(parsed("!"), dbg(ClientCommand::Shell(String::new())));
+        assert_eq!(parsed("open"), dbg(ClientCommand::Open(None)));
+        assert_eq!(
+            parsed("lls /tmp"),
+            dbg(ClientCommand::Lls(Some("/tmp".into())))
+        );
         assert_eq!(
             parsed("mode port"),
             dbg(ClientCommand::Mode(DataMode::Active))

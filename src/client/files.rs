@@ -52,20 +52,50 @@ impl Client {
         self.get_tree(remote, &dest, 0)
     }
 
-    /// `put [-r] LOCAL [REMOTE] [VISIBILITY]`: the remote name defaults to the local base name.
+    /// `put [-c|-r] LOCAL [REMOTE] [VISIBILITY]`: the remote name defaults to the local base
+    /// name.
     pub(super) fn put(
         &mut self,
         local: &str,
         remote: Option<String>,
         visibility: Option<Visibility>,
         recursive: bool,
+        resume: bool,
     ) -> anyhow::Result<()> {
         let remote = remote.unwrap_or_else(|| local_base_name(local));
         if recursive {
             self.put_tree(Path::new(local), &remote, visibility, 0)
         } else {
-            self.put_file(Path::new(local), &remote, visibility)
+            let offset = if resume {
+                self.resume_offset(Path::new(local), &remote)?
+            } else {
+                0
+            };
+            self.put_file(Path::new(local), &remote, visibility, offset)
         }
+    }
+
+    /// `put -c`: how much of `remote` the server has (SIZE; none yet is 0). Refused in ASCII
+    /// mode (sizes differ there) and when the server has more than the local file.
+    fn resume_offset(&mut self, local: &Path, remote: &str) -> anyhow::Result<u64> {
+        if self.conn()?.is_ascii() {
+            bail!("put -c resumes in binary mode only (say binary first)");
+        }
+        let local_len = fs::metadata(local)
+            .with_context(|| format!("cannot open local file {}", local.display()))?
+            .len();
+        let offset = match self.conn()?.size(remote) {
+            Ok(n) => n,
+            Err(FtpError::Reply(r)) if r.code == 550 => 0,
+            Err(e) => return Err(e.into()),
+        };
+        if offset > local_len {
+            bail!(
+                "{remote} on the server ({offset} bytes) is longer than {} ({local_len} bytes): nothing to resume",
+                local.display()
+            );
+        }
+        Ok(offset)
     }
 
     /// Downloads `remote` to `dest` through `dest.part`, renamed on success. With `resume`,
@@ -76,13 +106,21 @@ impl Client {
         dest: &Path,
         resume: bool,
     ) -> anyhow::Result<()> {
+        let size = match self.conn()?.size(remote) {
+            Ok(n) => Some(n),
+            // In binary mode a 550 to SIZE is what RETR would answer (no such file, not a
+            // file): say it now, before a `.part` file or a progress line appears.
+            Err(FtpError::Reply(r)) if r.code == 550 && !self.conn()?.is_ascii() => {
+                return Err(FtpError::Reply(r).into());
+            }
+            Err(_) => None,
+        };
         let dir = dest
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let part = part_path(dest);
-        let size = self.conn()?.size(remote).ok();
         let mut offset = 0;
         if resume {
             if !part.exists() && dest.is_file() {
@@ -109,48 +147,34 @@ impl Client {
             self.conn()?.get(remote, offset, &mut out)
         };
         let result = result.and_then(|n| file.sync_all().map(|_| n).map_err(FtpError::LocalWrite));
-        match result {
-            Ok(n) => {
-                fs::rename(&part, dest).with_context(|| {
-                    format!("cannot rename {} to {}", part.display(), dest.display())
-                })?;
-                println!("{remote} -> {}: {}", dest.display(), progress.finish(n));
-                Ok(())
-            }
-            Err(e) => {
-                progress.abandon();
-                drop(file);
-                let kept = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
-                let local_failure = matches!(e, FtpError::LocalWrite(_));
-                if kept == 0 || local_failure {
-                    let _ = fs::remove_file(&part);
-                    Err(e.into())
-                } else {
-                    Err(anyhow!(
-                        "{e} ({kept} bytes kept in {}; get -c resumes)",
-                        part.display()
-                    ))
-                }
-            }
-        }
+        drop(file);
+        finish_download(result, remote, &part, dest, progress)
     }
 
+    /// Uploads `local` as `remote`, from byte `offset` on (0: the whole file).
     pub(super) fn put_file(
         &mut self,
         local: &Path,
         remote: &str,
         visibility: Option<Visibility>,
+        offset: u64,
     ) -> anyhow::Result<()> {
-        let file = fs::File::open(local)
+        let mut file = fs::File::open(local)
             .with_context(|| format!("cannot open local file {}", local.display()))?;
         let meta = file.metadata()?;
         if meta.is_dir() {
             bail!("{} is a directory (use put -r)", local.display());
         }
-        let progress = Progress::start(self.bars, remote, Some(meta.len()), 0);
+        if offset > 0 && offset == meta.len() {
+            println!("{remote} is already complete ({offset} bytes)");
+            return Ok(());
+        }
+        io::Seek::seek(&mut file, io::SeekFrom::Start(offset))
+            .with_context(|| format!("cannot read {}", local.display()))?;
+        let progress = Progress::start(self.bars, remote, Some(meta.len()), offset);
         let result = {
             let mut input = progress.reader(io::BufReader::new(&file));
-            self.conn()?.put(remote, &mut input)
+            self.conn()?.put(remote, offset, &mut input)
         };
         match result {
             Ok(n) => println!("{} -> {remote}: {}", local.display(), progress.finish(n)),
@@ -227,7 +251,7 @@ impl Client {
             );
         }
         if !local.is_dir() {
-            return self.put_file(local, remote, visibility);
+            return self.put_file(local, remote, visibility, 0);
         }
         // An existing directory answers 550 here; the uploads below tell if it is unusable.
         match self.conn()?.mkdir(remote) {
@@ -247,7 +271,7 @@ impl Client {
             if path.is_dir() {
                 self.put_tree(&path, &remote_child, visibility, depth + 1)?;
             } else {
-                self.put_file(&path, &remote_child, visibility)?;
+                self.put_file(&path, &remote_child, visibility, 0)?;
             }
         }
         Ok(())
@@ -297,11 +321,88 @@ impl Client {
             }
             for path in files {
                 let remote = local_base_name(&path.to_string_lossy());
-                self.put_file(&path, &remote, None)?;
+                self.put_file(&path, &remote, None, 0)?;
             }
         }
         Ok(())
     }
+}
+
+/// The end of a download: the `.part` becomes `dest`, or a failure keeps what can be resumed
+/// (and removes a part that holds nothing, or that a local write failure left unsure).
+fn finish_download(
+    result: Result<u64, FtpError>,
+    remote: &str,
+    part: &Path,
+    dest: &Path,
+    progress: Progress,
+) -> anyhow::Result<()> {
+    match result {
+        Ok(n) => {
+            fs::rename(part, dest).with_context(|| {
+                format!("cannot rename {} to {}", part.display(), dest.display())
+            })?;
+            println!("{remote} -> {}: {}", dest.display(), progress.finish(n));
+            Ok(())
+        }
+        Err(e) => {
+            progress.abandon();
+            let kept = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+            if kept == 0 || matches!(e, FtpError::LocalWrite(_)) {
+                let _ = fs::remove_file(part);
+                Err(e.into())
+            } else {
+                Err(anyhow!(
+                    "{e} ({kept} bytes kept in {}; get -c resumes)",
+                    part.display()
+                ))
+            }
+        }
+    }
+}
+
+/// `lls [DIR]`: the entries of a local directory, sorted, directories with a `/`, files
+/// with their size.
+pub(super) fn list_local_dir(dir: Option<&str>) -> anyhow::Result<()> {
+    let dir = Path::new(dir.unwrap_or("."));
+    let mut entries: Vec<(String, Option<u64>)> = fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            match e.metadata() {
+                Ok(m) if m.is_dir() => (format!("{name}/"), None),
+                Ok(m) => (name, Some(m.len())),
+                Err(_) => (name, None),
+            }
+        })
+        .collect();
+    entries.sort();
+    for (name, size) in entries {
+        match size {
+            Some(size) => println!("{size:>12}  {name}"),
+            None => println!("{:>12}  {name}", ""),
+        }
+    }
+    Ok(())
+}
+
+/// `!COMMAND`: runs it with `sh -c` (a bare `!`: `$SHELL`, else `sh`), on this terminal.
+pub(super) fn run_shell(command: &str) -> anyhow::Result<()> {
+    let status = if command.is_empty() {
+        let shell = std::env::var_os("SHELL").unwrap_or_else(|| "sh".into());
+        std::process::Command::new(shell).status()
+    } else {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .status()
+    }
+    .context("cannot start a shell")?;
+    if !status.success() {
+        bail!("the command exited with {status}");
+    }
+    Ok(())
 }
 
 /// `lcd [DIR]`: changes the local directory (HOME without one) and prints where it is.

@@ -76,6 +76,7 @@ pub fn run(args: ClientArgs) -> anyhow::Result<()> {
     let stdin_tty = io::stdin().is_terminal();
     let interactive = args.commands.is_none() && stdin_tty;
     let mut client = Client {
+        stage: Stage::Command,
         conn: None,
         target: None,
         logged_in: None,
@@ -96,7 +97,7 @@ pub fn run(args: ClientArgs) -> anyhow::Result<()> {
         let result = client.open(target);
         if let Err(e) = result {
             if !interactive {
-                return Err(e);
+                return Err(client.exit_error(&e));
             }
             eprintln!("error: {e:#}");
         }
@@ -113,7 +114,7 @@ pub fn run(args: ClientArgs) -> anyhow::Result<()> {
         client.script(lines)
     };
     client.close();
-    outcome
+    outcome.map_err(|e| client.exit_error(&e))
 }
 
 /// suppaftp warns on stderr where we report errors ourselves: the client logs nothing unless
@@ -125,6 +126,33 @@ fn quiet_library_logs() {
     }
 }
 
+/// What the client was doing when it failed; scripts tell these apart by the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Connect,
+    Login,
+    Command,
+}
+
+impl Stage {
+    /// Documented in the README: 2 connect, 3 login, 1 any other command.
+    fn exit_code(self) -> u8 {
+        match self {
+            Stage::Connect => 2,
+            Stage::Login => 3,
+            Stage::Command => 1,
+        }
+    }
+}
+
+/// A failed run of `ferroftp client`: its one-line message and the exit code its stage has.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ExitError {
+    pub code: u8,
+    message: String,
+}
+
 /// What to do after a command.
 #[derive(PartialEq, Eq)]
 enum Flow {
@@ -133,6 +161,8 @@ enum Flow {
 }
 
 struct Client {
+    /// What the client is doing now (connecting, logging in, a command): a failure's stage.
+    stage: Stage,
     conn: Option<Connection>,
     target: Option<Target>,
     /// The user name once logged in.
@@ -150,6 +180,14 @@ struct Client {
 }
 
 impl Client {
+    /// `e` as the run's error, with the exit code of the stage it happened in.
+    fn exit_error(&self, e: &anyhow::Error) -> anyhow::Error {
+        anyhow::Error::new(ExitError {
+            code: self.stage.exit_code(),
+            message: crate::cli::one_line(e),
+        })
+    }
+
     /// Runs `lines` in order; the first failure ends the script with its error.
     fn script(&mut self, lines: Vec<String>) -> anyhow::Result<()> {
         for line in lines {
@@ -253,11 +291,9 @@ impl Client {
     }
 
     fn execute(&mut self, cmd: ClientCommand) -> anyhow::Result<Flow> {
+        self.stage = Stage::Command;
         match cmd {
-            ClientCommand::Open(url) => {
-                let target = Target::parse(&url, self.implicit)?;
-                self.open(target)?;
-            }
+            ClientCommand::Open(url) => self.reopen(url.as_deref())?,
             ClientCommand::User { name, password } => self.user(name, password)?,
             ClientCommand::Ls(path) => self.ls(path.as_deref())?,
             ClientCommand::ShowDirectories => self.ls(Some("/"))?,
@@ -267,6 +303,8 @@ impl Client {
             ClientCommand::Cdup => self.change_dir(None)?,
             ClientCommand::Pwd => self.print_working_dir()?,
             ClientCommand::Lcd(dir) => files::change_local_dir(dir)?,
+            ClientCommand::Lls(dir) => files::list_local_dir(dir.as_deref())?,
+            ClientCommand::Shell(command) => files::run_shell(&command)?,
             ClientCommand::Get {
                 remote,
                 local,
@@ -279,7 +317,8 @@ impl Client {
                 remote,
                 visibility,
                 recursive,
-            } => self.put(&local, remote, visibility, recursive)?,
+                resume,
+            } => self.put(&local, remote, visibility, recursive, resume)?,
             ClientCommand::Mget(patterns) => self.mget(&patterns)?,
             ClientCommand::Mput(patterns) => self.mput(&patterns)?,
             ClientCommand::Mkdir(path) => {
@@ -317,6 +356,18 @@ impl Client {
             ClientCommand::Help(topic) => help(topic.as_deref())?,
         }
         Ok(Flow::Continue)
+    }
+
+    /// `open URL`, or `open` alone: the last server (with its user) again.
+    fn reopen(&mut self, url: Option<&str>) -> anyhow::Result<()> {
+        let target = match url {
+            Some(url) => Target::parse(url, self.implicit)?,
+            None => self
+                .target
+                .clone()
+                .ok_or_else(|| anyhow!("no server to reconnect to (use open HOST)"))?,
+        };
+        self.open(target)
     }
 
     /// Runs one change on the server and says what it did.

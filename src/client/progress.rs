@@ -36,6 +36,8 @@ impl Progress {
             bar.set_draw_target(ProgressDrawTarget::stderr());
             bar.set_message(label.to_owned());
             bar.set_position(offset);
+            // The bytes already there are no speed: the rate and ETA count from here.
+            bar.reset_eta();
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });

@@ -8,13 +8,14 @@ use crate::client::trust::{KnownHosts, TrustPolicy};
 use anyhow::{Context as _, bail};
 use std::io::{self, BufRead, Write};
 
-use super::{Client, PASSWORD_ENV};
+use super::{Client, PASSWORD_ENV, Stage};
 
 impl Client {
     /// Connects to `target` (asking about an unknown certificate when someone can answer),
     /// logs in when a user is known, and changes to the URL's directory.
     pub(super) fn open(&mut self, target: Target) -> anyhow::Result<()> {
         self.close();
+        self.stage = Stage::Connect;
         let conn = self.connect(&target)?;
         let tls = match conn.security() {
             Security::None => "",
@@ -31,6 +32,7 @@ impl Client {
         self.target = Some(target.clone());
         if let Some(user) = &target.user {
             self.login(user, target.password.clone())?;
+            self.stage = Stage::Command;
             if let Some(path) = &target.path {
                 self.conn()?.cwd(path)?;
                 self.refresh_cwd();
@@ -96,6 +98,7 @@ impl Client {
     }
 
     pub(super) fn login(&mut self, user: &str, password: Option<Password>) -> anyhow::Result<()> {
+        self.stage = Stage::Login;
         let password = self.password(user, password)?;
         self.conn()?.login(user, &password)?;
         self.logged_in = Some(user.to_owned());

@@ -54,8 +54,8 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("ferroftp");
-        let m = Metrics {
+        let mut m = Metrics {
+            registry: Registry::with_prefix("ferroftp"),
             connections: Counter::default(),
             refused: Family::default(),
             logins: Family::default(),
@@ -67,65 +67,73 @@ impl Metrics {
             workers_busy: Gauge::default(),
             workers_started: Gauge::default(),
             workers_max: Gauge::default(),
-            registry: Registry::default(),
         };
-        let r = &mut registry;
+        m.register_counters();
+        m.register_gauges();
+        m
+    }
+
+    fn register_counters(&mut self) {
+        let r = &mut self.registry;
         r.register(
             "connections",
             "Connections given a session",
-            m.connections.clone(),
+            self.connections.clone(),
         );
         r.register(
             "connections_refused",
             "Connections refused at once, by reason",
-            m.refused.clone(),
+            self.refused.clone(),
         );
         r.register(
             "logins",
             "Login attempts, by result (ok, failed)",
-            m.logins.clone(),
+            self.logins.clone(),
         );
         r.register(
             "transfer_bytes",
             "Bytes moved by RETR/STOR/APPE/STOU, by direction (in, out)",
-            m.transfer_bytes.clone(),
+            self.transfer_bytes.clone(),
         );
         r.register(
             "transfer_files",
             "Files transferred completely, by direction (in, out)",
-            m.transfer_files.clone(),
+            self.transfer_files.clone(),
         );
         r.register(
             "transfer_errors",
             "Transfer commands that failed, by reply code",
-            m.transfer_errors.clone(),
+            self.transfer_errors.clone(),
         );
+    }
+
+    fn register_gauges(&mut self) {
+        let r = &mut self.registry;
         r.register(
             "sessions_open",
             "Control connections being served",
-            m.sessions_open.clone(),
+            self.sessions_open.clone(),
         );
         r.register(
             "blocked_ips",
             "Client addresses blocked after failed logins",
-            m.blocked_ips.clone(),
+            self.blocked_ips.clone(),
         );
         r.register(
             "workers_busy",
             "Worker threads serving a session",
-            m.workers_busy.clone(),
+            self.workers_busy.clone(),
         );
         r.register(
             "workers_started",
             "Worker threads started (they stay for the next session)",
-            m.workers_started.clone(),
+            self.workers_started.clone(),
         );
         r.register(
             "workers_max",
             "Most worker threads (max_sessions)",
-            m.workers_max.clone(),
+            self.workers_max.clone(),
         );
-        Metrics { registry, ..m }
     }
 
     pub fn connection(&self) {

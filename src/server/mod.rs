@@ -237,35 +237,7 @@ impl Server {
             Some(endpoint) => Some(serve_metrics(endpoint, &shared, &pool)?),
             None => None,
         };
-        let watcher = {
-            let shared = Arc::clone(&shared);
-            thread::Builder::new()
-                .name("ferroftp-reload".into())
-                .spawn(move || {
-                    let mut known = account_names(&shared.accounts);
-                    let mut generation = shared.accounts.generation();
-                    while !shared.shutdown.wait_timeout(Duration::from_secs(1)) {
-                        shared.accounts.reload_if_changed();
-                        shared.directories.reload_if_changed();
-                        shared.identity.reload_if_changed();
-                        unblock::apply(&shared.settings.instance.data_dir(), &shared.throttle);
-                        if shared.accounts.generation() != generation {
-                            generation = shared.accounts.generation();
-                            let now = account_names(&shared.accounts);
-                            for gone in known.difference(&now) {
-                                // Deleted by a hand edit (the CLI and SITE DELUSER log it).
-                                if let Err(e) = shared.storage.disown(gone, None) {
-                                    log::error!(
-                                        "cannot disown the files of deleted account {gone}: {e}"
-                                    );
-                                }
-                            }
-                            known = now;
-                        }
-                    }
-                })
-                .map_err(setup("accounts watcher"))?
-        };
+        let watcher = spawn_reloader(&shared)?;
         shared.shutdown.wait();
         log::info!(
             "shutting down: {} session(s) open",
@@ -287,6 +259,42 @@ impl Server {
         }
         log::info!("stopped");
         Ok(())
+    }
+}
+
+/// The thread that, once a second until shutdown, picks up what changes on disk: the
+/// account and grant files (a hand-deleted account's files are disowned), the certificate,
+/// and `ferroftp unblock` requests.
+fn spawn_reloader(shared: &Arc<Shared>) -> Result<thread::JoinHandle<()>, ServerError> {
+    let shared = Arc::clone(shared);
+    thread::Builder::new()
+        .name("ferroftp-reload".into())
+        .spawn(move || {
+            let mut known = account_names(&shared.accounts);
+            let mut generation = shared.accounts.generation();
+            while !shared.shutdown.wait_timeout(Duration::from_secs(1)) {
+                shared.accounts.reload_if_changed();
+                shared.directories.reload_if_changed();
+                shared.identity.reload_if_changed();
+                unblock::apply(&shared.settings.instance.data_dir(), &shared.throttle);
+                if shared.accounts.generation() != generation {
+                    generation = shared.accounts.generation();
+                    let now = account_names(&shared.accounts);
+                    disown_removed(&shared, known.difference(&now));
+                    known = now;
+                }
+            }
+        })
+        .map_err(setup("reload thread"))
+}
+
+/// Accounts deleted by a hand edit of credentials.txt (the CLI and SITE DELUSER log theirs)
+/// leave their files to no one.
+fn disown_removed<'a>(shared: &Shared, gone: impl Iterator<Item = &'a String>) {
+    for name in gone {
+        if let Err(e) = shared.storage.disown(name, None) {
+            log::error!("cannot disown the files of deleted account {name}: {e}");
+        }
     }
 }
 

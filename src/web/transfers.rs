@@ -203,7 +203,7 @@ fn upload_one(
     // connection (reconnecting once) before the transfer, which cannot be repeated.
     let before = ftp.run(|c| probe(c, target))?;
     let mut input = Counted::new(PartReader(parts));
-    let result = ftp.transfer(|c| c.put(target, &mut input));
+    let result = ftp.transfer(|c| c.put(target, 0, &mut input));
     if let Err(FtpError::LocalRead(_)) = &result {
         let sent = input.count();
         let _ = ftp.run(|c| remove_partial(c, target, before, sent));

@@ -211,6 +211,11 @@ impl Connection {
         self.ftp.pwd().map_err(|e| self.err(e))
     }
 
+    /// True after `ascii` (TYPE A).
+    pub fn is_ascii(&self) -> bool {
+        self.ascii
+    }
+
     /// `SIZE` (RFC 3659), for progress bars and resume.
     pub fn size(&mut self, path: &str) -> Result<u64, Error> {
         self.ftp
@@ -261,8 +266,17 @@ impl Connection {
 
     /// `STOR remote` from `input`. Returns the bytes read from `input`. A local read
     /// failure aborts the transfer (`ABOR`), so the server can discard the partial file.
-    pub fn put(&mut self, remote: &str, input: &mut dyn Read) -> Result<u64, Error> {
-        let mut stream = self.with_data(|ftp| ftp.put_with_stream(remote))?;
+    /// `STOR remote` from `input`; with a non-zero `offset`, `REST offset` first (the server
+    /// keeps its first `offset` bytes and writes the rest after them).
+    pub fn put(&mut self, remote: &str, offset: u64, input: &mut dyn Read) -> Result<u64, Error> {
+        let offset = usize::try_from(offset)
+            .map_err(|_| Error::Invalid("resume offset too large".into()))?;
+        let mut stream = self.with_data(|ftp| {
+            if offset > 0 {
+                ftp.resume_transfer(offset)?;
+            }
+            ftp.put_with_stream(remote)
+        })?;
         let result = if self.ascii {
             copy(&mut LocalToAscii::new(input), &mut stream)
         } else {
