@@ -780,6 +780,45 @@ mod interactive {
         }
     }
 
+    /// Tab asks the server for the directory being completed (no `ls` first), puts a `/`
+    /// after directories, and a second Tab lists every candidate.
+    #[test]
+    fn tab_completes_remote_names_from_the_server() {
+        let server = TestServer::start();
+        let work = Work::new();
+        crate::support::place_dir(&server, "alice/sub", "alice", false);
+        crate::support::place(&server, "alice/sub/report.txt", b"r", "alice", false);
+        crate::support::place(&server, "alice/sub/readme.md", b"m", "alice", false);
+        crate::support::place_dir(&server, "alice/sub/data", "alice", false);
+        let tmux = Tmux::start(
+            &work,
+            "complete",
+            &format!("ftp://alice@127.0.0.1:{}", server.port()),
+        );
+        tmux.wait_for("alice@127.0.0.1:/alice>", 20);
+        tmux.cmd(&["send-keys", "-t", "client", "get sub/rep", "Tab"]);
+        tmux.wait_for("> get sub/report.txt", 10);
+        tmux.cmd(&["send-keys", "-t", "client", "C-u", "cd s", "Tab"]);
+        tmux.wait_for("> cd sub/", 10);
+        tmux.cmd(&["send-keys", "-t", "client", "d", "Tab"]);
+        tmux.wait_for("> cd sub/data/", 10);
+        tmux.cmd(&[
+            "send-keys",
+            "-t",
+            "client",
+            "C-u",
+            "get sub/re",
+            "Tab",
+            "Tab",
+        ]);
+        let screen = tmux.wait_for("report.txt", 10);
+        assert!(
+            screen.contains("readme.md"),
+            "both candidates listed:\n{screen}"
+        );
+        tmux.cmd(&["send-keys", "-t", "client", "C-u", "quit", "Enter"]);
+    }
+
     #[test]
     fn prompt_and_progress_bar_in_a_terminal() {
         let server = TestServer::start();

@@ -9,11 +9,13 @@
 //! - [`progress`]: bars and summaries.
 //! - `session`: connecting, the certificate question, login and passwords.
 //! - `files`: transfers, trees and wildcards, and the local names downloads take.
+//! - `complete`: Tab completion (commands, remote names asked of the server, local files).
 //!
-//! This file owns the loop a person sees: the script runner, the REPL with its history and
-//! completion, the prompt, and the dispatch of each command.
+//! This file owns the loop a person sees: the script runner, the REPL with its history, the
+//! prompt, and the dispatch of each command.
 
 pub mod command;
+mod complete;
 pub mod connection;
 mod files;
 pub mod progress;
@@ -29,18 +31,15 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use clap::Args;
-use rustyline::completion::{Completer, FilenameCompleter, Pair};
+use rustyline::Editor;
 use rustyline::error::ReadlineError;
-use rustyline::highlight::Highlighter;
-use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
-use rustyline::validate::Validator;
-use rustyline::{Editor, Helper};
 
 use crate::client::command::{COMMANDS, ClientCommand, Target};
 use crate::client::connection::{Connection, Error as FtpError, TransferType};
 use crate::client::trust::KnownHosts;
 use crate::secret::Password;
+use complete::ClientHelper;
 
 /// The environment variable a password may come from.
 pub(super) const PASSWORD_ENV: &str = "FERROFTP_PASSWORD";
@@ -126,6 +125,10 @@ fn quiet_library_logs() {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// What the client was doing when it failed; scripts tell these apart by the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -207,21 +210,32 @@ impl Client {
     fn repl(&mut self) -> anyhow::Result<()> {
         let config = rustyline::Config::builder()
             .max_history_size(HISTORY_LINES)
-            .map(|b| b.history_ignore_space(true).auto_add_history(false).build())
+            .map(|b| {
+                b.history_ignore_space(true)
+                    .auto_add_history(false)
+                    .completion_type(rustyline::CompletionType::List)
+                    .build()
+            })
             .unwrap_or_default();
         let mut editor: Editor<ClientHelper, DefaultHistory> =
             Editor::with_config(config).context("cannot start line editing")?;
-        editor.set_helper(Some(ClientHelper {
-            names: Arc::clone(&self.names),
-            files: FilenameCompleter::new(),
-        }));
+        let slot = Arc::new(Mutex::new(None));
+        editor.set_helper(Some(ClientHelper::new(
+            Arc::clone(&self.names),
+            Arc::clone(&slot),
+        )));
         let history = trust::config_dir().map(|d| d.join(HISTORY));
         if let Some(path) = &history {
             let _ = editor.load_history(path);
         }
         println!("Type help for the commands, quit to leave.");
         loop {
-            let line = match editor.readline(&self.prompt()) {
+            // While the line is typed, Tab may list a remote directory on the connection.
+            let prompt = self.prompt();
+            *lock(&slot) = self.conn.take();
+            let typed = editor.readline(&prompt);
+            self.conn = lock(&slot).take();
+            let line = match typed {
                 Ok(line) => line,
                 Err(ReadlineError::Interrupted) => continue,
                 Err(ReadlineError::Eof) => break,
@@ -479,62 +493,3 @@ fn help(topic: Option<&str>) -> anyhow::Result<()> {
     }
     Ok(())
 }
-
-/// rustyline's helper: completes command names first, then remote names from the last
-/// listing, or local file names for the commands that take them.
-struct ClientHelper {
-    names: Arc<Mutex<Vec<String>>>,
-    files: FilenameCompleter,
-}
-
-impl Completer for ClientHelper {
-    type Candidate = Pair;
-
-    fn complete(
-        &self,
-        line: &str,
-        pos: usize,
-        ctx: &rustyline::Context<'_>,
-    ) -> rustyline::Result<(usize, Vec<Pair>)> {
-        let before = &line[..pos];
-        let start = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
-        let word = &before[start..];
-        let pair = |s: &str| Pair {
-            display: s.to_owned(),
-            replacement: s.to_owned(),
-        };
-        if start == 0 {
-            let mut out: Vec<Pair> = COMMANDS
-                .iter()
-                .flat_map(|s| std::iter::once(s.name).chain(s.aliases.iter().copied()))
-                .filter(|n| n.starts_with(word))
-                .map(pair)
-                .collect();
-            out.sort_by(|a, b| a.display.cmp(&b.display));
-            return Ok((0, out));
-        }
-        let first = before.split_whitespace().next().unwrap_or("");
-        if matches!(first, "put" | "mput" | "lcd") {
-            return self.files.complete(line, pos, ctx);
-        }
-        let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
-        Ok((
-            start,
-            names
-                .iter()
-                .filter(|n| n.starts_with(word))
-                .map(|n| pair(n))
-                .collect(),
-        ))
-    }
-}
-
-impl Hinter for ClientHelper {
-    type Hint = String;
-}
-
-impl Highlighter for ClientHelper {}
-
-impl Validator for ClientHelper {}
-
-impl Helper for ClientHelper {}
