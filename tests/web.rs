@@ -247,6 +247,21 @@ impl Client {
         r.csrf()
     }
 
+    /// The login form for any host and port (as text: bad ones are tested too).
+    fn login_to(&mut self, host: &str, port: &str, user: (&str, &str)) -> Resp {
+        let csrf = self.csrf();
+        self.post_form(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("host", host),
+                ("port", port),
+                ("user", user.0),
+                ("password", user.1),
+            ],
+        )
+    }
+
     fn login_form(&mut self, port: u16, user: (&str, &str), tls: bool) -> Resp {
         let csrf = self.csrf();
         let port = port.to_string();
@@ -459,17 +474,7 @@ fn web_honest_mistakes_do_not_count_as_failed_logins() {
     let web = Web::start();
     let mut b = web.client();
     for (host, port) in [("10.1.2.3", "21"), ("127.0.0.1", "22")].repeat(3) {
-        let csrf = b.csrf();
-        let r = b.post_form(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("host", host),
-                ("port", port),
-                ("user", "alice"),
-                ("password", ALICE.1),
-            ],
-        );
+        let r = b.login_to(host, port, ALICE);
         assert_eq!(r.status, 403, "{host}:{port}: {}", r.text());
     }
     let closed = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -488,18 +493,8 @@ fn web_disallowed_hosts_are_refused_without_connecting() {
     let mut b = web.client();
     // Not this machine; and a privileged port of this machine.
     for (host, port) in [("10.1.2.3", "21"), ("127.0.0.1", "22")] {
-        let csrf = b.csrf();
         let started = Instant::now();
-        let r = b.post_form(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("host", host),
-                ("port", port),
-                ("user", "alice"),
-                ("password", "x"),
-            ],
-        );
+        let r = b.login_to(host, port, (ALICE.0, "x"));
         assert_eq!(r.status, 403, "{host}:{port}: {}", r.text());
         assert!(
             r.error().unwrap().contains("not an allowed server"),
