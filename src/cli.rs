@@ -233,7 +233,13 @@ fn print_start_lines(server: &Server, root: &Path) -> anyhow::Result<()> {
         } else {
             // SECURITY: a service's stdout ends up in a journal anyone in `adm` may read.
             let file = Instance::new(root).admin_password_file();
-            write_secret_file(&file, password)?;
+            write_secret_file(&file, password).with_context(|| {
+                format!(
+                    "the new admin account's password is lost; set one with \
+                     `ferroftp user passwd admin --dir {}`",
+                    root.display()
+                )
+            })?;
             writeln!(
                 out,
                 "created account admin; its password is in {}",

@@ -57,11 +57,19 @@ impl Log for Gate {
         match &*sink {
             Sink::Stderr => self.inner.log(record),
             _ if !self.inner.matches(record) => {}
-            Sink::File(file) => {
+            Sink::File(file, _) => {
                 let _ = (&*file).write_all(file_line(record).as_bytes());
             }
             Sink::Syslog(socket) => {
-                let _ = socket.send(syslog_datagram(record).as_bytes());
+                let datagram = syslog_datagram(record);
+                if socket.send(datagram.as_bytes()).is_err() {
+                    // The logger restarted (rsyslog owning /dev/log): connect again once.
+                    if let Some(path) = lock_syslog_path().as_deref()
+                        && socket.connect(path).is_ok()
+                    {
+                        let _ = socket.send(datagram.as_bytes());
+                    }
+                }
             }
         }
     }
@@ -76,8 +84,9 @@ impl Log for Gate {
 /// and the gate) is the same for all three.
 enum Sink {
     Stderr,
-    /// Appended with one write per record, in env_logger's format (fail2ban's filter reads it).
-    File(std::fs::File),
+    /// Appended with one write per record, in env_logger's format (fail2ban's filter reads it);
+    /// the path, to open it again after a log rotation.
+    File(std::fs::File, std::path::PathBuf),
     /// RFC 3164 datagrams to the local syslog socket, facility daemon.
     Syslog(std::os::unix::net::UnixDatagram),
 }
@@ -86,22 +95,60 @@ static SINK: std::sync::RwLock<Sink> = std::sync::RwLock::new(Sink::Stderr);
 
 /// From now on, records are appended to `path` (created 0640) instead of stderr.
 pub fn log_to_file(path: &std::path::Path) -> std::io::Result<()> {
+    set_sink(Sink::File(open_log(path)?, path.to_path_buf()));
+    Ok(())
+}
+
+fn open_log(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o640)
-        .open(path)?;
-    set_sink(Sink::File(file));
-    Ok(())
+        .open(path)
+}
+
+/// After logrotate moved the log file away (its path names another file, or none), opens the
+/// path again, so records (and fail2ban) follow the new file. Called once a second.
+pub fn reopen_if_rotated() {
+    use std::os::unix::fs::MetadataExt;
+    let path = match &*SINK
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        Sink::File(file, path) => {
+            let ours = file.metadata().map(|m| m.ino()).ok();
+            if std::fs::metadata(path).map(|m| m.ino()).ok() == ours {
+                return;
+            }
+            path.clone()
+        }
+        _ => return,
+    };
+    match open_log(&path) {
+        Ok(file) => set_sink(Sink::File(file, path)),
+        Err(e) => eprintln!("cannot open the log file {} again: {e}", path.display()),
+    }
 }
 
 /// From now on, records go to the syslog socket at `socket` (normally `/dev/log`).
 pub fn log_to_syslog(socket: &std::path::Path) -> std::io::Result<()> {
     let sock = std::os::unix::net::UnixDatagram::unbound()?;
     sock.connect(socket)?;
+    *SYSLOG_PATH
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(socket.to_path_buf());
     set_sink(Sink::Syslog(sock));
     Ok(())
+}
+
+/// The syslog socket's path, to connect again after the logger restarted.
+static SYSLOG_PATH: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
+
+fn lock_syslog_path() -> std::sync::MutexGuard<'static, Option<std::path::PathBuf>> {
+    SYSLOG_PATH
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn set_sink(sink: Sink) {

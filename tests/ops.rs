@@ -89,6 +89,48 @@ fn metrics_count_sessions_logins_transfers_and_errors() {
     );
 }
 
+/// A client that pipelines scrapes and reads no answer holds one request, not a growing
+/// queue, and does not hold up the shutdown.
+#[test]
+fn a_client_that_never_reads_neither_grows_nor_blocks_the_metrics_endpoint() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ferroftp.toml"),
+        "bcrypt_cost = 4\nmetrics_listen = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let mut served = Served::start(dir.path(), &["--listen", "127.0.0.1:0"]);
+    served.line();
+    let url = served
+        .line()
+        .strip_prefix("metrics on ")
+        .unwrap()
+        .to_owned();
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_owned();
+    let mut greedy = std::net::TcpStream::connect(&addr).unwrap();
+    greedy
+        .set_write_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    for _ in 0..20_000 {
+        if greedy
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .is_err()
+        {
+            break;
+        }
+    }
+    // Another scraper is still served.
+    let (status, _, _) = scrape(&url);
+    assert_eq!(status, "200");
+    served.lines_until("created account admin");
+    served.sigterm();
+    assert_eq!(served.wait_exit(15).code(), Some(0), "{}", served.stderr());
+}
+
 #[test]
 fn without_metrics_listen_nothing_is_served() {
     let server = TestServer::start();
@@ -309,13 +351,38 @@ mod lockouts {
                 .stderr()
                 .contains("unblocked ip=127.0.0.10 (ferroftp unblock)")
         );
-        // The safelist from the file: never blocked.
+        // The safelist from the file: never blocked, and never matched by fail2ban either.
         for _ in 0..4 {
             assert_eq!(
                 attempt(addr, "127.0.0.9", "wrong"),
                 "530 Login incorrect.\r\n"
             );
         }
+        assert!(
+            wait_until(Duration::from_secs(3), || served
+                .stderr()
+                .contains("login failed: user=alice ip=127.0.0.9 (safelisted)")),
+            "{}",
+            served.stderr()
+        );
+        let log = dir.path().join("server.log");
+        std::fs::write(&log, served.stderr()).unwrap();
+        let filter = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/contrib/fail2ban/filter.d/ferroftp.conf"
+        );
+        let matched = run_with_timeout(
+            std::process::Command::new("fail2ban-regex")
+                .args(["-o", "ip"])
+                .arg(&log)
+                .arg(filter),
+            60,
+        )
+        .ok("fail2ban-regex");
+        assert_eq!(
+            matched.stdout, "127.0.0.10\n127.0.0.10\n",
+            "only the blocked address"
+        );
         let bad = ferroftp(&["unblock", "not-an-ip", "--dir", d]);
         assert!(!bad.success());
         assert_eq!(bad.stderr, "error: \"not-an-ip\" is not an IP address\n");
@@ -395,8 +462,10 @@ mod log_targets {
     fn log_file_gets_the_records_instead_of_stderr() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("ferroftp.log");
-        let (_instance, mut served, addr) =
-            start(&format!("log_file = {:?}\n", log.display().to_string()));
+        let (_instance, mut served, addr) = start(&format!(
+            "max_login_failures = 100\nlog_file = {:?}\n",
+            log.display().to_string()
+        ));
         wrong_password(addr);
         let found = crate::support::wait_until(Duration::from_secs(3), || {
             std::fs::read_to_string(&log)
@@ -413,6 +482,13 @@ mod log_targets {
             "{}",
             served.stderr()
         );
+        // logrotate moves the file away: the next records go to a new file at the path.
+        std::fs::rename(&log, dir.path().join("ferroftp.log.1")).unwrap();
+        let rotated = crate::support::wait_until(Duration::from_secs(5), || {
+            wrong_password(addr);
+            std::fs::read_to_string(&log).is_ok_and(|t| t.contains("login failed"))
+        });
+        assert!(rotated, "a new log file after rotation");
         served.sigterm();
         served.wait_exit(12);
     }

@@ -99,7 +99,9 @@ impl Throttle {
         self
     }
 
-    fn is_safelisted(&self, ip: IpAddr) -> bool {
+    /// In `login_safelist` (`ip` as it came; IPv4-mapped addresses count as IPv4).
+    pub fn is_safelisted(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
         self.safelist.iter().any(|net| net.contains(&ip))
     }
 

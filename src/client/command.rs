@@ -204,13 +204,20 @@ pub fn words(line: &str) -> Result<Vec<String>, ParseError> {
 }
 
 /// Splits a script (`-c` text or a line of stdin) at `;` and newlines outside quotes;
-/// blank pieces and `#` comments are dropped.
+/// blank pieces and `#` comments are dropped. A `!COMMAND` piece runs to the end of its line:
+/// its `;` belong to the shell (`!ls; rm x` must not remove `x` on the server).
 pub fn split_script(script: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut piece = String::new();
     let mut quote: Option<char> = None;
     let mut escaped = false;
     for c in script.chars() {
+        // `!disconnect` is the seeds' quit, not a shell command.
+        let shell = piece.trim_start().starts_with('!') && spec(piece.trim()).is_none();
+        if shell && quote.is_none() && c == ';' {
+            piece.push(c);
+            continue;
+        }
         if escaped {
             escaped = false;
         } else if c == '\\' && quote != Some('\'') {
@@ -575,6 +582,11 @@ mod tests {
         );
         assert_eq!(parsed("!disconnect"), dbg(ClientCommand::Quit));
         assert_eq!(parsed("!ls -l"), dbg(ClientCommand::Shell("ls -l".into())));
+        assert_eq!(
+            split_script("pwd; !ls; rm x\nls; !disconnect; pwd"),
+            ["pwd", "!ls; rm x", "ls", "!disconnect", "pwd"],
+            "a shell piece keeps its ;"
+        );
         assert_eq!(parsed("!"), dbg(ClientCommand::Shell(String::new())));
         assert_eq!(parsed("open"), dbg(ClientCommand::Open(None)));
         assert_eq!(

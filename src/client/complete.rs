@@ -54,12 +54,14 @@ impl ClientHelper {
         let mut out: Vec<Pair> = entries
             .iter()
             .filter(|e| e.name.starts_with(prefix) && e.name != "." && e.name != "..")
+            // SECURITY: a hostile server's names must not put terminal escapes on screen.
+            .filter(|e| !e.name.chars().any(char::is_control))
             .take(MAX_CANDIDATES)
             .map(|e| {
                 let slash = if e.is_dir { "/" } else { "" };
                 Pair {
                     display: format!("{}{slash}", e.name),
-                    replacement: format!("{dir}{}{slash}", e.name),
+                    replacement: quoted(&format!("{dir}{}{slash}", e.name)),
                 }
             })
             .collect();
@@ -75,6 +77,23 @@ impl ClientHelper {
             .map(|n| pair(n))
             .collect()
     }
+}
+
+/// `path` as one word of a command line: in double quotes (with `\\` before `"` and `\\`)
+/// when it holds a space, a quote, a backslash or a `;`.
+fn quoted(path: &str) -> String {
+    if !path.contains(|c: char| c.is_whitespace() || "\"'\\;".contains(c)) {
+        return path.to_owned();
+    }
+    let mut out = String::from("\"");
+    for c in path.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 fn pair(s: &str) -> Pair {
@@ -124,3 +143,20 @@ impl Highlighter for ClientHelper {}
 impl Validator for ClientHelper {}
 
 impl rustyline::Helper for ClientHelper {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::command::ClientCommand;
+
+    #[test]
+    fn completed_names_stay_one_word() {
+        assert_eq!(quoted("sub/plain.txt"), "sub/plain.txt");
+        let odd = "my \"odd\" name; \\x.txt";
+        let line = format!("get {}", quoted(odd));
+        match ClientCommand::parse(&line).unwrap() {
+            ClientCommand::Get { remote, .. } => assert_eq!(remote, odd),
+            other => panic!("{other:?}"),
+        }
+    }
+}

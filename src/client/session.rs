@@ -32,11 +32,13 @@ impl Client {
         self.target = Some(target.clone());
         if let Some(user) = &target.user {
             self.login(user, target.password.clone())?;
-            self.stage = Stage::Command;
-            if let Some(path) = &target.path {
-                self.conn()?.cwd(path)?;
-                self.refresh_cwd();
-            }
+        }
+        self.stage = Stage::Command;
+        if target.user.is_some()
+            && let Some(path) = &target.path
+        {
+            self.conn()?.cwd(path)?;
+            self.refresh_cwd();
         }
         Ok(())
     }

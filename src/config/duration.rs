@@ -35,8 +35,11 @@ pub fn parse(text: &str) -> Option<u64> {
         "d" => 86_400,
         _ => return None,
     };
-    number.checked_mul(scale)
+    number.checked_mul(scale).filter(|&secs| secs <= MAX_SECS)
 }
+
+/// Ten years: longer is a typo, and would overflow the clock arithmetic of blocks and timers.
+pub const MAX_SECS: u64 = 10 * 365 * 86_400;
 
 impl<'de> serde::Deserialize<'de> for Seconds {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Seconds, D::Error> {
@@ -47,12 +50,16 @@ impl<'de> serde::Deserialize<'de> for Seconds {
                 f.write_str(EXPECTED)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Seconds, E> {
+                if v > MAX_SECS {
+                    return Err(E::invalid_value(de::Unexpected::Unsigned(v), &self));
+                }
                 Ok(Seconds(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Seconds, E> {
-                u64::try_from(v)
-                    .map(Seconds)
-                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::invalid_value(de::Unexpected::Signed(v), &self)),
+                }
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Seconds, E> {
                 parse(v)
@@ -80,7 +87,16 @@ mod tests {
         ] {
             assert_eq!(parse(text), Some(secs), "{text:?}");
         }
-        for bad in ["", "m", "5x", "-5m", "1.5h", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "m",
+            "5x",
+            "-5m",
+            "1.5h",
+            "99999999999999999999d",
+            "106751991167300d",
+            "3651d",
+        ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
     }

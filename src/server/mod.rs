@@ -247,12 +247,15 @@ impl Server {
             let _ = a.join();
         }
         let _ = watcher.join();
-        if let Some(scrapes) = scrapes {
-            let _ = scrapes.join();
-        }
         let deadline = Instant::now() + SHUTDOWN_GRACE + Duration::from_secs(5);
         while shared.active_sessions() > 0 && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(50));
+        }
+        // Last: a scrape stuck on a client that reads nothing must not delay the drain.
+        if let Some(scrapes) = scrapes
+            && scrapes.is_finished()
+        {
+            let _ = scrapes.join();
         }
         if let Ok(pool) = Arc::try_unwrap(pool) {
             pool.stop();
@@ -277,6 +280,7 @@ fn spawn_reloader(shared: &Arc<Shared>) -> Result<thread::JoinHandle<()>, Server
                 shared.directories.reload_if_changed();
                 shared.identity.reload_if_changed();
                 unblock::apply(&shared.settings.instance.data_dir(), &shared.throttle);
+                crate::logging::reopen_if_rotated();
                 if shared.accounts.generation() != generation {
                     generation = shared.accounts.generation();
                     let now = account_names(&shared.accounts);

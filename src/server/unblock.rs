@@ -5,9 +5,9 @@
 //! when no address is blocked anyway.
 
 use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::IpAddr;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::auth::Throttle;
@@ -18,6 +18,7 @@ const TAKEN: &str = "unblock-requests.taken";
 /// Files are small: an address per line; more than this many lines are a mistake (or abuse
 /// by someone who may write `data/` anyway) and the rest is ignored.
 const MAX_REQUESTS: usize = 10_000;
+const MAX_BYTES: u64 = 1024 * 1024;
 
 fn requests(data_dir: &Path) -> PathBuf {
     data_dir.join(REQUESTS)
@@ -27,13 +28,28 @@ fn requests(data_dir: &Path) -> PathBuf {
 /// `write` of one line: concurrent requests never interleave.
 pub fn request(data_dir: &Path, ip: IpAddr) -> io::Result<()> {
     fs::create_dir_all(data_dir)?;
-    let mut file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(requests(data_dir))?;
-    file.write_all(format!("{ip}\n").as_bytes())
+    let owner = fs::metadata(data_dir)?;
+    let path = requests(data_dir);
+    // The server may take the file between our open and our write; then the line may have
+    // gone with it, unread: write it again into a fresh file (twice is harmless).
+    for _ in 0..3 {
+        let mut file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)?;
+        // Run as root for a server running as its own user: the file must be the server's.
+        if file.metadata()?.uid() != owner.uid() {
+            std::os::unix::fs::fchown(&file, Some(owner.uid()), Some(owner.gid()))?;
+        }
+        file.write_all(format!("{ip}\n").as_bytes())?;
+        let ours = file.metadata()?.ino();
+        if fs::metadata(&path).is_ok_and(|m| m.ino() == ours) {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// Drops requests older than this server (at start).
@@ -58,7 +74,7 @@ pub fn apply(data_dir: &Path, throttle: &Throttle) -> usize {
             return 0;
         }
     }
-    let text = fs::read_to_string(&taken).unwrap_or_default();
+    let text = read_taken(&taken);
     let _ = fs::remove_file(&taken);
     let mut lifted = 0;
     for line in text.lines().take(MAX_REQUESTS) {
@@ -72,6 +88,31 @@ pub fn apply(data_dir: &Path, throttle: &Throttle) -> usize {
         }
     }
     lifted
+}
+
+/// The taken file's text: a regular file only (no symlink, no FIFO), at most 1 MiB; a read
+/// error is logged, not taken for "no requests".
+fn read_taken(path: &Path) -> String {
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let mut file = match opened {
+        Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => f,
+        Ok(_) => {
+            log::warn!("{} is not a regular file; ignored", path.display());
+            return String::new();
+        }
+        Err(e) => {
+            log::warn!("cannot read the unblock requests {}: {e}", path.display());
+            return String::new();
+        }
+    };
+    let mut text = String::new();
+    if let Err(e) = (&mut file).take(MAX_BYTES).read_to_string(&mut text) {
+        log::warn!("cannot read the unblock requests {}: {e}", path.display());
+    }
+    text
 }
 
 #[cfg(test)]

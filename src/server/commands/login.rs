@@ -82,7 +82,17 @@ impl Session<'_> {
             }
             Err(auth::Error::LoginIncorrect) => {
                 self.login = Login::Fresh;
-                log::warn!("login failed: user={} ip={ip}", sanitize_for_log(&name));
+                // A safelisted address is never blocked here, so fail2ban must not ban it
+                // either: its line does not end with the address the filter reads.
+                let safe = if shared.throttle.is_safelisted(ip) {
+                    " (safelisted)"
+                } else {
+                    ""
+                };
+                log::warn!(
+                    "login failed: user={} ip={ip}{safe}",
+                    sanitize_for_log(&name)
+                );
                 shared.metrics.login(false);
                 Ok(auth::Error::LoginIncorrect.reply())
             }

@@ -347,16 +347,15 @@ impl Server {
                         tasks_pool.spawn(Box::new(move || {
                             let _live = live_guard.take();
                             if let Some(client) = client.take() {
-                                // Synchronization is needed for HTTPS requests to avoid a deadlock
-                                if client.secure() {
-                                    let (sender, receiver) = mpsc::channel();
-                                    for rq in client {
-                                        messages.push(rq.with_notify_sender(sender.clone()).into());
-                                        receiver.recv().unwrap();
-                                    }
-                                } else {
-                                    for rq in client {
-                                        messages.push(rq.into());
+                                // ferroftp patch: one request in flight per connection, plain
+                                // HTTP too (upstream waited only for HTTPS). Otherwise a client
+                                // pipelining requests it never reads the answers of fills the
+                                // unbounded message queue until memory runs out.
+                                let (sender, receiver) = mpsc::channel();
+                                for rq in client {
+                                    messages.push(rq.with_notify_sender(sender.clone()).into());
+                                    if receiver.recv().is_err() {
+                                        break;
                                     }
                                 }
                             }
