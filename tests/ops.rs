@@ -30,6 +30,47 @@ fn metric(body: &str, name: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// A fresh instance directory with `toml` as its ferroftp.toml.
+fn instance_with(toml: impl AsRef<str>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ferroftp.toml"), toml.as_ref()).unwrap();
+    dir
+}
+
+/// `serve` on an instance with `toml` must fail with exactly `ferroftp.toml:LINE: what`.
+fn assert_start_refused(toml: &str, line: usize, what: &str) {
+    let dir = instance_with(toml);
+    let ran = run_with_timeout(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--dir"])
+            .arg(dir.path()),
+        30,
+    );
+    assert!(!ran.success(), "{ran:?}");
+    let path = dir.path().join("ferroftp.toml");
+    assert_eq!(
+        ran.stderr,
+        format!("error: {}:{line}: {what}\n", path.display())
+    );
+}
+
+/// The addresses the shipped fail2ban filter finds in `log`, one a line.
+fn fail2ban_ips(log: &std::path::Path) -> String {
+    let filter = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/fail2ban/filter.d/ferroftp.conf"
+    );
+    run_with_timeout(
+        std::process::Command::new("fail2ban-regex")
+            .args(["-o", "ip"])
+            .arg(log)
+            .arg(filter),
+        60,
+    )
+    .ok("fail2ban-regex")
+    .stdout
+}
+
 #[test]
 fn metrics_count_sessions_logins_transfers_and_errors() {
     let server =
@@ -94,12 +135,7 @@ fn metrics_count_sessions_logins_transfers_and_errors() {
 #[test]
 fn a_client_that_never_reads_neither_grows_nor_blocks_the_metrics_endpoint() {
     use std::io::Write;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("ferroftp.toml"),
-        "bcrypt_cost = 4\nmetrics_listen = \"127.0.0.1:0\"\n",
-    )
-    .unwrap();
+    let dir = instance_with("bcrypt_cost = 4\nmetrics_listen = \"127.0.0.1:0\"\n");
     let mut served = Served::start(dir.path(), &["--listen", "127.0.0.1:0"]);
     served.line();
     let url = served
@@ -140,12 +176,7 @@ fn without_metrics_listen_nothing_is_served() {
 /// `serve` names the endpoint right after its listeners, with the port the OS picked.
 #[test]
 fn serve_prints_where_the_metrics_are() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("ferroftp.toml"),
-        "bcrypt_cost = 4\nmetrics_listen = \"127.0.0.1:0\"\n",
-    )
-    .unwrap();
+    let dir = instance_with("bcrypt_cost = 4\nmetrics_listen = \"127.0.0.1:0\"\n");
     let mut served = Served::start(dir.path(), &["--listen", "127.0.0.1:0"]);
     assert!(served.line().starts_with("listening on 127.0.0.1:"));
     let line = served.line();
@@ -171,12 +202,7 @@ fn serve_prints_where_the_metrics_are() {
 #[test]
 fn the_fail2ban_filter_finds_each_wrong_password_and_its_address() {
     use std::io::{BufRead, BufReader, Write};
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("ferroftp.toml"),
-        "bcrypt_cost = 4\nmax_login_failures = 100\n",
-    )
-    .unwrap();
+    let dir = instance_with("bcrypt_cost = 4\nmax_login_failures = 100\n");
     let mut served = Served::start(dir.path(), &["--listen", "127.0.0.1:0"]);
     let addr = crate::support::listening(&served.line());
     served.lines_until("created account admin");
@@ -197,21 +223,9 @@ fn the_fail2ban_filter_finds_each_wrong_password_and_its_address() {
     assert!(attempt("127.0.0.3", "x ip=10.9.9.9", "guess-2").starts_with("530 "));
     assert!(attempt("127.0.0.2", "admin", "guess-3").starts_with("530 "));
     let log = dir.path().join("server.log");
-    let filter = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/contrib/fail2ban/filter.d/ferroftp.conf"
-    );
     let matched = crate::support::wait_until(std::time::Duration::from_secs(5), || {
         std::fs::write(&log, served.stderr()).unwrap();
-        let ran = run_with_timeout(
-            std::process::Command::new("fail2ban-regex")
-                .args(["-o", "ip"])
-                .arg(&log)
-                .arg(filter),
-            60,
-        )
-        .ok("fail2ban-regex");
-        ran.stdout == "127.0.0.2\n127.0.0.3\n127.0.0.2\n"
+        fail2ban_ips(&log) == "127.0.0.2\n127.0.0.3\n127.0.0.2\n"
     });
     assert!(matched, "fail2ban-regex on:\n{}", served.stderr());
     let jail = std::fs::read_to_string(concat!(
@@ -302,12 +316,9 @@ mod lockouts {
     /// `ferroftp unblock IP` reaches the running server through its instance directory.
     #[test]
     fn the_unblock_command_reaches_the_running_server() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("ferroftp.toml"),
+        let dir = instance_with(
             "bcrypt_cost = 4\nmax_login_failures = 2\nlogin_safelist = [\"127.0.0.9\", \"10.0.0.0/8\"]\n",
-        )
-        .unwrap();
+        );
         let d = dir.path().to_str().unwrap();
         let add = crate::support::run_with_input(
             std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp")).args([
@@ -367,20 +378,9 @@ mod lockouts {
         );
         let log = dir.path().join("server.log");
         std::fs::write(&log, served.stderr()).unwrap();
-        let filter = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/contrib/fail2ban/filter.d/ferroftp.conf"
-        );
-        let matched = run_with_timeout(
-            std::process::Command::new("fail2ban-regex")
-                .args(["-o", "ip"])
-                .arg(&log)
-                .arg(filter),
-            60,
-        )
-        .ok("fail2ban-regex");
         assert_eq!(
-            matched.stdout, "127.0.0.10\n127.0.0.10\n",
+            fail2ban_ips(&log),
+            "127.0.0.10\n127.0.0.10\n",
             "only the blocked address"
         );
         let bad = ferroftp(&["unblock", "not-an-ip", "--dir", d]);
@@ -392,25 +392,10 @@ mod lockouts {
 
     #[test]
     fn a_bad_safelist_entry_stops_the_start_in_one_line() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("ferroftp.toml"),
+        assert_start_refused(
             "login_safelist = [\"10.0.0.0/33\"]\n",
-        )
-        .unwrap();
-        let ran = run_with_timeout(
-            std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
-                .args(["serve", "--listen", "127.0.0.1:0", "--dir"])
-                .arg(dir.path()),
-            30,
-        );
-        assert!(!ran.success());
-        assert_eq!(
-            ran.stderr,
-            format!(
-                "error: {}:1: login_safelist: \"10.0.0.0/33\" is not an address or CIDR block (ADDR or ADDR/BITS)\n",
-                dir.path().join("ferroftp.toml").display()
-            )
+            1,
+            "login_safelist: \"10.0.0.0/33\" is not an address or CIDR block (ADDR or ADDR/BITS)",
         );
     }
 }
@@ -421,18 +406,8 @@ mod log_targets {
     use super::*;
     use std::time::Duration;
 
-    const FILTER: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/contrib/fail2ban/filter.d/ferroftp.conf"
-    );
-
     fn start(toml: &str) -> (tempfile::TempDir, Served, std::net::SocketAddr) {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("ferroftp.toml"),
-            format!("bcrypt_cost = 4\n{toml}"),
-        )
-        .unwrap();
+        let dir = instance_with(format!("bcrypt_cost = 4\n{toml}"));
         let mut served = Served::start(dir.path(), &["--listen", "127.0.0.1:0"]);
         let addr = crate::support::listening(&served.line());
         served.lines_until("created account admin");
@@ -444,18 +419,6 @@ mod log_targets {
         assert!(raw.reply().starts_with("220 "));
         raw.cmd("USER alice");
         assert_eq!(raw.cmd("PASS wrong"), "530 Login incorrect.\r\n");
-    }
-
-    fn fail2ban_ips(log: &std::path::Path) -> String {
-        run_with_timeout(
-            std::process::Command::new("fail2ban-regex")
-                .args(["-o", "ip"])
-                .arg(log)
-                .arg(FILTER),
-            60,
-        )
-        .ok("fail2ban-regex")
-        .stdout
     }
 
     #[test]
@@ -536,25 +499,10 @@ mod log_targets {
 
     #[test]
     fn log_file_and_log_syslog_together_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("ferroftp.toml"),
+        assert_start_refused(
             "log_file = \"/tmp/x.log\"\nlog_syslog = true\n",
-        )
-        .unwrap();
-        let ran = run_with_timeout(
-            std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
-                .args(["serve", "--listen", "127.0.0.1:0", "--dir"])
-                .arg(dir.path()),
-            30,
-        );
-        assert!(!ran.success());
-        assert_eq!(
-            ran.stderr,
-            format!(
-                "error: {}:2: log_syslog: choose one of log_file and log_syslog\n",
-                dir.path().join("ferroftp.toml").display()
-            )
+            2,
+            "log_syslog: choose one of log_file and log_syslog",
         );
     }
 }
