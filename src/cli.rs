@@ -415,7 +415,16 @@ fn unblock(ip: &str, dir: &Path) -> anyhow::Result<()> {
     let Ok(addr) = ip.parse::<std::net::IpAddr>() else {
         bail!("{ip:?} is not an IP address");
     };
-    let data = Instance::new(dir).data_dir();
+    let instance = Instance::new(dir);
+    if instance.serving_pid().is_none() {
+        // Blocks live in the server's memory: with none running, nothing is blocked.
+        println!(
+            "no server is running on {}: nothing is blocked",
+            dir.display()
+        );
+        return Ok(());
+    }
+    let data = instance.data_dir();
     crate::server::unblock::request(&data, addr)
         .with_context(|| format!("cannot write to {}", data.display()))?;
     println!("unblock of {addr} requested; a running server applies it within 2 seconds");

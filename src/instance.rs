@@ -96,6 +96,21 @@ impl Instance {
         Ok(InstanceLock { _file: file })
     }
 
+    /// The PID of a `serve` that seems to run on this instance (the PID its lock file names,
+    /// if that process exists), without touching the lock: probing it could make a server
+    /// starting at that moment fail.
+    pub fn serving_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.data_dir().join(LOCK_FILE)).ok()?;
+        let pid: libc::pid_t = text.trim().parse().ok()?;
+        if pid <= 0 {
+            return None;
+        }
+        // SAFETY: kill(2) with signal 0 only checks that the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        alive.then(|| pid.unsigned_abs())
+    }
+
     /// Creates `data/`, `server_storage/Public/` and `certs/` when missing.
     pub fn prepare(&self) -> io::Result<()> {
         create_dir(&self.data_dir())?;

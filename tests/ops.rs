@@ -383,6 +383,15 @@ mod lockouts {
             "127.0.0.10\n127.0.0.10\n",
             "only the blocked address"
         );
+        // With no server running there is nothing to lift, and nothing is written.
+        let idle = tempfile::tempdir().unwrap();
+        let i = idle.path().to_str().unwrap();
+        let ran = ferroftp(&["unblock", "127.0.0.10", "--dir", i]).ok("unblock, no server");
+        assert_eq!(
+            ran.stdout,
+            format!("no server is running on {i}: nothing is blocked\n")
+        );
+        assert!(!idle.path().join("data/unblock-requests").exists());
         let bad = ferroftp(&["unblock", "not-an-ip", "--dir", d]);
         assert!(!bad.success());
         assert_eq!(bad.stderr, "error: \"not-an-ip\" is not an IP address\n");
