@@ -233,7 +233,7 @@ fn print_start_lines(server: &Server, root: &Path) -> anyhow::Result<()> {
         } else {
             // SECURITY: a service's stdout ends up in a journal anyone in `adm` may read.
             let file = Instance::new(root).admin_password_file();
-            write_secret_file(&file, password).with_context(|| {
+            crate::auth::save_admin_password(&file, password).with_context(|| {
                 format!(
                     "the new admin account's password is lost; set one with \
                      `ferroftp user passwd admin --dir {}`",
@@ -284,26 +284,6 @@ fn redirect_log(target: &LogTarget) -> anyhow::Result<()> {
             )
         }),
     }
-}
-
-/// Writes `password` and a newline to `path`, mode 0600 from the first byte; an old file is
-/// replaced (a new admin means a new password). A symlink there is refused, not followed.
-fn write_secret_file(path: &Path, password: &Password) -> anyhow::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let context = || format!("cannot write {}", path.display());
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .with_context(context)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .with_context(context)?;
-    writeln!(file, "{}", password.expose()).with_context(context)?;
-    file.sync_all().with_context(context)?;
-    Ok(())
 }
 
 fn open_accounts(dir: &Path) -> anyhow::Result<Accounts> {

@@ -9,17 +9,19 @@ use std::collections::{HashMap, VecDeque};
 use std::fs;
 use std::io::{self, Write};
 use std::net::IpAddr;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Weak;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::StoresServerSessions;
 use sha2::{Digest, Sha256};
+
+use crate::auth::Stamp;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -50,8 +52,8 @@ pub struct Identity {
 struct Loaded {
     base: Arc<ServerConfig>,
     fingerprint: String,
-    /// (mtime, size, inode) of cert.pem and key.pem; a change of either means a reload.
-    stamp: Option<[(SystemTime, u64, u64); 2]>,
+    /// The stamps of cert.pem and key.pem; a change of either means a reload.
+    stamp: Option<[Stamp; 2]>,
 }
 
 /// The session caches of logged-in users, one per (user, client IP), shared by every control
@@ -395,11 +397,10 @@ fn load(cert_path: &Path, key_path: &Path) -> Result<Loaded, Error> {
     })
 }
 
-fn stamp(cert_path: &Path, key_path: &Path) -> Option<[(SystemTime, u64, u64); 2]> {
-    let one = |p: &Path| {
-        let m = fs::metadata(p).ok()?;
-        Some((m.modified().ok()?, m.len(), m.ino()))
-    };
+/// Both files' stamps (the ones the account files use: inode, size, mtime and ctime to the
+/// nanosecond), or None when either is missing or unreadable.
+fn stamp(cert_path: &Path, key_path: &Path) -> Option<[Stamp; 2]> {
+    let one = |p: &Path| crate::auth::stamp(p).ok().flatten();
     Some([one(cert_path)?, one(key_path)?])
 }
 

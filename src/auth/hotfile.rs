@@ -334,7 +334,7 @@ fn read_disk<T: Format>(path: &Path) -> Result<(Option<Stamp>, Option<String>, T
 
 /// What identifies one version of the file on disk: if any part differs, it changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
+pub struct Stamp {
     dev: u64,
     ino: u64,
     len: u64,
@@ -343,7 +343,7 @@ struct Stamp {
 }
 
 /// The stamp of `path`, or None if it does not exist.
-fn stamp(path: &Path) -> Result<Option<Stamp>, Error> {
+pub fn stamp(path: &Path) -> Result<Option<Stamp>, Error> {
     match fs::metadata(path) {
         Ok(m) => Ok(Some(Stamp {
             dev: m.dev(),
@@ -403,7 +403,7 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// the directory; the file gets exactly `mode`, whatever the umask. Readers see the old file
 /// or the new one, never a mix, and after return the change survives a power cut. Call with
 /// the `FileLock` held.
-fn write_atomic(path: &Path, contents: &str, mode: u32) -> Result<(), Error> {
+pub fn write_atomic(path: &Path, contents: &str, mode: u32) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let file_name = path
         .file_name()

@@ -27,6 +27,7 @@ pub use deletions::DELETIONS_FILE;
 pub use directories::{
     DIRECTORIES_FILE, DIRECTORIES_HEADER, DirAccess, DirGrant, Directories, MAX_DIR_LEN,
 };
+pub use hotfile::{Stamp, stamp};
 pub use password::{MAX_PASSWORD_BYTES, Password};
 pub use throttle::{Attempt, MAX_TRACKED_IPS, Throttle, ThrottlePolicy};
 
@@ -468,6 +469,13 @@ impl fmt::Debug for Accounts {
             .field("generation", &self.generation())
             .finish_non_exhaustive()
     }
+}
+
+/// Leaves a first admin's password in `path` (a service's stdout goes to a journal): exactly
+/// mode 0600, written whole to a temp file and renamed into place, so a failure leaves no
+/// half file and a symlink at `path` is replaced, never followed.
+pub fn save_admin_password(path: &std::path::Path, password: &Password) -> Result<(), Error> {
+    hotfile::write_atomic(path, &format!("{}\n", password.expose()), 0o600)
 }
 
 /// Creates `admin` with a random password if there are no accounts at all; returns the password

@@ -113,7 +113,12 @@ impl Completer for ClientHelper {
         ctx: &rustyline::Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
         let before = &line[..pos];
-        let start = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+        // After the last whitespace character, which may be wider than one byte.
+        let start = before
+            .char_indices()
+            .rev()
+            .find(|(_, c)| c.is_whitespace())
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let word = &before[start..];
         if start == 0 {
             let mut out: Vec<Pair> = COMMANDS
@@ -148,6 +153,27 @@ impl rustyline::Helper for ClientHelper {}
 mod tests {
     use super::*;
     use crate::client::command::ClientCommand;
+
+    /// A wide whitespace character before the word (an ideographic space) is no slicing panic.
+    #[test]
+    fn completion_after_a_multibyte_space() {
+        let helper = ClientHelper::new(
+            Arc::new(Mutex::new(vec!["file.txt".into()])),
+            Arc::new(Mutex::new(None)),
+        );
+        let history = rustyline::history::DefaultHistory::new();
+        let ctx = rustyline::Context::new(&history);
+        let line = "get\u{3000}fi";
+        let (start, found) = helper.complete(line, line.len(), &ctx).unwrap();
+        assert_eq!(start, "get\u{3000}".len());
+        assert_eq!(
+            found
+                .iter()
+                .map(|p| p.replacement.as_str())
+                .collect::<Vec<_>>(),
+            ["file.txt"]
+        );
+    }
 
     #[test]
     fn completed_names_stay_one_word() {

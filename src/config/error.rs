@@ -61,10 +61,9 @@ fn key_of(line: &str) -> Option<&str> {
 /// A TOML or serde error in `origin`, as one line naming the line, the key and what is wrong.
 pub fn from_toml(origin: &Origin, e: &toml::de::Error) -> ConfigError {
     let line = e.span().map(|span| {
-        origin.text[..span.start.min(origin.text.len())]
-            .matches('\n')
-            .count()
-            + 1
+        // `get`: a span that is not on a character boundary must not panic.
+        let before = origin.text.get(..span.start).unwrap_or(&origin.text);
+        before.matches('\n').count() + 1
     });
     let source_line = line
         .and_then(|n| origin.text.lines().nth(n - 1))
