@@ -1,4 +1,4 @@
-//! The command line: `serve`, `user add|del|ban|unban|passwd|list`, `unblock`, `client` and
+//! The command line: `serve`, `user add|del|ban|unban|passwd|list|limit`, `unblock`, `client` and
 //! `web`. Parsing is clap's; each subcommand is one function here (`client` lives in
 //! [`crate::client`]).
 
@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
-use crate::auth::{AccountState, Accounts, Directories, Password, Role};
+use crate::auth::{
+    AccountState, Accounts, Directories, LimitKey, LimitSetting, Limits, Password, Role,
+};
 use crate::client::ClientArgs;
 use crate::config::{FileConfig, LogTarget, Overrides, Settings};
 use crate::instance::Instance;
@@ -156,6 +158,53 @@ pub enum UserCommand {
         #[command(flatten)]
         dir: DirArg,
     },
+    /// Set quotas and bandwidth limits in DIR/data/limits.txt (works while the server runs);
+    /// with no option, show what applies. A value `none` lifts a limit, `default` takes the
+    /// value of the `*` line again.
+    Limit(LimitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Account name, or `*` for the default of every user without a value of their own.
+    name: String,
+    /// Bytes the user's files may take in all, e.g. 500M or 10G.
+    #[arg(long, value_name = "SIZE")]
+    quota: Option<String>,
+    /// How many files the user may own.
+    #[arg(long, value_name = "N")]
+    files: Option<String>,
+    /// Bytes per second for all the user's uploads together, e.g. 512K or 2M.
+    #[arg(long, value_name = "RATE")]
+    upload_rate: Option<String>,
+    /// Bytes per second for all the user's downloads together.
+    #[arg(long, value_name = "RATE")]
+    download_rate: Option<String>,
+    #[command(flatten)]
+    dir: DirArg,
+}
+
+impl LimitArgs {
+    /// The changes asked for, in limits.txt's terms.
+    fn changes(&self) -> anyhow::Result<Vec<(LimitKey, Option<LimitSetting>)>> {
+        let asked = [
+            (LimitKey::Quota, &self.quota),
+            (LimitKey::Files, &self.files),
+            (LimitKey::UploadRate, &self.upload_rate),
+            (LimitKey::DownloadRate, &self.download_rate),
+        ];
+        let mut changes = Vec::new();
+        for (key, value) in asked {
+            let Some(value) = value else { continue };
+            let setting = if value.eq_ignore_ascii_case("default") {
+                None
+            } else {
+                Some(LimitSetting::parse(key, value).map_err(anyhow::Error::msg)?)
+            };
+            changes.push((key, setting));
+        }
+        Ok(changes)
+    }
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -324,6 +373,7 @@ impl UserCommand {
             | UserCommand::Ban { dir, .. }
             | UserCommand::Unban { dir, .. }
             | UserCommand::Passwd { dir, .. }
+            | UserCommand::Limit(LimitArgs { dir, .. })
             | UserCommand::List { dir } => &dir.dir,
         }
     }
@@ -355,8 +405,10 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Del { name, dir } => {
             open_accounts(&dir.dir)?.remove(&name)?;
-            // A later account of the same name must not inherit this one's grants either.
-            Directories::open(&Instance::new(&dir.dir).data_dir())?.remove_user(&name)?;
+            // A later account of the same name must not inherit this one's grants or limits.
+            let data = Instance::new(&dir.dir).data_dir();
+            Directories::open(&data)?.remove_user(&name)?;
+            Limits::open(&data)?.remove_user(&name)?;
             println!("deleted {name} (files kept)");
         }
         UserCommand::Ban { name, dir } => {
@@ -386,7 +438,29 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
                 println!("{} {} {}", a.name, a.role.as_str(), a.state.as_str());
             }
         }
+        UserCommand::Limit(args) => limit(&args)?,
     }
+    Ok(())
+}
+
+/// `user limit`: changes the line of an account (or `*`), then prints what applies.
+fn limit(args: &LimitArgs) -> anyhow::Result<()> {
+    let (name, dir) = (args.name.as_str(), args.dir.dir.as_path());
+    let changes = args.changes()?;
+    let admin = if name == "*" {
+        false
+    } else {
+        let account = open_accounts(dir)?.lookup(name);
+        let Some(account) = account else {
+            bail!("no such user: {name}");
+        };
+        account.is_admin()
+    };
+    let limits = Limits::open(&Instance::new(dir).data_dir())?;
+    if !changes.is_empty() {
+        limits.set(name, &changes)?;
+    }
+    println!("{name}: {}", limits.for_user(name, admin));
     Ok(())
 }
 

@@ -61,6 +61,9 @@ _ferroftp() {
             ferroftp__subcmd__help__subcmd__user,del)
                 cmd="ferroftp__subcmd__help__subcmd__user__subcmd__del"
                 ;;
+            ferroftp__subcmd__help__subcmd__user,limit)
+                cmd="ferroftp__subcmd__help__subcmd__user__subcmd__limit"
+                ;;
             ferroftp__subcmd__help__subcmd__user,list)
                 cmd="ferroftp__subcmd__help__subcmd__user__subcmd__list"
                 ;;
@@ -82,6 +85,9 @@ _ferroftp() {
             ferroftp__subcmd__user,help)
                 cmd="ferroftp__subcmd__user__subcmd__help"
                 ;;
+            ferroftp__subcmd__user,limit)
+                cmd="ferroftp__subcmd__user__subcmd__limit"
+                ;;
             ferroftp__subcmd__user,list)
                 cmd="ferroftp__subcmd__user__subcmd__list"
                 ;;
@@ -102,6 +108,9 @@ _ferroftp() {
                 ;;
             ferroftp__subcmd__user__subcmd__help,help)
                 cmd="ferroftp__subcmd__user__subcmd__help__subcmd__help"
+                ;;
+            ferroftp__subcmd__user__subcmd__help,limit)
+                cmd="ferroftp__subcmd__user__subcmd__help__subcmd__limit"
                 ;;
             ferroftp__subcmd__user__subcmd__help,list)
                 cmd="ferroftp__subcmd__user__subcmd__help__subcmd__list"
@@ -233,7 +242,7 @@ _ferroftp() {
             return 0
             ;;
         ferroftp__subcmd__help__subcmd__user)
-            opts="add del ban unban passwd list"
+            opts="add del ban unban passwd list limit"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -275,6 +284,20 @@ _ferroftp() {
             return 0
             ;;
         ferroftp__subcmd__help__subcmd__user__subcmd__del)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ferroftp__subcmd__help__subcmd__user__subcmd__limit)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -405,7 +428,7 @@ _ferroftp() {
             return 0
             ;;
         ferroftp__subcmd__user)
-            opts="-h -V --help --version add del ban unban passwd list help"
+            opts="-h -V --help --version add del ban unban passwd list limit help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -473,7 +496,7 @@ _ferroftp() {
             return 0
             ;;
         ferroftp__subcmd__user__subcmd__help)
-            opts="add del ban unban passwd list help"
+            opts="add del ban unban passwd list limit help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -542,6 +565,20 @@ _ferroftp() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        ferroftp__subcmd__user__subcmd__help__subcmd__limit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         ferroftp__subcmd__user__subcmd__help__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -577,6 +614,40 @@ _ferroftp() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ferroftp__subcmd__user__subcmd__limit)
+            opts="-h -V --quota --files --upload-rate --download-rate --dir --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --quota)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --files)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --upload-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --download-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

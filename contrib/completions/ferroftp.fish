@@ -44,15 +44,16 @@ complete -c ferroftp -n "__fish_ferroftp_using_subcommand serve" -l anonymous -d
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand serve" -l require-tls -d 'Refuse logins before AUTH TLS and transfers without PROT P'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and not __fish_seen_subcommand_from add del ban unban passwd list help" -s h -l help -d 'Print help'
-complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and not __fish_seen_subcommand_from add del ban unban passwd list help" -s V -l version -d 'Print version'
-complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and not __fish_seen_subcommand_from add del ban unban passwd list help" -f -a "add" -d 'Create an account (prompts for the password twice unless --password-stdin)'
-complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and not __fish_seen_subcommand_from add del ban unban passwd list help" -f -a "del" -d 'Delete an account (its files stay)'
-complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and not __fish_seen_subcommand_from add del ban unban passwd list help" -f -a "ban" -d 'Ban an account: it can no longer log in, open sessions end'
-complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and not __fish_seen_subcommand_from add del ban unban passwd list help" -f -a "unban" -d 'Lift a ban'
-complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and not __fish_seen_subcommand_from add del ban unban passwd list help" -f -a "passwd" -d 'Change a password'
-complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and not __fish_seen_subcommand_from add del ban unban passwd list help" -f -a "list" -d 'List accounts'
-complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and not __fish_seen_subcommand_from add del ban unban passwd list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and not __fish_seen_subcommand_from add del ban unban passwd list limit help" -s h -l help -d 'Print help'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and not __fish_seen_subcommand_from add del ban unban passwd list limit help" -s V -l version -d 'Print version'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and not __fish_seen_subcommand_from add del ban unban passwd list limit help" -f -a "add" -d 'Create an account (prompts for the password twice unless --password-stdin)'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and not __fish_seen_subcommand_from add del ban unban passwd list limit help" -f -a "del" -d 'Delete an account (its files stay)'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and not __fish_seen_subcommand_from add del ban unban passwd list limit help" -f -a "ban" -d 'Ban an account: it can no longer log in, open sessions end'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and not __fish_seen_subcommand_from add del ban unban passwd list limit help" -f -a "unban" -d 'Lift a ban'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and not __fish_seen_subcommand_from add del ban unban passwd list limit help" -f -a "passwd" -d 'Change a password'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and not __fish_seen_subcommand_from add del ban unban passwd list limit help" -f -a "list" -d 'List accounts'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and not __fish_seen_subcommand_from add del ban unban passwd list limit help" -f -a "limit" -d 'Set quotas and bandwidth limits in DIR/data/limits.txt (works while the server runs); with no option, show what applies. A value `none` lifts a limit, `default` takes the value of the `*` line again'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and not __fish_seen_subcommand_from add del ban unban passwd list limit help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from add" -l dir -d 'Instance directory' -r -F
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from add" -l admin -d 'Make the account an administrator (sees and may change everything)'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from add" -l password-stdin -d 'Read the password from one line of standard input instead of prompting'
@@ -74,12 +75,20 @@ complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from list" -l dir -d 'Instance directory' -r -F
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from limit" -l quota -d 'Bytes the user\'s files may take in all, e.g. 500M or 10G' -r
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from limit" -l files -d 'How many files the user may own' -r
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from limit" -l upload-rate -d 'Bytes per second for all the user\'s uploads together, e.g. 512K or 2M' -r
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from limit" -l download-rate -d 'Bytes per second for all the user\'s downloads together' -r
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from limit" -l dir -d 'Instance directory' -r -F
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from limit" -s h -l help -d 'Print help'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from limit" -s V -l version -d 'Print version'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "add" -d 'Create an account (prompts for the password twice unless --password-stdin)'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "del" -d 'Delete an account (its files stay)'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "ban" -d 'Ban an account: it can no longer log in, open sessions end'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "unban" -d 'Lift a ban'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "passwd" -d 'Change a password'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "list" -d 'List accounts'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "limit" -d 'Set quotas and bandwidth limits in DIR/data/limits.txt (works while the server runs); with no option, show what applies. A value `none` lifts a limit, `default` takes the value of the `*` line again'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand client" -s c -l command -d 'Commands to run, separated by `;`; then exit (non-zero at the first failure)' -r
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand client" -l user -d 'User to log in as (the password comes from FERROFTP_PASSWORD or a hidden prompt)' -r
@@ -108,3 +117,4 @@ complete -c ferroftp -n "__fish_ferroftp_using_subcommand help; and __fish_seen_
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "unban" -d 'Lift a ban'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "passwd" -d 'Change a password'
 complete -c ferroftp -n "__fish_ferroftp_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List accounts'
+complete -c ferroftp -n "__fish_ferroftp_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "limit" -d 'Set quotas and bandwidth limits in DIR/data/limits.txt (works while the server runs); with no option, show what applies. A value `none` lifts a limit, `default` takes the value of the `*` line again'

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::Error;
 use super::credentials::UserName;
 use super::hotfile::{Current, Format, HotFile};
+use super::user_lines::{DEFAULT_NAME, UserLines, UserRule, Who};
 
 pub const DIRECTORIES_FILE: &str = "directories.txt";
 /// Held from re-read to rename by every writer of directories.txt (server and CLI processes).
@@ -28,8 +29,6 @@ pub const DIRECTORIES_HEADER: &str = "\
 const DEFAULT_LINE: &str = "*: Public:rw, ~:rw";
 /// Longest directory name in a grant.
 pub const MAX_DIR_LEN: usize = 64;
-/// The name of the line for users without a line of their own.
-const DEFAULT_NAME: &str = "*";
 /// Stands for the user's own home, `server_storage/<name>`.
 const HOME: &str = "~";
 
@@ -177,14 +176,6 @@ impl fmt::Debug for Directories {
     }
 }
 
-/// Whom a line is for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Who {
-    /// `*`: users without a line of their own.
-    Default,
-    User(UserName),
-}
-
 /// A directory as written in a grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Dir {
@@ -199,19 +190,16 @@ struct Rule {
     grants: Vec<(Dir, DirAccess)>,
 }
 
-/// One line of the file. Every line is kept as written, so removing a user leaves the admin's
-/// formatting and comments alone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Line {
-    Verbatim(String),
-    Rule { text: String, rule: Rule },
+impl UserRule for Rule {
+    fn who(&self) -> &Who {
+        &self.who
+    }
 }
 
-/// The whole file, in order.
+/// The whole file, in order, every line kept as written (so removing a user leaves the
+/// admin's formatting and comments alone).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct DirectoriesFile {
-    lines: Vec<Line>,
-}
+struct DirectoriesFile(UserLines<Rule>);
 
 impl Format for DirectoriesFile {
     const FILE: &'static str = DIRECTORIES_FILE;
@@ -220,39 +208,15 @@ impl Format for DirectoriesFile {
     const WHAT: &'static str = "directory grants";
 
     fn parse(text: &str) -> Result<DirectoriesFile, Error> {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut file = DirectoriesFile::default();
-        for (index, raw) in text.lines().enumerate() {
-            let line = index + 1;
-            let malformed = |what: String| Error::DirectoriesMalformed { line, what };
-            // `#` is in no user or directory name, so it always starts a comment.
-            let content = raw.split_once('#').map_or(raw, |(before, _)| before).trim();
-            let text = raw.trim_end().to_string();
-            if content.is_empty() {
-                file.lines.push(Line::Verbatim(text));
-                continue;
-            }
-            let rule = parse_rule(content).map_err(malformed)?;
-            if let Some(earlier) = file.rules().find(|r| same_who(&r.who, &rule.who)) {
-                return Err(malformed(format!(
-                    "duplicate line for {}",
-                    describe(&earlier.who)
-                )));
-            }
-            file.lines.push(Line::Rule { text, rule });
-        }
-        Ok(file)
+        UserLines::parse(text, parse_rule, |line, what| Error::DirectoriesMalformed {
+            line,
+            what,
+        })
+        .map(DirectoriesFile)
     }
 
     fn serialize(&self) -> String {
-        let mut out = String::new();
-        for line in &self.lines {
-            match line {
-                Line::Verbatim(text) | Line::Rule { text, .. } => out.push_str(text),
-            }
-            out.push('\n');
-        }
-        out
+        self.0.serialize()
     }
 
     /// No file: no grants at all (only `open` creates the default one).
@@ -267,43 +231,17 @@ impl Format for DirectoriesFile {
 
 impl DirectoriesFile {
     fn rules(&self) -> impl Iterator<Item = &Rule> {
-        self.lines.iter().filter_map(|l| match l {
-            Line::Rule { rule, .. } => Some(rule),
-            Line::Verbatim(_) => None,
-        })
+        self.0.rules()
     }
 
     /// The user's line, else the `*` line.
     fn rule_for(&self, user: &str) -> Option<&Rule> {
-        let own = self
-            .rules()
-            .find(|r| matches!(&r.who, Who::User(n) if n.as_str().eq_ignore_ascii_case(user)));
-        own.or_else(|| self.rules().find(|r| r.who == Who::Default))
+        self.0.own(user).or_else(|| self.0.default_rule())
     }
 
     /// Drops the line of user `name` (ignoring ASCII case); false if there was none.
     fn remove(&mut self, name: &str) -> bool {
-        let before = self.lines.len();
-        self.lines.retain(|l| {
-            !matches!(l, Line::Rule { rule: Rule { who: Who::User(n), .. }, .. }
-                if n.as_str().eq_ignore_ascii_case(name))
-        });
-        self.lines.len() != before
-    }
-}
-
-fn same_who(a: &Who, b: &Who) -> bool {
-    match (a, b) {
-        (Who::Default, Who::Default) => true,
-        (Who::User(a), Who::User(b)) => a.as_str().eq_ignore_ascii_case(b.as_str()),
-        _ => false,
-    }
-}
-
-fn describe(who: &Who) -> String {
-    match who {
-        Who::Default => format!("{DEFAULT_NAME:?}"),
-        Who::User(name) => format!("user {:?}", name.as_str()),
+        self.0.remove(name)
     }
 }
 
@@ -318,12 +256,7 @@ fn parse_rule(content: &str) -> Result<Rule, String> {
     if name.contains(|c: char| c.is_whitespace() || c == ',') {
         return Err(NO_COLON.into());
     }
-    let who = if name == DEFAULT_NAME {
-        Who::Default
-    } else {
-        // A line for an account that does not exist (yet) is fine: accounts come and go.
-        Who::User(UserName::parse(name).map_err(|e| e.to_string())?)
-    };
+    let who = Who::parse(name)?;
     if list.trim().is_empty() {
         return Err("empty directory list".into());
     }

@@ -3,15 +3,18 @@
 //! it (in memory behind an `RwLock`, reloaded when it changes on disk, rewritten under a file
 //! lock shared with `ferroftp user ...` processes). The file format lives in `credentials`,
 //! the per-user directory grants of `data/directories.txt` in `directories`, bcrypt in
-//! `password`, brute-force counting in `throttle`.
+//! `password`, brute-force counting in `throttle`, per-user quotas and rates of
+//! `data/limits.txt` in `limits`.
 
 mod cache;
 mod credentials;
 mod deletions;
 mod directories;
 mod hotfile;
+mod limits;
 mod password;
 mod throttle;
+mod user_lines;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -28,6 +31,10 @@ pub use directories::{
     DIRECTORIES_FILE, DIRECTORIES_HEADER, DirAccess, DirGrant, Directories, MAX_DIR_LEN,
 };
 pub use hotfile::{Stamp, stamp};
+pub use limits::{
+    Key as LimitKey, LIMITS_FILE, LIMITS_HEADER, Limits, Setting as LimitSetting, UserLimits,
+    format_size,
+};
 pub use password::{MAX_PASSWORD_BYTES, Password};
 pub use throttle::{Attempt, MAX_TRACKED_IPS, Throttle, ThrottlePolicy};
 
@@ -48,6 +55,8 @@ pub enum Error {
     Malformed { line: usize, what: String },
     #[error("directories.txt:{line}: {what}")]
     DirectoriesMalformed { line: usize, what: String },
+    #[error("limits.txt:{line}: {what}")]
+    LimitsMalformed { line: usize, what: String },
     /// The message says which rule is broken; the name is quoted with escapes.
     #[error("invalid user name: {0}")]
     InvalidName(String),
