@@ -32,6 +32,11 @@ pub const SPLICE_AFTER: u64 = 1024 * 1024;
 /// checked for ABOR and the shutdown deadline.
 pub const SENDFILE_CHUNK: u64 = 8 * 1024 * 1024;
 
+/// After an upload passes its quota, up to this much more of it is read and dropped, so a
+/// client that does not read the control connection while it sends (curl) hears the `552`
+/// rather than a broken pipe; beyond it the data connection is closed.
+pub const QUOTA_DRAIN: u64 = 64 * 1024 * 1024;
+
 /// A stalled data peer (no progress for this long) ends the transfer with `426`.
 pub const DATA_STALL_TIMEOUT: Duration = Duration::from_secs(120);
 

@@ -28,6 +28,8 @@ pub enum SiteCommand {
     Unban(String),
     /// `SITE UNBLOCK IP`: lift a failed-login block (admins).
     Unblock(String),
+    /// `SITE QUOTA [NAME]`: what a user owns against their limits (others: admins only).
+    Quota(Option<String>),
     Signup {
         name: String,
         password: Password,
@@ -324,6 +326,8 @@ fn parse_site(sub: &str, rest: &str) -> Result<SiteCommand, ParseError> {
         "BAN" => SiteCommand::Ban(one_name("BAN")?),
         "UNBAN" => SiteCommand::Unban(one_name("UNBAN")?),
         "UNBLOCK" => SiteCommand::Unblock(one_name("UNBLOCK")?),
+        "QUOTA" if rest.trim().is_empty() => SiteCommand::Quota(None),
+        "QUOTA" => SiteCommand::Quota(Some(one_name("QUOTA")?)),
         "VISIBILITY" => parse_visibility(rest)?,
         "CHMOD" => parse_chmod(rest)?,
         other => SiteCommand::Unknown(other.to_owned()),
@@ -532,6 +536,14 @@ mod tests {
         assert_eq!(
             Command::parse(b"SITE FOO").unwrap(),
             Command::Site(SiteCommand::Unknown("FOO".into()))
+        );
+        assert_eq!(
+            Command::parse(b"SITE QUOTA").unwrap(),
+            Command::Site(SiteCommand::Quota(None))
+        );
+        assert_eq!(
+            Command::parse(b"site quota bob").unwrap(),
+            Command::Site(SiteCommand::Quota(Some("bob".into())))
         );
     }
 

@@ -7,6 +7,7 @@ mod control;
 mod data;
 pub mod metrics;
 pub mod net;
+pub mod pace;
 mod pool;
 mod session;
 pub mod shutdown;
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 pub use admission::Permit;
 pub use shutdown::Shutdown;
 
-use crate::auth::{self, Accounts, Directories, Throttle, ThrottlePolicy};
+use crate::auth::{self, Accounts, Directories, Limits, Throttle, ThrottlePolicy};
 use crate::config::Settings;
 use crate::instance::InstanceLock;
 use crate::limits::{EVICTION_MIN_WAIT, SHUTDOWN_GRACE, SIGNUPS_PER_HOUR};
@@ -61,6 +62,10 @@ pub struct Shared {
     pub identity: Identity,
     pub accounts: Accounts,
     pub directories: Directories,
+    /// Per-user quotas and bandwidth limits (`data/limits.txt`).
+    pub limits: Limits,
+    /// The bandwidth pacers of users with a rate.
+    pub pacers: pace::Pacers,
     /// SIGNUP rate limit: at most `SIGNUPS_PER_HOUR` per IP.
     pub signups: Throttle,
     pub storage: Storage,
@@ -125,6 +130,8 @@ impl Server {
                 metrics::Endpoint::bind(addr).map_err(|source| ServerError::Listen { addr, source })
             })
             .transpose()?;
+        // Read-only, so a malformed limits.txt stops the start before anything is written.
+        let limits = Limits::open(&instance.data_dir())?;
         instance.prepare().map_err(setup("instance directory"))?;
         let accounts = Accounts::open(&instance.data_dir(), settings.bcrypt_cost)?;
         unblock::discard_stale(&instance.data_dir());
@@ -159,6 +166,8 @@ impl Server {
             settings,
             accounts,
             directories,
+            limits,
+            pacers: pace::Pacers::default(),
             identity,
             storage,
             xferlog,
@@ -266,7 +275,7 @@ impl Server {
 }
 
 /// The thread that, once a second until shutdown, picks up what changes on disk: the
-/// account and grant files (a hand-deleted account's files are disowned), the certificate,
+/// account, grant and limits files (a hand-deleted account's files are disowned), the certificate,
 /// and `ferroftp unblock` requests.
 fn spawn_reloader(shared: &Arc<Shared>) -> Result<thread::JoinHandle<()>, ServerError> {
     let shared = Arc::clone(shared);
@@ -278,6 +287,7 @@ fn spawn_reloader(shared: &Arc<Shared>) -> Result<thread::JoinHandle<()>, Server
             while !shared.shutdown.wait_timeout(Duration::from_secs(1)) {
                 shared.accounts.reload_if_changed();
                 shared.directories.reload_if_changed();
+                shared.limits.reload_if_changed();
                 shared.identity.reload_if_changed();
                 unblock::apply(&shared.settings.instance.data_dir(), &shared.throttle);
                 crate::logging::reopen_if_rotated();

@@ -2,10 +2,10 @@
 //! reply) and the timers that end it. The verbs themselves live in `commands/`.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Instant;
 
-use crate::auth::Account;
-use crate::auth::DirAccess;
+use crate::auth::{Account, DirAccess, UserLimits};
 use crate::limits::TLS_HANDSHAKE_TIMEOUT;
 use crate::protocol::address::canonical;
 use crate::protocol::listing::FactSet;
@@ -14,8 +14,9 @@ use crate::server::commands;
 use crate::server::commands::Woke;
 use crate::server::control::{ControlStream, Incoming};
 use crate::server::data::DataPlan;
+use crate::server::pace::{Pacer, Way};
 use crate::server::{Job, Permit, Shared};
-use crate::storage::{self, Access, Grants, Resolved, VirtualPath};
+use crate::storage::{self, Access, Grants, Quota, Resolved, VirtualPath};
 use crate::tls::SessionConfigs;
 
 /// Where the session is in the login dialogue.
@@ -65,6 +66,8 @@ pub struct Session<'a> {
     pub(super) mlst_facts: FactSet,
     /// `SITE VISIBILITY public|private` without a path: the default for this session's uploads.
     pub(super) upload_public: Option<bool>,
+    /// The bandwidth pacer of the transfer running, if the user has a rate for its way.
+    pub(super) pacer: Option<Arc<Pacer>>,
     /// A command that arrived during a transfer and waits its turn.
     pub(super) pending: Option<Vec<u8>>,
     /// This control connection's TLS configs, once it speaks TLS.
@@ -138,6 +141,7 @@ impl<'a> Session<'a> {
             epsv_all: false,
             mlst_facts: FactSet::default(),
             upload_public: None,
+            pacer: None,
             pending: None,
             permit,
             line: Vec::with_capacity(128),
@@ -181,6 +185,34 @@ impl<'a> Session<'a> {
             })
             .collect();
         Grants::user(name, dirs)
+    }
+
+    /// The quotas and rates of limits.txt that apply to this session's user (none before login).
+    pub(super) fn user_limits(&self) -> UserLimits {
+        match &self.login {
+            Login::LoggedIn(a) => self.shared.limits.for_user(a.name.as_str(), a.is_admin()),
+            Login::Anonymous => self.shared.limits.for_user(ANONYMOUS, false),
+            _ => UserLimits::default(),
+        }
+    }
+
+    /// The uploader's quota, as `storage` takes it.
+    pub(super) fn quota(&self) -> Quota {
+        let limits = self.user_limits();
+        Quota {
+            bytes: limits.quota_bytes,
+            files: limits.quota_files,
+        }
+    }
+
+    /// The pacer for a transfer going `way`, if this user has a rate for it.
+    pub(super) fn pacer_for(&self, way: Way) -> Option<Arc<Pacer>> {
+        let limits = self.user_limits();
+        let rate = match way {
+            Way::Upload => limits.upload_rate,
+            Way::Download => limits.download_rate,
+        };
+        self.shared.pacers.get(self.user_name()?, way, rate)
     }
 
     pub(super) fn account(&self) -> Option<&Account> {

@@ -176,6 +176,15 @@ impl MetaStore {
         )
     }
 
+    /// The paths of every entry `owner` owns (files and directories), for a first count.
+    pub fn owned_by(&self, owner: &str) -> Vec<String> {
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        map.iter()
+            .filter(|(_, m)| m.owner == owner)
+            .map(|(path, _)| path.clone())
+            .collect()
+    }
+
     /// True if every record strictly below `path` is owned by `owner`.
     pub fn subtree_owned_by(&self, path: &str, owner: &str) -> bool {
         let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
@@ -232,7 +241,7 @@ impl MetaStore {
     }
 }
 
-fn real_path(root: &Path, virt: &str) -> PathBuf {
+pub(super) fn real_path(root: &Path, virt: &str) -> PathBuf {
     let mut p = root.to_path_buf();
     for c in virt.split('/').filter(|c| !c.is_empty()) {
         p.push(c);

@@ -8,6 +8,7 @@ pub mod access;
 mod locks;
 pub mod metadata;
 pub mod path;
+pub mod quota;
 mod resolve;
 pub mod upload;
 
@@ -15,15 +16,18 @@ use std::fs::{self, File, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 pub use access::{Access, Grants, PUBLIC_DIR};
 pub use metadata::{Meta, MetaStore};
 pub use path::VirtualPath;
+pub use quota::Quota;
 pub use resolve::Resolved;
 pub use upload::{Upload, UploadMode};
 
 use locks::{PathGuard, PathLocks};
+use quota::{Hold, Usage, UsageBook};
 
 use crate::limits::MAX_LISTING_ENTRIES;
 use crate::protocol::listing::{EntryFacts, EntryKind};
@@ -52,6 +56,12 @@ pub enum Error {
     BadOffset,
     #[error("no space left on device")]
     NoSpace,
+    /// The owner's quota of bytes would be passed.
+    #[error("quota exceeded (bytes)")]
+    QuotaBytes,
+    /// The owner's quota of files is used up.
+    #[error("quota exceeded (files)")]
+    QuotaFiles,
     #[error("{0}")]
     Io(io::Error),
 }
@@ -90,6 +100,14 @@ impl Error {
             Error::NoSpace => {
                 Reply::new(codes::INSUFFICIENT_STORAGE, "Insufficient storage space.")
             }
+            Error::QuotaBytes => Reply::new(
+                codes::EXCEEDED_STORAGE,
+                "Quota exceeded: not enough room left; the upload was not kept.",
+            ),
+            Error::QuotaFiles => Reply::new(
+                codes::EXCEEDED_STORAGE,
+                "Quota exceeded: no more files allowed.",
+            ),
             Error::Io(_) => Reply::new(codes::LOCAL_ERROR, "Local error in processing."),
         }
     }
@@ -116,6 +134,8 @@ pub struct Storage {
     root: PathBuf,
     fsync_uploads: bool,
     meta: MetaStore,
+    /// What each owner's files add up to, for the owners a quota asked about.
+    usage: UsageBook,
 }
 
 impl Storage {
@@ -142,6 +162,7 @@ impl Storage {
             root,
             fsync_uploads,
             meta,
+            usage: UsageBook::default(),
         })
     }
 
@@ -279,29 +300,35 @@ impl Storage {
 
     /// Starts an upload. A new file gets a record (owner: this user, `public` as given) when it
     /// is committed; an existing one may be replaced or extended only by its owner or an admin.
+    /// `quota` is the uploader's: it bounds what the upload adds to the files the uploader
+    /// owns (`QuotaFiles`, `QuotaBytes` here, before anything on disk changes, or later from
+    /// `Upload::wrote`). An admin changing someone else's file is stopped by no quota.
     pub fn begin_upload(
         &self,
         grants: &Grants,
         r: &Resolved,
         mode: UploadMode,
         public: bool,
+        quota: Quota,
     ) -> Result<Upload, Error> {
         r.need_write()?;
         if r.is_root_or_top() {
             return Err(Error::PermissionDenied);
         }
-        let record = if let Ok(existing) = fs::metadata(&r.real) {
-            if existing.is_dir() {
-                return Err(Error::NotAFile);
+        let existing = match fs::metadata(&r.real) {
+            Ok(m) if m.is_dir() => return Err(Error::NotAFile),
+            Ok(m) => {
+                r.need_modify(grants)?;
+                Some(m.len())
             }
-            r.need_modify(grants)?;
-            None
-        } else {
-            Some((
+            Err(_) => None,
+        };
+        let record = existing.is_none().then(|| {
+            (
                 r.virt.as_str().to_owned(),
                 Meta::new(grants.user_name(), public),
-            ))
-        };
+            )
+        });
         // SECURITY: APPE or REST 0 + STOR of a new name writes a temp file published with
         // its record, like STOR: written in place, it would be visible (ownerless, public)
         // while the data flows.
@@ -309,16 +336,70 @@ impl Storage {
             UploadMode::Append | UploadMode::Resume(0) if record.is_some() => UploadMode::Replace,
             other => other,
         };
+        let owner = match existing {
+            None => Some(grants.user_name()),
+            Some(_) => r.meta.as_ref().map(|m| m.owner.as_str()),
+        };
+        let (hold, usage) = self.claim(owner, grants.user_name(), quota, existing, mode)?;
         Ok(
             Upload::begin(r.real.clone(), mode, self.fsync_uploads, record)?
-                .for_path(r.virt.as_str()),
+                .for_path(r.virt.as_str())
+                .counted(hold, usage),
         )
+    }
+
+    /// The upload's claim on the uploader's quota (when the file is the uploader's and a
+    /// quota applies), and the owner's usage to keep current (when it is counted).
+    fn claim(
+        &self,
+        owner: Option<&str>,
+        uploader: &str,
+        quota: Quota,
+        existing: Option<u64>,
+        mode: UploadMode,
+    ) -> Result<(Option<Hold>, Option<Arc<Usage>>), Error> {
+        let Some(owner) = owner else {
+            return Ok((None, None));
+        };
+        if owner != uploader || quota.is_none() {
+            return Ok((None, self.usage.existing(owner)));
+        }
+        let usage = self.usage.of(owner, || self.count_owned(owner));
+        // What the upload rewrites of the owner's own file needs no new room.
+        let credit = match (mode, existing) {
+            (UploadMode::Replace, Some(len)) => len,
+            (UploadMode::Resume(offset), Some(len)) => len.saturating_sub(offset),
+            _ => 0,
+        };
+        let hold = Hold::begin(Arc::clone(&usage), quota, credit, existing.is_none())?;
+        Ok((Some(hold), Some(usage)))
+    }
+
+    /// Bytes and files of what `owner`'s records name, from the disk (once per owner).
+    fn count_owned(&self, owner: &str) -> (u64, u64) {
+        let (mut bytes, mut files) = (0u64, 0u64);
+        for path in self.meta.owned_by(owner) {
+            if let Ok(m) = fs::symlink_metadata(metadata::real_path(&self.root, &path))
+                && m.is_file()
+            {
+                bytes += m.len();
+                files += 1;
+            }
+        }
+        log::info!("counted what {owner} owns for the quota: {files} files, {bytes} bytes");
+        (bytes, files)
+    }
+
+    /// `SITE QUOTA`: bytes and files `owner` owns now.
+    pub fn usage_of(&self, owner: &str) -> (u64, u64) {
+        self.usage.of(owner, || self.count_owned(owner)).owned()
     }
 
     /// The account `name` was deleted: its files stay, owned by a tombstone no new account
     /// of the same name inherits. `seq` numbers a deletion from `deleted-accounts.txt`.
     pub fn disown(&self, name: &str, seq: Option<u64>) -> Result<(), Error> {
         self.meta.disown(name, seq)?;
+        self.usage.forget(name);
         Ok(())
     }
 
@@ -334,6 +415,7 @@ impl Storage {
 
     /// Records `path`'s owner and visibility directly (for tools that place files on disk).
     pub fn record_ownership(&self, path: &VirtualPath, meta: Meta) -> Result<(), Error> {
+        self.usage.forget(&meta.owner);
         self.meta.set(path.as_str(), meta)?;
         Ok(())
     }
@@ -349,25 +431,55 @@ impl Storage {
     /// (before) and the directory's (after, still before the 226) are outside it.
     pub fn finish_upload(&self, grants: &Grants, mut upload: Upload) -> Result<(), Error> {
         upload.sync_contents()?;
-        {
+        let fresh = upload.is_replace();
+        let replaced = {
             let _publishing = self.lock_paths(&[upload.virt()]);
-            match upload.record() {
-                Some((path, meta)) => {
-                    if upload.is_replace() && fs::symlink_metadata(upload.target()).is_ok() {
-                        return Err(Error::AlreadyExists);
-                    }
-                    self.meta.set(path, meta.clone())?;
-                    upload.publish(true)?;
-                }
-                None => {
-                    if !grants.can_modify(self.meta.get(upload.virt()).as_ref()) {
-                        return Err(Error::PermissionDenied);
-                    }
-                    upload.publish(false)?;
-                }
-            }
+            self.publish(grants, &mut upload)?
+        };
+        if fresh && let Some(usage) = upload.take_usage() {
+            let len = upload.file().metadata().map_or(0, |m| m.len());
+            let (old_len, new_files) = replaced;
+            usage.add(len as i64 - old_len as i64, new_files);
         }
         upload.settle()
+    }
+
+    /// Under the path's lock: the checks again, then the record and the name. Returns what a
+    /// fresh STOR replaced for its owner's usage: (bytes, files added).
+    fn publish(&self, grants: &Grants, upload: &mut Upload) -> Result<(u64, i64), Error> {
+        match upload.record() {
+            Some((path, meta)) => {
+                if upload.is_replace() && fs::symlink_metadata(upload.target()).is_ok() {
+                    return Err(Error::AlreadyExists);
+                }
+                let (path, meta) = (path.to_owned(), meta.clone());
+                if upload.usage().is_none() {
+                    upload.set_usage(self.usage.existing(&meta.owner));
+                }
+                self.meta.set(&path, meta)?;
+                upload.publish(true)?;
+                Ok((0, 1))
+            }
+            None => {
+                let record = self.meta.get(upload.virt());
+                if !grants.can_modify(record.as_ref()) {
+                    return Err(Error::PermissionDenied);
+                }
+                if upload.usage().is_none()
+                    && let Some(record) = &record
+                {
+                    upload.set_usage(self.usage.existing(&record.owner));
+                }
+                let old_len = match upload.usage() {
+                    Some(_) if upload.is_replace() => {
+                        fs::symlink_metadata(upload.target()).map_or(0, |m| m.len())
+                    }
+                    _ => 0,
+                };
+                upload.publish(false)?;
+                Ok((old_len, 0))
+            }
+        }
     }
 
     /// Holds `paths` for a check-then-act on them (see `locks`).
@@ -410,12 +522,19 @@ impl Storage {
     pub fn remove_file(&self, grants: &Grants, r: &Resolved) -> Result<(), Error> {
         let _locked = self.lock_paths(&[r.virt.as_str()]);
         let r = &self.resolve_virtual(grants, r.virt.clone())?;
-        if fs::symlink_metadata(&r.real)?.is_dir() {
+        let fs_meta = fs::symlink_metadata(&r.real)?;
+        if fs_meta.is_dir() {
             return Err(Error::IsDirectory);
         }
         r.need_modify(grants)?;
         fs::remove_file(&r.real)?;
         self.meta.remove(r.virt.as_str())?;
+        if fs_meta.is_file()
+            && let Some(record) = &r.meta
+            && let Some(usage) = self.usage.existing(&record.owner)
+        {
+            usage.add(-(fs_meta.len() as i64), -1);
+        }
         Ok(())
     }
 
@@ -487,10 +606,14 @@ impl Storage {
         if !public && fs_meta.is_dir() && !self.others_absent_below(grants, &r.virt) {
             return Err(Error::PermissionDenied);
         }
-        let owner = r
-            .meta
-            .as_ref()
-            .map_or_else(|| grants.user_name().to_owned(), |m| m.owner.clone());
+        let owner = r.meta.as_ref().map_or_else(
+            || {
+                // A file nobody owned becomes the admin's: counted anew when needed.
+                self.usage.forget(grants.user_name());
+                grants.user_name().to_owned()
+            },
+            |m| m.owner.clone(),
+        );
         self.meta.set(r.virt.as_str(), Meta { owner, public })?;
         Ok(())
     }

@@ -8,10 +8,12 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::storage::Error;
 use crate::storage::metadata::Meta;
 use crate::storage::path::RESERVED_PREFIX;
+use crate::storage::quota::{Hold, Usage};
 
 /// How the upload meets an existing file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +41,18 @@ pub struct Upload {
     append: bool,
     /// Bytes written since the disk was last asked to start writing them (fsync on).
     unsubmitted: u64,
+    /// The claim on the uploader's quota, when one applies.
+    hold: Option<Hold>,
+    /// The usage of the file's owner, when counted: kept current at the end.
+    usage: Option<Arc<Usage>>,
+    /// REST/APPE: written in place, not through a temp file.
+    in_place: bool,
+    /// In place: the file's length before this upload.
+    start_len: u64,
+    /// In place: where the file is cut back to when the quota stops the upload (the REST
+    /// offset, or the length before an APPE): a refused upload leaves nothing of itself.
+    rollback_to: u64,
+    over_quota: bool,
 }
 
 /// With fsync on, an upload asks the disk to start writing every this many bytes, so the fsync
@@ -55,10 +69,11 @@ impl Upload {
         fsync: bool,
         record: Option<(String, Meta)>,
     ) -> Result<Upload, Error> {
-        match fs::metadata(&target) {
+        let start_len = match fs::metadata(&target) {
             Ok(m) if m.is_dir() => return Err(Error::IsDirectory),
-            _ => {}
-        }
+            Ok(m) if mode != UploadMode::Replace => m.len(),
+            _ => 0,
+        };
         let (file, temp) = match mode {
             UploadMode::Replace => {
                 let dir = target.parent().ok_or(Error::NotFound)?;
@@ -97,7 +112,36 @@ impl Upload {
             fsync,
             append: mode == UploadMode::Append,
             unsubmitted: 0,
+            hold: None,
+            usage: None,
+            in_place: mode != UploadMode::Replace,
+            start_len,
+            rollback_to: match mode {
+                UploadMode::Resume(offset) => offset,
+                _ => start_len,
+            },
+            over_quota: false,
         })
+    }
+
+    /// Puts the upload under a quota (`hold`) and keeps its owner's `usage` current.
+    pub(super) fn counted(mut self, hold: Option<Hold>, usage: Option<Arc<Usage>>) -> Upload {
+        self.hold = hold;
+        self.usage = usage;
+        self
+    }
+
+    /// The owner's usage to update at the end, if it is counted.
+    pub(super) fn usage(&self) -> Option<&Arc<Usage>> {
+        self.usage.as_ref()
+    }
+
+    pub(super) fn set_usage(&mut self, usage: Option<Arc<Usage>>) {
+        self.usage = usage;
+    }
+
+    pub(super) fn take_usage(&mut self) -> Option<Arc<Usage>> {
+        self.usage.take()
     }
 
     pub(super) fn for_path(mut self, virt: &str) -> Upload {
@@ -131,13 +175,24 @@ impl Upload {
         &mut self.file
     }
 
-    /// Tells the upload `n` more bytes reached its file. With fsync on, each `WRITEBACK_EVERY`
-    /// starts the write-out of the dirty pages (sync_file_range, asynchronous): the disk works
-    /// while the network does, instead of all at the final fsync.
-    pub fn wrote(&mut self, n: usize) {
-        if !self.fsync {
-            return;
+    /// Tells the upload `n` more bytes reached its file: `QuotaBytes` when they pass the
+    /// quota (the upload must stop; dropped, it leaves nothing of itself). With fsync on, each
+    /// `WRITEBACK_EVERY` starts the write-out of the dirty pages (sync_file_range,
+    /// asynchronous): the disk works while the network does, instead of all at the final fsync.
+    pub fn wrote(&mut self, n: usize) -> Result<(), Error> {
+        if let Some(hold) = &mut self.hold
+            && let Err(e) = hold.grow(n as u64)
+        {
+            self.over_quota = true;
+            return Err(e);
         }
+        if self.fsync {
+            self.start_writeback(n);
+        }
+        Ok(())
+    }
+
+    fn start_writeback(&mut self, n: usize) {
         self.unsubmitted += n as u64;
         if self.unsubmitted >= WRITEBACK_EVERY {
             self.unsubmitted = 0;
@@ -202,12 +257,27 @@ impl Upload {
 
 impl Drop for Upload {
     /// An upload that was not published leaves nothing; one published by a link leaves no
-    /// second name.
+    /// second name. One in place keeps what arrived (a later REST resumes it) unless the
+    /// quota stopped it; its owner's usage follows the file either way.
     fn drop(&mut self) {
-        if let Some(temp) = &self.temp
-            && let Err(e) = fs::remove_file(temp)
+        if let Some(temp) = &self.temp {
+            if let Err(e) = fs::remove_file(temp) {
+                log::warn!("could not remove upload temp file {}: {e}", temp.display());
+            }
+            return;
+        }
+        if !self.in_place {
+            return;
+        }
+        if self.over_quota
+            && let Err(e) = self.file.set_len(self.rollback_to)
         {
-            log::warn!("could not remove upload temp file {}: {e}", temp.display());
+            log::warn!("could not cut {} back: {e}", self.target.display());
+        }
+        if let Some(usage) = self.usage.take()
+            && let Ok(m) = self.file.metadata()
+        {
+            usage.add(m.len() as i64 - self.start_len as i64, 0);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The loops that move a transfer's bytes: sendfile(2) for plain downloads, a buffer for TLS
 //! and ASCII, splice(2) or a buffer for uploads. Each looks at the control connection while
-//! data flows, so ABOR, a ban or the shutdown deadline stop it between chunks.
+//! data flows, so ABOR, a ban or the shutdown deadline stop it between chunks; a user with a
+//! rate moves smaller chunks and waits between them (`pace`).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -9,7 +10,7 @@ use std::os::fd::AsFd;
 use std::time::Instant;
 
 use crate::limits::{
-    CONTROL_POLL, DATA_STALL_TIMEOUT, SENDFILE_CHUNK, SPLICE_AFTER, TRANSFER_BUFFER,
+    CONTROL_POLL, DATA_STALL_TIMEOUT, QUOTA_DRAIN, SENDFILE_CHUNK, SPLICE_AFTER, TRANSFER_BUFFER,
 };
 use crate::protocol::ascii::{FromNetwork, ToNetwork};
 use crate::protocol::{Command, Reply, TransferType, codes};
@@ -63,6 +64,8 @@ pub(super) fn aborted_reply() -> Reply {
 /// from the socket to the file with no userspace copy. Small uploads never pay for the pipe.
 struct Intake {
     buf: Vec<u8>,
+    /// The most one read takes (less than the buffer when the upload is paced).
+    piece: usize,
     ascii: Option<(FromNetwork, Vec<u8>)>,
     splice: Splicing,
 }
@@ -81,10 +84,21 @@ enum TakeError {
 }
 
 impl Intake {
-    fn for_upload(stream: &Stream, upload: &Upload, kind: TransferType) -> Intake {
-        let plain_binary = !stream.is_tls() && kind == TransferType::Image && !upload.is_append();
+    /// `piece`: the paced chunk size, if the upload is paced (then never spliced: a pipe
+    /// gulps more than one piece).
+    fn for_upload(
+        stream: &Stream,
+        upload: &Upload,
+        kind: TransferType,
+        piece: Option<usize>,
+    ) -> Intake {
+        let plain_binary = !stream.is_tls()
+            && kind == TransferType::Image
+            && !upload.is_append()
+            && piece.is_none();
         Intake {
             buf: vec![0u8; TRANSFER_BUFFER],
+            piece: piece.unwrap_or(TRANSFER_BUFFER).min(TRANSFER_BUFFER),
             ascii: (kind == TransferType::Ascii).then(|| (FromNetwork::default(), Vec::new())),
             splice: if plain_binary {
                 Splicing::Later
@@ -120,7 +134,7 @@ impl Intake {
                 });
         }
         let n = stream
-            .read_burst(&mut self.buf)
+            .read_burst(&mut self.buf[..self.piece])
             .map_err(TakeError::Network)?;
         let chunk = match &mut self.ascii {
             Some((conv, converted)) => {
@@ -175,14 +189,20 @@ impl Session<'_> {
     fn sendfile_loop(&mut self, tcp: &TcpStream, file: &File, offset: u64, len: u64) -> Outcome {
         let mut position = offset;
         let mut last_progress = Instant::now();
+        let piece = self.piece().map_or(SENDFILE_CHUNK, |p| p as u64);
         while position < len {
             if let Some(stop) = self.interruption(position - offset) {
                 return stop;
             }
-            let count = SENDFILE_CHUNK.min(len - position);
+            let count = piece.min(len - position);
             match net::sendfile(tcp.as_fd(), file.as_fd(), &mut position, count) {
                 Ok(0) => return Outcome::Complete(position - offset),
-                Ok(_) => last_progress = Instant::now(),
+                Ok(n) => {
+                    if let Some(stop) = self.pace(n, position - offset) {
+                        return stop;
+                    }
+                    last_progress = Instant::now();
+                }
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -218,7 +238,7 @@ impl Session<'_> {
         mut file: &File,
         mut ascii: Option<ToNetwork>,
     ) -> Outcome {
-        let mut buf = vec![0u8; TRANSFER_BUFFER];
+        let mut buf = vec![0u8; self.piece().unwrap_or(TRANSFER_BUFFER)];
         let mut converted = Vec::new();
         let mut sent = 0u64;
         loop {
@@ -239,6 +259,9 @@ impl Session<'_> {
                 return self.data_failure(sent, &e);
             }
             sent += chunk.len() as u64;
+            if let Some(stop) = self.pace(chunk.len(), sent) {
+                return stop;
+            }
             if let Some(stop) = self.interruption(sent) {
                 return stop;
             }
@@ -248,19 +271,11 @@ impl Session<'_> {
     /// Upload loop: waits on data and control together (waking every `CONTROL_POLL`) so ABOR,
     /// a ban or the shutdown deadline are seen even while the client sends nothing.
     pub(super) fn receive(&mut self, stream: &mut Stream, upload: &mut Upload) -> Outcome {
-        let mut intake = Intake::for_upload(stream, upload, self.transfer_type);
+        let mut intake = Intake::for_upload(stream, upload, self.transfer_type, self.piece());
         let mut received = 0u64;
         let mut last_progress = Instant::now();
         loop {
-            let (data_ready, control_ready) = if stream.plaintext_pending() {
-                (true, false)
-            } else if self.pending.is_some() {
-                let ready = net::wait_readable(stream.fd(), CONTROL_POLL).unwrap_or(true);
-                (ready, false)
-            } else {
-                net::wait_either(stream.fd(), self.control.fd(), CONTROL_POLL)
-                    .unwrap_or((true, false))
-            };
+            let (data_ready, control_ready) = self.wait_data_or_control(stream);
             if control_ready && let Some(stop) = self.control_interrupt(received) {
                 return stop;
             }
@@ -276,9 +291,14 @@ impl Session<'_> {
             match intake.take(stream, upload, received) {
                 Ok(0) => break,
                 Ok(n) => {
-                    last_progress = Instant::now();
                     received += n as u64;
-                    upload.wrote(n);
+                    if let Err(e) = upload.wrote(n) {
+                        return self.drain_refused(stream, &mut intake.buf, received, e.reply());
+                    }
+                    if let Some(stop) = self.pace(n, received) {
+                        return stop;
+                    }
+                    last_progress = Instant::now();
                 }
                 Err(TakeError::Network(e)) => match e.kind() {
                     io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => {}
@@ -308,6 +328,95 @@ impl Session<'_> {
             return Outcome::ControlLost(received);
         }
         Outcome::Complete(received)
+    }
+
+    /// Waits up to `CONTROL_POLL` for upload data or a command: (data ready, control ready).
+    /// With a command already waiting, only data is watched.
+    fn wait_data_or_control(&self, stream: &mut Stream) -> (bool, bool) {
+        if stream.plaintext_pending() {
+            (true, false)
+        } else if self.pending.is_some() {
+            let ready = net::wait_readable(stream.fd(), CONTROL_POLL).unwrap_or(true);
+            (ready, false)
+        } else {
+            net::wait_either(stream.fd(), self.control.fd(), CONTROL_POLL).unwrap_or((true, false))
+        }
+    }
+
+    /// An upload the quota stopped: reads and drops what the client still sends (up to
+    /// `QUOTA_DRAIN`), then answers `refusal`. ABOR, a closed control connection, a ban and
+    /// the shutdown deadline end the wait as in `receive`.
+    fn drain_refused(
+        &mut self,
+        stream: &mut Stream,
+        buf: &mut [u8],
+        received: u64,
+        refusal: Reply,
+    ) -> Outcome {
+        let (mut drained, mut last_progress) = (0u64, Instant::now());
+        // Bounded: by `QUOTA_DRAIN` bytes and by `DATA_STALL_TIMEOUT` without any.
+        while drained < QUOTA_DRAIN && last_progress.elapsed() < DATA_STALL_TIMEOUT {
+            let (data_ready, control_ready) = self.wait_data_or_control(stream);
+            if control_ready && let Some(stop) = self.control_interrupt(received) {
+                return stop;
+            }
+            if let Some(stop) = self.stop_reason(received) {
+                return stop;
+            }
+            if data_ready {
+                match stream.read(buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        drained += n as u64;
+                        last_progress = Instant::now();
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                        ) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        log::info!(
+            "{}: upload refused by the quota after {received} bytes ({drained} more dropped)",
+            self.control.peer
+        );
+        Outcome::Failed(received, refusal)
+    }
+
+    /// The chunk size of a paced transfer (None: not paced).
+    fn piece(&self) -> Option<usize> {
+        self.pacer.as_ref().map(|p| p.chunk())
+    }
+
+    /// After `n` more bytes of a paced transfer: waits as long as the user's rate says,
+    /// looking at the control connection meanwhile, so ABOR, a ban or the shutdown deadline
+    /// end the wait.
+    fn pace(&mut self, n: usize, moved: u64) -> Option<Outcome> {
+        let pacer = self.pacer.as_ref()?;
+        let now = Instant::now();
+        let until = now + pacer.charge(n as u64, now);
+        // Bounded: every round waits up to `CONTROL_POLL`, and the deadline is fixed.
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            let step = left.min(CONTROL_POLL);
+            if self.pending.is_some() {
+                std::thread::sleep(step);
+            } else if (self.control.input_pending()
+                || net::wait_readable(self.control.fd(), step).unwrap_or(false))
+                && let Some(stop) = self.control_interrupt(moved)
+            {
+                return Some(stop);
+            }
+            if let Some(stop) = self.stop_reason(moved) {
+                return Some(stop);
+            }
+        }
     }
 
     /// Between download chunks: ABOR, a vanished client, a ban, or the shutdown deadline.

@@ -167,7 +167,7 @@ const VERBS: &[&str] = &[
 
 /// SITE subcommands, for `HELP SITE` and `SITE HELP`.
 pub(super) const SITE_COMMANDS: &str =
-    "HELP USERS ADDUSER DELUSER BAN UNBAN UNBLOCK SIGNUP VISIBILITY CHMOD";
+    "HELP USERS ADDUSER DELUSER BAN UNBAN UNBLOCK QUOTA SIGNUP VISIBILITY CHMOD";
 
 fn help(arg: Option<&str>) -> Reply {
     match arg {

@@ -1,6 +1,6 @@
 //! SITE subcommands and the seed commands that also arrive bare: HELP, USERS, ADDUSER,
-//! DELUSER, BAN, UNBAN, UNBLOCK (admins), SIGNUP (before login, with `--allow-signup`), VISIBILITY and
-//! CHMOD (owner or admin). Success answers `200`.
+//! DELUSER, BAN, UNBAN, UNBLOCK (admins), QUOTA, SIGNUP (before login, with
+//! `--allow-signup`), VISIBILITY and CHMOD (owner or admin). Success answers `200`.
 
 use crate::auth::{AccountState, Password, Role};
 use crate::protocol::{Reply, SiteCommand, codes};
@@ -24,6 +24,7 @@ impl Session<'_> {
             SiteCommand::Ban(name) => Ok(self.set_account_state(&name, AccountState::Banned)),
             SiteCommand::Unban(name) => Ok(self.set_account_state(&name, AccountState::Active)),
             SiteCommand::Unblock(ip) => Ok(self.unblock(&ip)),
+            SiteCommand::Quota(name) => Ok(self.quota_report(name.as_deref())),
             SiteCommand::Signup { name, password } => Ok(self.signup(&name, &password)),
             SiteCommand::Visibility { public, path: None } => {
                 self.upload_public = Some(public);
@@ -66,6 +67,31 @@ impl Session<'_> {
         } else {
             Reply::new(codes::OK, format!("{addr} was not blocked."))
         }
+    }
+
+    /// `SITE QUOTA [NAME]`: `NAME: B bytes in F files; quota=… files=… upload_rate=…
+    /// download_rate=…`, for the session's own user, or any account for admins.
+    fn quota_report(&self, name: Option<&str>) -> Reply {
+        let Some(me) = self.user_name() else {
+            return denied();
+        };
+        let (name, limits) = match name {
+            None | Some("") => (me.to_owned(), self.user_limits()),
+            Some(other) if other == me => (me.to_owned(), self.user_limits()),
+            Some(other) if self.is_admin() => match self.shared.accounts.lookup(other) {
+                Some(a) => {
+                    let limits = self.shared.limits.for_user(a.name.as_str(), a.is_admin());
+                    (a.name.to_string(), limits)
+                }
+                None => return Reply::new(codes::UNAVAILABLE_FILE, "No such user."),
+            },
+            Some(_) => return denied(),
+        };
+        let (bytes, files) = self.shared.storage.usage_of(&name);
+        Reply::new(
+            codes::OK,
+            format!("{name}: {bytes} bytes in {files} files; {limits}"),
+        )
     }
 
     fn users(&self) -> Reply {
@@ -123,6 +149,9 @@ impl Session<'_> {
         }
         if let Err(e) = self.shared.directories.remove_user(name) {
             log::warn!("could not drop {name} from directories.txt: {e}");
+        }
+        if let Err(e) = self.shared.limits.remove_user(name) {
+            log::warn!("could not drop {name} from limits.txt: {e}");
         }
         log::info!(
             "user {name} deleted by {} (files kept)",

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::protocol::{Reply, TransferType, codes};
 use crate::server::commands::copy::{Outcome, aborted_reply};
+use crate::server::pace::Way;
 use crate::server::session::{Session, SessionError};
 use crate::server::xferlog::{Direction, Entry};
 use crate::storage::{self, Resolved, Upload, UploadMode};
@@ -27,10 +28,12 @@ impl Session<'_> {
             Direction::Outgoing,
         )?;
         let started = Instant::now();
+        self.pacer = self.pacer_for(Way::Download);
         let outcome = match self.transfer_type {
             TransferType::Image => self.send_file(&mut stream, &file, offset, len),
             TransferType::Ascii => self.send_file_ascii(&mut stream, &file, offset),
         };
+        self.pacer = None;
         stream.finish();
         self.log_transfer(&target, Direction::Outgoing, started, &outcome);
         self.finish(outcome)
@@ -55,10 +58,10 @@ impl Session<'_> {
             ));
         }
         let public = self.new_entry_public(&target);
-        let upload = self
-            .shared
-            .storage
-            .begin_upload(&self.grants, &target, mode, public)?;
+        let upload =
+            self.shared
+                .storage
+                .begin_upload(&self.grants, &target, mode, public, self.quota())?;
         let opening = format!(
             "Opening {} mode data connection for {}.",
             self.mode_name(),
@@ -94,10 +97,13 @@ impl Session<'_> {
         }
         let target = target.ok_or(storage::Error::AlreadyExists)?;
         let public = self.new_entry_public(&target);
-        let upload =
-            self.shared
-                .storage
-                .begin_upload(&self.grants, &target, UploadMode::Replace, public)?;
+        let upload = self.shared.storage.begin_upload(
+            &self.grants,
+            &target,
+            UploadMode::Replace,
+            public,
+            self.quota(),
+        )?;
         let name = target.virt.file_name().unwrap_or_default().to_owned();
         self.receive_upload(
             target,
@@ -116,7 +122,9 @@ impl Session<'_> {
     ) -> Result<Reply, SessionError> {
         let mut stream = self.open_data(opening, Direction::Incoming)?;
         let started = Instant::now();
+        self.pacer = self.pacer_for(Way::Upload);
         let mut outcome = self.receive(&mut stream, &mut upload);
+        self.pacer = None;
         // Answer the client's close_notify with ours: Python's ssl unwrap() waits for it.
         stream.finish();
         // SECURITY: an account deleted while its upload flowed publishes nothing: the file

@@ -1,0 +1,234 @@
+//! Quotas: the bytes and files each owner's records add up to, counted once from the records
+//! and the disk when a quota first needs them, then kept current by every upload and delete.
+//! An upload holds what it has written so far (and the file it will add) against its owner's
+//! quota while its bytes flow, so parallel uploads of one user cannot pass the quota together.
+//! Which quota applies to whom is `auth::Limits`' business; this file only counts and judges.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use crate::storage::Error;
+
+/// The quota of one owner; None: no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quota {
+    pub bytes: Option<u64>,
+    pub files: Option<u64>,
+}
+
+impl Quota {
+    pub fn is_none(&self) -> bool {
+        self.bytes.is_none() && self.files.is_none()
+    }
+}
+
+/// What an owner has, and what uploads in flight hold on top.
+#[derive(Debug, Default)]
+pub(super) struct Usage {
+    /// Signed: files changed behind the server's back can make a count drift below zero.
+    bytes: AtomicI64,
+    files: AtomicI64,
+    held_bytes: AtomicU64,
+    held_files: AtomicU64,
+    /// Set once the first count is in; until then, quota checks of this owner wait for it.
+    counted: OnceLock<()>,
+}
+
+impl Usage {
+    /// Bytes and files owned now (not counting uploads in flight).
+    pub(super) fn owned(&self) -> (u64, u64) {
+        let get = |a: &AtomicI64| u64::try_from(a.load(Ordering::Acquire)).unwrap_or(0);
+        (get(&self.bytes), get(&self.files))
+    }
+
+    /// A committed change: `bytes` more (or fewer) bytes, `files` more (or fewer) files.
+    pub(super) fn add(&self, bytes: i64, files: i64) {
+        self.bytes.fetch_add(bytes, Ordering::AcqRel);
+        self.files.fetch_add(files, Ordering::AcqRel);
+    }
+}
+
+/// Usage per owner, for the owners a quota has asked about since start.
+#[derive(Debug, Default)]
+pub(super) struct UsageBook {
+    owners: Mutex<HashMap<String, Arc<Usage>>>,
+}
+
+impl UsageBook {
+    /// `owner`'s usage, counted by `count` (bytes, files) the first time. The book's lock is
+    /// held only to find or insert the entry; the count runs outside it, and other checks of
+    /// the same owner wait for it rather than judge on a partial count.
+    pub(super) fn of(&self, owner: &str, count: impl FnOnce() -> (u64, u64)) -> Arc<Usage> {
+        let usage = {
+            let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(owners.entry(owner.to_owned()).or_default())
+        };
+        usage.counted.get_or_init(|| {
+            // Changes that land while the count runs are added as they come; a change to a
+            // file counted in the same instant can be seen twice (corrected at the next start).
+            let (bytes, files) = count();
+            usage.add(to_signed(bytes), to_signed(files));
+        });
+        usage
+    }
+
+    /// `owner`'s usage if something counted it already (a change to apply), else None.
+    pub(super) fn existing(&self, owner: &str) -> Option<Arc<Usage>> {
+        let owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        owners.get(owner).cloned()
+    }
+
+    /// Forgets `owner` (their records changed wholesale): counted again when next needed.
+    pub(super) fn forget(&self, owner: &str) {
+        let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        owners.remove(owner);
+    }
+}
+
+fn to_signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// An upload's claim on its owner's quota while it runs; dropping it gives the claim back
+/// (a committed upload's bytes are added to the usage by then).
+#[derive(Debug)]
+pub struct Hold {
+    usage: Arc<Usage>,
+    quota: Quota,
+    /// Bytes of the file this upload replaces, which it may use without new room.
+    credit: u64,
+    written: u64,
+    held: u64,
+    holds_file: bool,
+}
+
+impl Hold {
+    /// Claims a file (for a new one) and judges whether any room is left: `QuotaFiles` or
+    /// `QuotaBytes` before a byte moves. `credit`: the size of the owner's file it replaces.
+    pub(super) fn begin(
+        usage: Arc<Usage>,
+        quota: Quota,
+        credit: u64,
+        new_file: bool,
+    ) -> Result<Hold, Error> {
+        let mut hold = Hold {
+            usage,
+            quota,
+            credit,
+            written: 0,
+            held: 0,
+            holds_file: false,
+        };
+        if new_file {
+            let held = hold.usage.held_files.fetch_add(1, Ordering::AcqRel) + 1;
+            hold.holds_file = true;
+            let (_, files) = hold.usage.owned();
+            if quota.files.is_some_and(|max| files + held > max) {
+                return Err(Error::QuotaFiles);
+            }
+        }
+        let (bytes, _) = hold.usage.owned();
+        let held = hold.usage.held_bytes.load(Ordering::Acquire);
+        if credit == 0 && quota.bytes.is_some_and(|max| bytes + held >= max) {
+            return Err(Error::QuotaBytes);
+        }
+        Ok(hold)
+    }
+
+    /// `n` more bytes reached the file: `QuotaBytes` once the owner's files and every upload
+    /// in flight would pass the quota together.
+    pub(super) fn grow(&mut self, n: u64) -> Result<(), Error> {
+        self.written += n;
+        let want = self.written.saturating_sub(self.credit);
+        if want > self.held {
+            self.usage
+                .held_bytes
+                .fetch_add(want - self.held, Ordering::AcqRel);
+            self.held = want;
+        }
+        let Some(max) = self.quota.bytes else {
+            return Ok(());
+        };
+        let (bytes, _) = self.usage.owned();
+        let held = self.usage.held_bytes.load(Ordering::Acquire);
+        // The replaced file is still in `bytes`; this upload holds only what goes beyond it.
+        if bytes.saturating_add(held) > max {
+            return Err(Error::QuotaBytes);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.usage.held_bytes.fetch_sub(self.held, Ordering::AcqRel);
+        if self.holds_file {
+            self.usage.held_files.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quota(bytes: Option<u64>, files: Option<u64>) -> Quota {
+        Quota { bytes, files }
+    }
+
+    #[test]
+    fn counts_once_then_applies_changes() {
+        let book = UsageBook::default();
+        assert!(book.existing("alice").is_none());
+        let usage = book.of("alice", || (100, 2));
+        assert_eq!(usage.owned(), (100, 2));
+        let again = book.of("alice", || panic!("counted twice"));
+        again.add(-40, -1);
+        assert_eq!(book.existing("alice").unwrap().owned(), (60, 1));
+        book.forget("alice");
+        assert_eq!(book.of("alice", || (7, 7)).owned(), (7, 7));
+        usage.add(-1000, 0);
+        assert_eq!(usage.owned(), (0, 1), "drift below zero shows as zero");
+    }
+
+    #[test]
+    fn files_and_bytes_are_judged_before_and_while_bytes_flow() {
+        let book = UsageBook::default();
+        let usage = book.of("alice", || (90, 2));
+        let q = quota(Some(100), Some(3));
+        let mut one = Hold::begin(Arc::clone(&usage), q, 0, true).unwrap();
+        assert!(matches!(
+            Hold::begin(Arc::clone(&usage), q, 0, true),
+            Err(Error::QuotaFiles)
+        ));
+        one.grow(10).unwrap();
+        assert!(matches!(one.grow(1), Err(Error::QuotaBytes)));
+        drop(one);
+        assert_eq!(usage.held_bytes.load(Ordering::Acquire), 0);
+        assert_eq!(usage.held_files.load(Ordering::Acquire), 0);
+        usage.add(10, 0);
+        assert!(matches!(
+            Hold::begin(Arc::clone(&usage), q, 0, false),
+            Err(Error::QuotaBytes)
+        ));
+    }
+
+    #[test]
+    fn parallel_uploads_share_the_room_and_a_replacement_may_reuse_its_own() {
+        let book = UsageBook::default();
+        let usage = book.of("alice", || (50, 1));
+        let q = quota(Some(100), None);
+        let mut a = Hold::begin(Arc::clone(&usage), q, 0, true).unwrap();
+        let mut b = Hold::begin(Arc::clone(&usage), q, 0, true).unwrap();
+        a.grow(30).unwrap();
+        b.grow(20).unwrap();
+        assert!(matches!(b.grow(1), Err(Error::QuotaBytes)));
+        drop((a, b));
+        // At the quota: replacing a 50-byte file with 50 bytes fits, with 51 it does not.
+        usage.add(50, 1);
+        let mut c = Hold::begin(Arc::clone(&usage), q, 50, false).unwrap();
+        c.grow(50).unwrap();
+        assert!(matches!(c.grow(1), Err(Error::QuotaBytes)));
+    }
+}
