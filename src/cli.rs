@@ -403,14 +403,7 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
             })?;
             println!("added {} ({})", account.name, account.role.as_str());
         }
-        UserCommand::Del { name, dir } => {
-            open_accounts(&dir.dir)?.remove(&name)?;
-            // A later account of the same name must not inherit this one's grants or limits.
-            let data = Instance::new(&dir.dir).data_dir();
-            Directories::open(&data)?.remove_user(&name)?;
-            Limits::open(&data)?.remove_user(&name)?;
-            println!("deleted {name} (files kept)");
-        }
+        UserCommand::Del { name, dir } => delete_user(&name, &dir.dir)?,
         UserCommand::Ban { name, dir } => {
             open_accounts(&dir.dir)?.set_state(&name, AccountState::Banned)?;
             println!("banned {name}");
@@ -440,6 +433,20 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Limit(args) => limit(&args)?,
     }
+    Ok(())
+}
+
+/// `user del`: the account goes, and with it its lines in directories.txt and limits.txt (a
+/// later account of the same name must not inherit its grants or limits). limits.txt is read
+/// first, so a malformed one stops the command before anything changed.
+fn delete_user(name: &str, dir: &Path) -> anyhow::Result<()> {
+    let accounts = open_accounts(dir)?;
+    let data = Instance::new(dir).data_dir();
+    let limits = Limits::open(&data)?;
+    accounts.remove(name)?;
+    Directories::open(&data)?.remove_user(name)?;
+    limits.remove_user(name)?;
+    println!("deleted {name} (files kept)");
     Ok(())
 }
 

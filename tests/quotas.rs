@@ -194,7 +194,16 @@ fn parallel_uploads_of_one_user_cannot_pass_the_quota_together() {
         drop(data);
         replies.push(raw.reply());
     }
-    assert!(replies.iter().any(|r| r.starts_with("552 ")), "{replies:?}");
+    // The first to pass the quota is refused (and gives its room back at once); the other
+    // fits.
+    replies.sort();
+    assert_eq!(
+        replies,
+        [
+            "226 Transfer complete.\r\n",
+            "552 Quota exceeded: not enough room left; the upload was not kept.\r\n"
+        ]
+    );
     let kept: u64 = ["p1", "p2"]
         .iter()
         .filter_map(|n| std::fs::metadata(server.storage(&format!("alice/{n}"))).ok())
@@ -332,6 +341,10 @@ fn a_running_server_keeps_the_last_good_limits_on_a_bad_edit() {
     let mut alice = server.login(ALICE);
     let (reply, _) = send(&mut alice, "STOR x", b"x");
     assert_eq!(reply, "552 Quota exceeded: no more files allowed.\r\n");
+    // The reload itself works: the next good edit is taken.
+    set_limits(&server, "alice: files=1\n");
+    let (_, done) = send(&mut alice, "STOR x", b"x");
+    assert_eq!(done, "226 Transfer complete.\r\n");
 }
 
 /// Reads a whole RETR, returning the bytes and how long the data took.
@@ -491,4 +504,128 @@ fn what_an_admin_does_to_a_users_files_counts_for_that_user() {
         "250 Delete operation successful.\r\n"
     );
     assert!(quota_line(&mut alice).starts_with("200 alice: 0 bytes in 0 files;"));
+}
+
+#[test]
+fn one_file_takes_one_append_or_resume_at_a_time() {
+    let server = TestServer::start();
+    let mut first = server.login(ALICE);
+    let (_, done) = send(&mut first, "STOR f", b"start");
+    assert_eq!(done, "226 Transfer complete.\r\n");
+    let mut data = first.epsv();
+    assert!(first.cmd("APPE f").starts_with("150 "));
+    let mut second = server.login(ALICE);
+    let busy = "450 File busy: another upload is writing it; try again later.\r\n";
+    let (reply, _) = send(&mut second, "APPE f", b"x");
+    assert_eq!(reply, busy);
+    let (reply, _) = send_from(&mut second, 2, "STOR f", b"x");
+    assert_eq!(reply, busy);
+    data.write_all(b"+more").unwrap();
+    drop(data);
+    assert_eq!(first.reply(), "226 Transfer complete.\r\n");
+    let (_, done) = send(&mut second, "APPE f", b"!");
+    assert_eq!(done, "226 Transfer complete.\r\n");
+    assert_eq!(
+        std::fs::read(server.storage("alice/f")).unwrap(),
+        b"start+more!"
+    );
+}
+
+#[test]
+fn a_replacement_is_judged_again_when_it_is_published() {
+    let server = limited("alice: quota=100K\n");
+    let mut a = server.login(ALICE);
+    a.cmd("TYPE I");
+    let (_, done) = send(&mut a, "STOR f", &pseudo_random(100 * K, 16));
+    assert_eq!(done, "226 Transfer complete.\r\n");
+    // a replaces f with 100K (within its credit), but has not finished yet...
+    let mut data = a.epsv();
+    assert!(a.cmd("STOR f").starts_with("150 "));
+    data.write_all(&pseudo_random(100 * K, 17)).unwrap();
+    // ...while b empties f and uses the room for g.
+    let mut b = server.login(ALICE);
+    b.cmd("TYPE I");
+    let (_, done) = send(&mut b, "STOR f", b"");
+    assert_eq!(done, "226 Transfer complete.\r\n");
+    let g = pseudo_random(100 * K, 18);
+    let (_, done) = send(&mut b, "STOR g", &g);
+    assert_eq!(done, "226 Transfer complete.\r\n");
+    drop(data);
+    assert_eq!(
+        a.reply(),
+        "552 Quota exceeded: not enough room left; the upload was not kept.\r\n"
+    );
+    assert_eq!(std::fs::read(server.storage("alice/f")).unwrap(), b"");
+    assert_eq!(std::fs::read(server.storage("alice/g")).unwrap(), g);
+    assert_eq!(alice_files(&server), ["f", "g"]);
+}
+
+#[test]
+fn over_the_quota_a_user_can_still_make_a_file_smaller() {
+    let server = limited("alice: quota=100K\n");
+    let mut alice = server.login(ALICE);
+    alice.cmd("TYPE I");
+    let (_, done) = send(&mut alice, "STOR f", &pseudo_random(80 * K, 19));
+    assert_eq!(done, "226 Transfer complete.\r\n");
+    let mut admin = server.login(ADMIN);
+    admin.cmd("TYPE I");
+    let (_, done) = send(&mut admin, "APPE /alice/f", &pseudo_random(40 * K, 20));
+    assert_eq!(done, "226 Transfer complete.\r\n");
+    let smaller = pseudo_random(50 * K, 21);
+    let (_, done) = send(&mut alice, "STOR f", &smaller);
+    assert_eq!(done, "226 Transfer complete.\r\n");
+    assert_eq!(std::fs::read(server.storage("alice/f")).unwrap(), smaller);
+    assert!(quota_line(&mut alice).starts_with("200 alice: 51200 bytes in 1 files;"));
+}
+
+#[test]
+fn an_ascii_upload_counts_the_bytes_stored() {
+    let server = limited("alice: quota=10K\n");
+    let mut alice = server.login(ALICE);
+    alice.cmd("TYPE A");
+    // 12,000 bytes on the wire, 10,000 on disk: fits a 10 KiB quota.
+    let (_, done) = send(
+        &mut alice,
+        "STOR notes.txt",
+        "abcd\r\n".repeat(2000).as_bytes(),
+    );
+    assert_eq!(done, "226 Transfer complete.\r\n");
+    assert_eq!(
+        std::fs::read(server.storage("alice/notes.txt")).unwrap(),
+        "abcd\n".repeat(2000).as_bytes()
+    );
+}
+
+#[test]
+fn user_del_with_a_broken_limits_file_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_ferroftp");
+    let user = |args: &[&str], input: Option<&[u8]>| {
+        crate::support::run_with_input(
+            std::process::Command::new(bin)
+                .arg("user")
+                .args(args)
+                .arg("--dir")
+                .arg(dir.path()),
+            input,
+            30,
+        )
+    };
+    assert!(
+        user(
+            &["add", "alice", "--password-stdin"],
+            Some(b"alice-password\n")
+        )
+        .success()
+    );
+    std::fs::write(dir.path().join("data/limits.txt"), "alice: files=many\n").unwrap();
+    let del = user(&["del", "alice"], None);
+    assert_eq!(
+        (del.code(), del.stderr.as_str()),
+        (
+            Some(1),
+            "error: limits.txt:1: files=many: expected a whole number or none\n"
+        )
+    );
+    assert!(user(&["list"], None).stdout.contains("alice"));
 }

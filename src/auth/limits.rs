@@ -76,24 +76,26 @@ impl Setting {
         if value.eq_ignore_ascii_case("none") {
             return Ok(Setting::Unlimited);
         }
+        // A hand edit's bytes are shown escaped, never raw.
+        let shown = value.escape_debug();
         let n = match key {
             Key::Files => value
                 .parse::<u64>()
-                .map_err(|_| format!("files={value}: expected a whole number or none"))?,
+                .map_err(|_| format!("files={shown}: expected a whole number or none"))?,
             Key::Quota => parse_size(value).ok_or_else(|| {
-                format!("quota={value}: expected a size such as 500M or 10G, or none")
+                format!("quota={shown}: expected a size such as 500M or 10G, or none")
             })?,
             Key::UploadRate | Key::DownloadRate => {
                 let bytes = value.strip_suffix("/s").unwrap_or(value);
                 let rate = parse_size(bytes).ok_or_else(|| {
                     format!(
-                        "{}={value}: expected bytes per second such as 512K or 2M, or none",
+                        "{}={shown}: expected bytes per second such as 512K or 2M, or none",
                         key.as_str()
                     )
                 })?;
                 if rate < MIN_RATE {
                     return Err(format!(
-                        "{}={value}: the slowest rate is 1K (1024 bytes per second)",
+                        "{}={shown}: the slowest rate is 1K (1024 bytes per second)",
                         key.as_str()
                     ));
                 }
@@ -518,6 +520,11 @@ mod tests {
                 "duplicate line for user \"Bob\"",
             ),
             (format!("{ok}a/b: files=1\n"), 3, "invalid user name"),
+            (
+                format!("{ok}bob: files=\u{1b}[2J\n"),
+                3,
+                "files=\\u{1b}[2J: expected",
+            ),
         ];
         for (text, line, what) in cases {
             let (l, w) = malformed(&text);

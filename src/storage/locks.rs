@@ -1,10 +1,10 @@
 //! Per-path locks: a check of what is at a path and the change it allows (publishing an
 //! upload, a rename, a delete, a new directory, a change of visibility) are one step for
 //! that path. Only the same path waits; all paths of one step are taken at once, so two
-//! steps can never wait on each other.
+//! steps can never wait on each other. Also the claims of in-place uploads on their paths.
 
 use std::collections::HashSet;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 #[derive(Debug, Default)]
 pub struct PathLocks {
@@ -81,5 +81,38 @@ mod tests {
         drop(a);
         waiter.join().unwrap();
         assert!(got.load(Ordering::SeqCst));
+    }
+}
+
+/// The paths an upload writes in place (APPE, REST+STOR) right now: one at a time per path,
+/// since two would each count the file's growth from their own start (and a refused one
+/// cuts the file back under the other).
+#[derive(Debug, Default)]
+pub struct InPlaceWriters {
+    paths: Arc<Mutex<HashSet<String>>>,
+}
+
+/// A path claimed for one in-place upload; dropped, it is free again.
+#[derive(Debug)]
+pub struct WriterClaim {
+    paths: Arc<Mutex<HashSet<String>>>,
+    path: String,
+}
+
+impl InPlaceWriters {
+    /// Claims `path`, or None while another in-place upload writes it.
+    pub fn claim(&self, path: &str) -> Option<WriterClaim> {
+        let mut paths = self.paths.lock().unwrap_or_else(PoisonError::into_inner);
+        paths.insert(path.to_owned()).then(|| WriterClaim {
+            paths: Arc::clone(&self.paths),
+            path: path.to_owned(),
+        })
+    }
+}
+
+impl Drop for WriterClaim {
+    fn drop(&mut self) {
+        let mut paths = self.paths.lock().unwrap_or_else(PoisonError::into_inner);
+        paths.remove(&self.path);
     }
 }

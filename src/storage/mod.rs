@@ -26,7 +26,7 @@ pub use quota::Quota;
 pub use resolve::Resolved;
 pub use upload::{Upload, UploadMode};
 
-use locks::{PathGuard, PathLocks};
+use locks::{InPlaceWriters, PathGuard, PathLocks};
 use quota::{Hold, Usage, UsageBook};
 
 use crate::limits::MAX_LISTING_ENTRIES;
@@ -62,6 +62,9 @@ pub enum Error {
     /// The owner's quota of files is used up.
     #[error("quota exceeded (files)")]
     QuotaFiles,
+    /// Another upload writes this file in place right now.
+    #[error("file busy")]
+    Busy,
     #[error("{0}")]
     Io(io::Error),
 }
@@ -108,6 +111,10 @@ impl Error {
                 codes::EXCEEDED_STORAGE,
                 "Quota exceeded: no more files allowed.",
             ),
+            Error::Busy => Reply::new(
+                codes::FILE_BUSY,
+                "File busy: another upload is writing it; try again later.",
+            ),
             Error::Io(_) => Reply::new(codes::LOCAL_ERROR, "Local error in processing."),
         }
     }
@@ -136,6 +143,8 @@ pub struct Storage {
     meta: MetaStore,
     /// What each owner's files add up to, for the owners a quota asked about.
     usage: UsageBook,
+    /// The paths APPE and REST+STOR write in place now.
+    writers: InPlaceWriters,
 }
 
 impl Storage {
@@ -163,6 +172,7 @@ impl Storage {
             fsync_uploads,
             meta,
             usage: UsageBook::default(),
+            writers: InPlaceWriters::default(),
         })
     }
 
@@ -340,11 +350,15 @@ impl Storage {
             None => Some(grants.user_name()),
             Some(_) => r.meta.as_ref().map(|m| m.owner.as_str()),
         };
+        let writer = match mode {
+            UploadMode::Replace => None,
+            _ => Some(self.writers.claim(r.virt.as_str()).ok_or(Error::Busy)?),
+        };
         let (hold, usage) = self.claim(owner, grants.user_name(), quota, existing, mode)?;
         Ok(
             Upload::begin(r.real.clone(), mode, self.fsync_uploads, record)?
                 .for_path(r.virt.as_str())
-                .counted(hold, usage),
+                .counted(hold, usage, writer),
         )
     }
 
@@ -476,6 +490,15 @@ impl Storage {
                     }
                     _ => 0,
                 };
+                if upload.hold().is_some() && upload.is_replace() {
+                    let new_len = upload.file().metadata()?.len();
+                    if upload
+                        .hold()
+                        .is_some_and(|h| !h.fits_replacing(old_len, new_len))
+                    {
+                        return Err(Error::QuotaBytes);
+                    }
+                }
                 upload.publish(false)?;
                 Ok((old_len, 0))
             }

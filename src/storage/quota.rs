@@ -1,7 +1,12 @@
 //! Quotas: the bytes and files each owner's records add up to, counted once from the records
 //! and the disk when a quota first needs them, then kept current by every upload and delete.
 //! An upload holds what it has written so far (and the file it will add) against its owner's
-//! quota while its bytes flow, so parallel uploads of one user cannot pass the quota together.
+//! quota while its bytes flow, so parallel uploads of one user cannot pass the quota together,
+//! and a replacement is judged again when it is published.
+//!
+//! SECURITY: where a change races the first count, the count errs high, never low (a low
+//! count would let a user past the quota): additions always apply, and reductions only once
+//! the count is in. The next start counts afresh.
 //! Which quota applies to whom is `auth::Limits`' business; this file only counts and judges.
 
 use std::collections::HashMap;
@@ -31,7 +36,8 @@ pub(super) struct Usage {
     files: AtomicI64,
     held_bytes: AtomicU64,
     held_files: AtomicU64,
-    /// Set once the first count is in; until then, quota checks of this owner wait for it.
+    /// Set once the first count is in; until then, quota checks of this owner wait for it
+    /// (in `UsageBook::of`), and reductions are not applied (see the module comment).
     counted: OnceLock<()>,
 }
 
@@ -44,8 +50,16 @@ impl Usage {
 
     /// A committed change: `bytes` more (or fewer) bytes, `files` more (or fewer) files.
     pub(super) fn add(&self, bytes: i64, files: i64) {
-        self.bytes.fetch_add(bytes, Ordering::AcqRel);
-        self.files.fetch_add(files, Ordering::AcqRel);
+        let counted = self.counted.get().is_some();
+        for (counter, change) in [(&self.bytes, bytes), (&self.files, files)] {
+            if change >= 0 || counted {
+                counter.fetch_add(change, Ordering::AcqRel);
+            }
+        }
+    }
+
+    fn held_bytes(&self) -> u64 {
+        self.held_bytes.load(Ordering::Acquire)
     }
 }
 
@@ -65,15 +79,17 @@ impl UsageBook {
             Arc::clone(owners.entry(owner.to_owned()).or_default())
         };
         usage.counted.get_or_init(|| {
-            // Changes that land while the count runs are added as they come; a change to a
-            // file counted in the same instant can be seen twice (corrected at the next start).
+            // Additions that land while the count runs are added as they come (one the count
+            // also sees is counted twice); reductions wait for the count (one it saw first is
+            // missed): both err high.
             let (bytes, files) = count();
             usage.add(to_signed(bytes), to_signed(files));
         });
         usage
     }
 
-    /// `owner`'s usage if something counted it already (a change to apply), else None.
+    /// `owner`'s usage if a quota asked for it already (counted, or being counted), else
+    /// None: a change to apply.
     pub(super) fn existing(&self, owner: &str) -> Option<Arc<Usage>> {
         let owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
         owners.get(owner).cloned()
@@ -129,7 +145,7 @@ impl Hold {
             }
         }
         let (bytes, _) = hold.usage.owned();
-        let held = hold.usage.held_bytes.load(Ordering::Acquire);
+        let held = hold.usage.held_bytes();
         if credit == 0 && quota.bytes.is_some_and(|max| bytes + held >= max) {
             return Err(Error::QuotaBytes);
         }
@@ -137,7 +153,8 @@ impl Hold {
     }
 
     /// `n` more bytes reached the file: `QuotaBytes` once the owner's files and every upload
-    /// in flight would pass the quota together.
+    /// in flight would pass the quota together. What stays within the credit always fits, so
+    /// a user over the quota can still shrink a file.
     pub(super) fn grow(&mut self, n: u64) -> Result<(), Error> {
         self.written += n;
         let want = self.written.saturating_sub(self.credit);
@@ -151,12 +168,26 @@ impl Hold {
             return Ok(());
         };
         let (bytes, _) = self.usage.owned();
-        let held = self.usage.held_bytes.load(Ordering::Acquire);
         // The replaced file is still in `bytes`; this upload holds only what goes beyond it.
-        if bytes.saturating_add(held) > max {
+        if want > 0 && bytes.saturating_add(self.usage.held_bytes()) > max {
             return Err(Error::QuotaBytes);
         }
         Ok(())
+    }
+
+    /// Publishing a replacement of `old_len` bytes (the file there now) by `new_len`: judged
+    /// again, as the credit given at the start may be stale (another session changed the
+    /// file meanwhile). A replacement that does not grow the file always fits.
+    pub(super) fn fits_replacing(&self, old_len: u64, new_len: u64) -> bool {
+        let Some(max) = self.quota.bytes else {
+            return true;
+        };
+        if new_len <= old_len {
+            return true;
+        }
+        let (bytes, _) = self.usage.owned();
+        let others = self.usage.held_bytes().saturating_sub(self.held);
+        bytes - bytes.min(old_len) + new_len + others <= max
     }
 }
 
@@ -190,6 +221,37 @@ mod tests {
         assert_eq!(book.of("alice", || (7, 7)).owned(), (7, 7));
         usage.add(-1000, 0);
         assert_eq!(usage.owned(), (0, 1), "drift below zero shows as zero");
+    }
+
+    #[test]
+    fn reductions_wait_for_the_first_count_additions_do_not() {
+        let usage = Usage::default();
+        usage.add(-5, -1);
+        usage.add(7, 1);
+        assert_eq!(
+            usage.owned(),
+            (7, 1),
+            "a reduction before the count errs high"
+        );
+    }
+
+    #[test]
+    fn a_replacement_is_judged_again_with_the_file_there_now_and_may_always_shrink() {
+        let book = UsageBook::default();
+        let usage = book.of("alice", || (100, 1));
+        let q = quota(Some(100), None);
+        let mut over = Hold::begin(Arc::clone(&usage), q, 100, false).unwrap();
+        over.grow(100).unwrap();
+        // Meanwhile another session emptied the file and filled the room with another one.
+        usage.add(-100, 0);
+        usage.add(100, 1);
+        assert!(!over.fits_replacing(0, 100), "the credit went stale");
+        assert!(over.fits_replacing(100, 100));
+        // Over the quota (an admin appended), the owner can still make a file smaller.
+        usage.add(50, 0);
+        let mut shrink = Hold::begin(Arc::clone(&usage), q, 100, false).unwrap();
+        shrink.grow(60).unwrap();
+        assert!(shrink.fits_replacing(100, 60));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::storage::Error;
+use crate::storage::locks::WriterClaim;
 use crate::storage::metadata::Meta;
 use crate::storage::path::RESERVED_PREFIX;
 use crate::storage::quota::{Hold, Usage};
@@ -43,6 +44,8 @@ pub struct Upload {
     unsubmitted: u64,
     /// The claim on the uploader's quota, when one applies.
     hold: Option<Hold>,
+    /// In place: this upload's claim on its path (one in-place writer per path).
+    writer: Option<WriterClaim>,
     /// The usage of the file's owner, when counted: kept current at the end.
     usage: Option<Arc<Usage>>,
     /// REST/APPE: written in place, not through a temp file.
@@ -113,6 +116,7 @@ impl Upload {
             append: mode == UploadMode::Append,
             unsubmitted: 0,
             hold: None,
+            writer: None,
             usage: None,
             in_place: mode != UploadMode::Replace,
             start_len,
@@ -124,11 +128,22 @@ impl Upload {
         })
     }
 
-    /// Puts the upload under a quota (`hold`) and keeps its owner's `usage` current.
-    pub(super) fn counted(mut self, hold: Option<Hold>, usage: Option<Arc<Usage>>) -> Upload {
+    /// Puts the upload under a quota (`hold`) and keeps its owner's `usage` current; an
+    /// in-place upload keeps its `writer` claim on the path until it ends.
+    pub(super) fn counted(
+        mut self,
+        hold: Option<Hold>,
+        usage: Option<Arc<Usage>>,
+        writer: Option<WriterClaim>,
+    ) -> Upload {
         self.hold = hold;
         self.usage = usage;
+        self.writer = writer;
         self
+    }
+
+    pub(super) fn hold(&self) -> Option<&Hold> {
+        self.hold.as_ref()
     }
 
     /// The owner's usage to update at the end, if it is counted.
@@ -176,14 +191,16 @@ impl Upload {
     }
 
     /// Tells the upload `n` more bytes reached its file: `QuotaBytes` when they pass the
-    /// quota (the upload must stop; dropped, it leaves nothing of itself). With fsync on, each
-    /// `WRITEBACK_EVERY` starts the write-out of the dirty pages (sync_file_range,
-    /// asynchronous): the disk works while the network does, instead of all at the final fsync.
+    /// quota (the upload must stop; dropped, it leaves nothing of itself, and its claim on the
+    /// quota is given back at once). With fsync on, each `WRITEBACK_EVERY` starts the
+    /// write-out of the dirty pages (sync_file_range, asynchronous): the disk works while the
+    /// network does, instead of all at the final fsync.
     pub fn wrote(&mut self, n: usize) -> Result<(), Error> {
         if let Some(hold) = &mut self.hold
             && let Err(e) = hold.grow(n as u64)
         {
             self.over_quota = true;
+            self.hold = None;
             return Err(e);
         }
         if self.fsync {

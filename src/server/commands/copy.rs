@@ -108,14 +108,14 @@ impl Intake {
         }
     }
 
-    /// Moves what the data connection has to the file: the bytes received (0 at its end);
-    /// `so_far` counts the bytes before.
+    /// Moves what the data connection has to the file: (bytes received, 0 at its end; bytes
+    /// written to the file, fewer for ASCII); `so_far` counts the bytes received before.
     fn take(
         &mut self,
         stream: &mut Stream,
         upload: &mut Upload,
         so_far: u64,
-    ) -> Result<usize, TakeError> {
+    ) -> Result<(usize, usize), TakeError> {
         if matches!(self.splice, Splicing::Later) && so_far >= SPLICE_AFTER {
             self.splice = match SplicePipe::new(TRANSFER_BUFFER) {
                 Ok(pipe) => Splicing::Ready(pipe),
@@ -128,6 +128,7 @@ impl Intake {
         if let Splicing::Ready(pipe) = &self.splice {
             return pipe
                 .socket_to_file(stream.fd(), upload.file().as_fd())
+                .map(|n| (n, n))
                 .map_err(|e| match e {
                     SpliceError::Socket(e) => TakeError::Network(e),
                     SpliceError::File(e) => TakeError::File(e),
@@ -144,7 +145,7 @@ impl Intake {
             None => &self.buf[..n],
         };
         upload.file().write_all(chunk).map_err(TakeError::File)?;
-        Ok(n)
+        Ok((n, chunk.len()))
     }
 
     /// After the last byte: an ASCII upload's held-back CR.
@@ -289,10 +290,10 @@ impl Session<'_> {
                 continue;
             }
             match intake.take(stream, upload, received) {
-                Ok(0) => break,
-                Ok(n) => {
+                Ok((0, _)) => break,
+                Ok((n, stored)) => {
                     received += n as u64;
-                    if let Err(e) = upload.wrote(n) {
+                    if let Err(e) = upload.wrote(stored) {
                         return self.drain_refused(stream, &mut intake.buf, received, e.reply());
                     }
                     if let Some(stop) = self.pace(n, received) {
@@ -368,6 +369,10 @@ impl Session<'_> {
                     Ok(0) => break,
                     Ok(n) => {
                         drained += n as u64;
+                        // SECURITY: the dropped bytes keep to the user's rate too.
+                        if let Some(stop) = self.pace(n, received) {
+                            return stop;
+                        }
                         last_progress = Instant::now();
                     }
                     Err(e)
