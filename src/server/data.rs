@@ -101,6 +101,9 @@ pub fn accept_waiting(
 
 /// A data socket as transfers use it: blocking, with stall timeouts.
 pub fn ready(stream: TcpStream) -> io::Result<TcpStream> {
+    // Linux's accept never passes the listener's O_NONBLOCK on (and connect_timeout ends
+    // blocking); other systems' accept does.
+    #[cfg(not(target_os = "linux"))]
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(DATA_STALL_TIMEOUT))?;
     stream.set_write_timeout(Some(DATA_STALL_TIMEOUT))?;

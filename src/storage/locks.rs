@@ -8,8 +8,16 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 #[derive(Debug, Default)]
 pub struct PathLocks {
-    held: Mutex<HashSet<String>>,
+    held: Mutex<Held>,
     freed: Condvar,
+}
+
+/// The held paths, and how many steps wait for one (a release wakes them only if any do:
+/// an idle condition variable's wake-up is still a system call).
+#[derive(Debug, Default)]
+struct Held {
+    paths: HashSet<String>,
+    waiting: usize,
 }
 
 /// The paths one step holds; dropped, they are free again.
@@ -19,7 +27,7 @@ pub struct PathGuard<'a> {
 }
 
 impl PathLocks {
-    fn held(&self) -> MutexGuard<'_, HashSet<String>> {
+    fn held(&self) -> MutexGuard<'_, Held> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -29,13 +37,15 @@ impl PathLocks {
         wanted.sort_unstable();
         wanted.dedup();
         let mut held = self.held();
-        while wanted.iter().any(|p| held.contains(p)) {
+        while wanted.iter().any(|p| held.paths.contains(p)) {
+            held.waiting += 1;
             held = self
                 .freed
                 .wait(held)
                 .unwrap_or_else(PoisonError::into_inner);
+            held.waiting -= 1;
         }
-        held.extend(wanted.iter().cloned());
+        held.paths.extend(wanted.iter().cloned());
         PathGuard {
             locks: self,
             paths: wanted,
@@ -47,10 +57,13 @@ impl Drop for PathGuard<'_> {
     fn drop(&mut self) {
         let mut held = self.locks.held();
         for p in &self.paths {
-            held.remove(p);
+            held.paths.remove(p);
         }
+        let waiting = held.waiting > 0;
         drop(held);
-        self.locks.freed.notify_all();
+        if waiting {
+            self.locks.freed.notify_all();
+        }
     }
 }
 

@@ -356,7 +356,7 @@ impl Storage {
         };
         let (hold, usage) = self.claim(owner, grants.user_name(), quota, existing, mode)?;
         Ok(
-            Upload::begin(r.real.clone(), mode, self.fsync_uploads, record)?
+            Upload::begin(r.real.clone(), mode, self.fsync_uploads, record, existing)?
                 .for_path(r.virt.as_str())
                 .counted(hold, usage, writer),
         )

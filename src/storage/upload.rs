@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::storage::Error;
 use crate::storage::locks::WriterClaim;
@@ -27,6 +27,17 @@ pub enum UploadMode {
     Append,
 }
 
+/// Where a fresh STOR's data waits for its final name.
+#[derive(Debug)]
+enum Temp {
+    /// A file with no name yet (O_TMPFILE): a crash leaves nothing behind, and publishing it
+    /// is one link that never replaces what is there.
+    Unnamed,
+    /// A hidden name beside the target, renamed into place (an overwrite, or a file system
+    /// without O_TMPFILE); swept on start if a crash leaves it.
+    Named(PathBuf),
+}
+
 /// An upload in progress. Dropping it unpublished removes the temp file.
 #[derive(Debug)]
 pub struct Upload {
@@ -35,7 +46,8 @@ pub struct Upload {
     record: Option<(String, Meta)>,
     /// The namespace path (for the ownership re-check at commit).
     virt: String,
-    temp: Option<PathBuf>,
+    /// A fresh STOR's file until it is published (then `None`).
+    temp: Option<Temp>,
     target: PathBuf,
     fsync: bool,
     /// Opened with O_APPEND (APPE): writes land at the end, whatever the file position.
@@ -66,21 +78,23 @@ const WRITEBACK_EVERY: u64 = 8 * 1024 * 1024;
 pub const TEMP_PREFIX: &str = ".ferroftp-upload.";
 
 impl Upload {
+    /// `existing`: the length of the file at `target` now, `None` when there is none (the
+    /// caller has just looked; a directory there is its error to give).
     pub(super) fn begin(
         target: PathBuf,
         mode: UploadMode,
         fsync: bool,
         record: Option<(String, Meta)>,
+        existing: Option<u64>,
     ) -> Result<Upload, Error> {
-        let start_len = match fs::metadata(&target) {
-            Ok(m) if m.is_dir() => return Err(Error::IsDirectory),
-            Ok(m) if mode != UploadMode::Replace => m.len(),
-            _ => 0,
+        let start_len = match mode {
+            UploadMode::Replace => 0,
+            _ => existing.unwrap_or(0),
         };
         let (file, temp) = match mode {
             UploadMode::Replace => {
                 let dir = target.parent().ok_or(Error::NotFound)?;
-                let (file, temp) = create_temp(dir)?;
+                let (file, temp) = create_temp(dir, existing.is_none())?;
                 (file, Some(temp))
             }
             UploadMode::Resume(offset) => {
@@ -234,23 +248,34 @@ impl Upload {
     /// meanwhile is never replaced: the upload fails with `AlreadyExists` (renameat2 with
     /// RENAME_NOREPLACE, or a hard link where the file system lacks it).
     pub(super) fn publish(&mut self, no_replace: bool) -> Result<(), Error> {
-        if let Some(temp) = &self.temp {
-            if !no_replace {
-                fs::rename(temp, &self.target)?;
-            } else if !rename_no_replace(temp, &self.target)? {
-                // No renameat2 here: a link never replaces either; `settle` drops the temp name.
-                fs::hard_link(temp, &self.target)?;
-                return Ok(());
+        match &self.temp {
+            None => return Ok(()),
+            Some(Temp::Unnamed) if no_replace => link_unnamed(&self.file, &self.target)?,
+            Some(Temp::Unnamed) => {
+                // Only new names get an unnamed file (see `begin`); an overwrite needs a
+                // name to rename over the old file.
+                return Err(Error::Io(std::io::Error::other(
+                    "an unnamed upload cannot replace a file",
+                )));
             }
-            self.temp = None;
+            Some(Temp::Named(temp)) if !no_replace => fs::rename(temp, &self.target)?,
+            Some(Temp::Named(temp)) => {
+                if !rename_no_replace(temp, &self.target)? {
+                    // No renameat2 here: a link never replaces either; `settle` drops the
+                    // temp name.
+                    fs::hard_link(temp, &self.target)?;
+                    return Ok(());
+                }
+            }
         }
+        self.temp = None;
         Ok(())
     }
 
     /// After publishing, outside the lock: the linked temp name goes, and the directory entry
     /// reaches the disk (fsync on) before the client hears 226.
     pub(super) fn settle(mut self) -> Result<(), Error> {
-        if let Some(temp) = self.temp.take()
+        if let Some(Temp::Named(temp)) = self.temp.take()
             && let Err(e) = fs::remove_file(&temp)
         {
             log::warn!("could not remove upload temp file {}: {e}", temp.display());
@@ -278,7 +303,10 @@ impl Drop for Upload {
     /// quota stopped it; its owner's usage follows the file either way.
     fn drop(&mut self) {
         if let Some(temp) = &self.temp {
-            if let Err(e) = fs::remove_file(temp) {
+            // An unnamed file goes with its descriptor.
+            if let Temp::Named(temp) = temp
+                && let Err(e) = fs::remove_file(temp)
+            {
                 log::warn!("could not remove upload temp file {}: {e}", temp.display());
             }
             return;
@@ -327,7 +355,63 @@ fn rename_no_replace(from: &Path, to: &Path) -> Result<bool, Error> {
     }
 }
 
-fn create_temp(dir: &Path) -> Result<(File, PathBuf), Error> {
+/// The file a fresh STOR writes: unnamed when the target is a new name and the system can
+/// link such a file later, else a hidden name beside the target.
+fn create_temp(dir: &Path, new_name: bool) -> Result<(File, Temp), Error> {
+    if new_name && unnamed_files_linkable() {
+        match OpenOptions::new()
+            .write(true)
+            .mode(0o644)
+            .custom_flags(libc::O_TMPFILE)
+            .open(dir)
+        {
+            Ok(f) => return Ok((f, Temp::Unnamed)),
+            // Not on this file system (EOPNOTSUPP) or kernel (EISDIR, EINVAL): use a name.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+                ) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let (file, path) = create_named_temp(dir)?;
+    Ok((file, Temp::Named(path)))
+}
+
+/// An unnamed file is given its name through `/proc/self/fd` (linkat with AT_EMPTY_PATH
+/// needs a capability the server does not have): without /proc, uploads use named temps.
+fn unnamed_files_linkable() -> bool {
+    static LINKABLE: OnceLock<bool> = OnceLock::new();
+    *LINKABLE.get_or_init(|| Path::new("/proc/self/fd").is_dir())
+}
+
+/// linkat(2) of an O_TMPFILE file to `target`: `AlreadyExists` when something has the name
+/// (a link never replaces).
+fn link_unnamed(file: &File, target: &Path) -> Result<(), Error> {
+    let from = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .map_err(|_| Error::Refused("NUL in a path"))?;
+    let to =
+        CString::new(target.as_os_str().as_bytes()).map_err(|_| Error::Refused("NUL in a path"))?;
+    // SAFETY: both are valid NUL-terminated paths for the call; AT_SYMLINK_FOLLOW makes the
+    // /proc link name the open file itself.
+    let rc = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error().into())
+    }
+}
+
+fn create_named_temp(dir: &Path) -> Result<(File, PathBuf), Error> {
     debug_assert!(TEMP_PREFIX.starts_with(RESERVED_PREFIX));
     for _ in 0..8 {
         let mut bytes = [0u8; 8];
@@ -360,10 +444,37 @@ mod tests {
     fn dropped_upload_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("f");
-        let mut up = Upload::begin(target.clone(), UploadMode::Replace, false, None).unwrap();
+        let mut up = Upload::begin(target.clone(), UploadMode::Replace, false, None, None).unwrap();
         up.file().write_all(b"partial").unwrap();
         drop(up);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_new_name_is_written_unnamed_and_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("f");
+        let mut up = Upload::begin(target.clone(), UploadMode::Replace, true, None, None).unwrap();
+        up.file().write_all(b"mine").unwrap();
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "no name while writing"
+        );
+        fs::write(&target, b"theirs").unwrap();
+        let mut late =
+            Upload::begin(target.clone(), UploadMode::Replace, true, None, None).unwrap();
+        late.file().write_all(b"late").unwrap();
+        assert!(matches!(late.commit(true), Err(Error::AlreadyExists)));
+        assert_eq!(fs::read(&target).unwrap(), b"theirs");
+        fs::remove_file(&target).unwrap();
+        up.commit(true).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"mine");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "the file alone"
+        );
     }
 
     #[test]
@@ -371,20 +482,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("f");
         fs::write(&target, b"old content").unwrap();
-        let mut up = Upload::begin(target.clone(), UploadMode::Replace, true, None).unwrap();
+        let mut up =
+            Upload::begin(target.clone(), UploadMode::Replace, true, None, Some(11)).unwrap();
         up.file().write_all(b"new").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"old content");
         up.commit(false).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"new");
-        let mut up = Upload::begin(target.clone(), UploadMode::Resume(2), true, None).unwrap();
+        let mut up =
+            Upload::begin(target.clone(), UploadMode::Resume(2), true, None, Some(3)).unwrap();
         up.file().write_all(b"XY").unwrap();
         up.commit(false).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"neXY");
         assert!(matches!(
-            Upload::begin(target.clone(), UploadMode::Resume(99), true, None),
+            Upload::begin(target.clone(), UploadMode::Resume(99), true, None, Some(4)),
             Err(Error::BadOffset)
         ));
-        let mut up = Upload::begin(target.clone(), UploadMode::Append, false, None).unwrap();
+        let mut up =
+            Upload::begin(target.clone(), UploadMode::Append, false, None, Some(4)).unwrap();
         up.file().write_all(b"!").unwrap();
         up.commit(false).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"neXY!");
