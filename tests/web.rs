@@ -129,7 +129,10 @@ fn between(text: &str, start: &str, end: &str) -> Option<String> {
 struct Client {
     agent: ureq::Agent,
     base: String,
+    /// The session cookie (`ferroftp_session=…`).
     cookie: Option<String>,
+    /// Other cookies the web client set (`name=value`), sent back like a browser does.
+    others: Vec<String>,
 }
 
 const BOUNDARY: &str = "----ferroftpTestBoundary7MA4YWxkTrZu0gW";
@@ -151,6 +154,7 @@ impl Client {
             agent,
             base,
             cookie: None,
+            others: Vec::new(),
         }
     }
 
@@ -158,8 +162,14 @@ impl Client {
         let mut req = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
-        if let Some(c) = &self.cookie {
-            req = req.header("Cookie", c.as_str());
+        let jar: Vec<&str> = self
+            .cookie
+            .iter()
+            .chain(&self.others)
+            .map(String::as_str)
+            .collect();
+        if !jar.is_empty() {
+            req = req.header("Cookie", jar.join("; "));
         }
         if let Some(ct) = content_type {
             req = req.header("Content-Type", ct);
@@ -189,7 +199,11 @@ impl Client {
         for (k, v) in &headers {
             if k.eq_ignore_ascii_case("set-cookie") {
                 let pair = v.split(';').next().unwrap().trim().to_owned();
-                if v.contains("Max-Age=0") {
+                if !pair.starts_with("ferroftp_session=") {
+                    let name = pair.split('=').next().unwrap_or("").to_owned();
+                    self.others.retain(|c| !c.starts_with(&format!("{name}=")));
+                    self.others.push(pair);
+                } else if v.contains("Max-Age=0") {
                     self.cookie = None;
                 } else {
                     self.cookie = Some(pair);
@@ -669,6 +683,19 @@ fn web_csrf_missing_or_wrong_is_403_on_every_post() {
     assert_eq!(r.status, 403);
     assert!(!ftp.storage("alice/evil.txt").exists());
 
+    for fields in [
+        vec![
+            ("csrf", bad),
+            ("from", "/alice/keep.txt"),
+            ("to", "stolen.txt"),
+        ],
+        vec![("from", "/alice/keep.txt"), ("to", "stolen.txt")],
+    ] {
+        let r = b.post_form("/rename", &fields);
+        assert_eq!(r.status, 403, "{}", r.text());
+    }
+    assert!(ftp.storage("alice/keep.txt").exists() && !ftp.storage("alice/stolen.txt").exists());
+
     let r = b.post_form("/trust", &[("csrf", bad), ("fingerprint", "AA")]);
     assert_eq!(r.status, 403);
 
@@ -775,12 +802,17 @@ fn web_browse_breadcrumbs_directories_first_and_details() {
     assert!(pos(">alpha/<") < pos(">zeta/<"));
     assert!(pos(">zeta/<") < pos(">aaa.txt<"));
     assert!(pos(">aaa.txt<") < pos(">mmm.bin<"));
-    // Size, owner and permissions as the server lists them.
+    // Size, owner and date from the server's MLSD facts (no `ls -l` permissions column:
+    // what may be done shows as the actions offered).
     assert!(t.contains("<td>5 B</td>"), "{t}");
     assert!(t.contains("<td>3.0 KiB</td>"), "{t}");
     assert!(t.contains("<td>alice</td>"));
-    assert!(t.contains("<code>-rw-------</code>") || t.contains("<code>-rw-r--r--</code>"));
-    assert!(t.contains("<code>drwx"));
+    assert!(!t.contains("<th>Permissions</th>"), "{t}");
+    let today = chrono::Utc::now().format("%b %e ").to_string();
+    assert!(
+        t.contains(&format!("<td>{today}")),
+        "dates as `{today}HH:MM`: {t}"
+    );
     assert!(t.contains("href=\"/browse?path=%2Falice%2Falpha\""));
     assert!(t.contains("href=\"/download?path=%2Falice%2Faaa.txt\""));
     assert!(t.contains("href=\"/browse?path=%2F\">↑ up</a>"));
@@ -857,7 +889,7 @@ fn web_names_are_html_escaped() {
     assert_eq!(r.status, 200, "{}", r.text());
     let t = r.text();
     assert!(!t.contains("<script>alert"), "{t}");
-    assert!(t.contains(">script&gt;</span>"), "{t}");
+    assert!(t.contains(">script&gt;</a>"), "{t}");
     // The breadcrumb and the title carry the name escaped as well.
     assert!(t.contains(">&lt;script&gt;alert(1)&lt;</a>"), "{t}");
     assert!(
@@ -987,7 +1019,7 @@ fn web_upload_several_files_at_once() {
         let got = ftp_get(&ftp, ALICE, name).unwrap_or_else(|| panic!("{name} not stored"));
         assert_eq!(sha256(&got), sha256(data), "{name}");
         assert!(
-            page.text().contains(&format!(">{name}</span>")),
+            page.text().contains(&format!(">{name}</a>")),
             "{name} not listed"
         );
     }
@@ -1690,7 +1722,7 @@ fn web_reconnects_after_the_server_drops_the_connection() {
     std::thread::sleep(Duration::from_millis(2500));
     let r = b.browse("/alice");
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(r.text().contains(">still.txt</span>"));
+    assert!(r.text().contains(">still.txt</a>"));
     std::thread::sleep(Duration::from_millis(2500));
     let d = b.get("/download?path=%2Falice%2Fstill.txt");
     assert_eq!(d.status, 200, "{}", d.text());
@@ -1836,4 +1868,389 @@ fn web_only_the_login_page_starts_a_session() {
     let r = b.post_form("/mkdir", &[("csrf", "x"), ("dir", "/"), ("name", "d")]);
     assert_eq!(r.status, 403);
     assert!(b.get("/").header("set-cookie").is_some());
+}
+
+// ---- what the browser offers, and where its answers land ----
+
+/// The action links and forms a listing page offers.
+fn offered(page: &Resp) -> (bool, bool, Vec<String>) {
+    let t = page.text();
+    let upload = t.contains("id=\"upload\"");
+    let mkdir = t.contains("action=\"/mkdir\"");
+    let actions = t
+        .match_indices("class=\"button secondary\" href=\"")
+        .map(|(i, m)| {
+            let rest = &t[i + m.len()..];
+            rest[..rest.find('"').unwrap()].to_owned()
+        })
+        .collect();
+    (upload, mkdir, actions)
+}
+
+#[test]
+fn web_offers_only_what_the_server_allows() {
+    let ftp = TestServer::start();
+    ftp_put(&ftp, BOB, "/Public/from bob.txt", b"bob's");
+    ftp_put(&ftp, ALICE, "/Public/from alice.txt", b"alice's");
+    let web = Web::start();
+    let mut b = web.client();
+    b.login(&ftp, ALICE);
+
+    // `/` holds the granted directories: nothing can be created there.
+    let root = b.browse("/");
+    assert_eq!(root.status, 200, "{}", root.text());
+    let (upload, mkdir, actions) = offered(&root);
+    assert!(!upload && !mkdir, "{}", root.text());
+    assert!(
+        actions.is_empty(),
+        "no rename or delete of top-level directories: {actions:?}"
+    );
+    assert!(root.text().contains("This directory is read-only for you"));
+
+    // In Public: bob's file can be read, not changed; alice's own one can be.
+    let public = b.browse("/Public");
+    let (upload, mkdir, actions) = offered(&public);
+    assert!(upload && mkdir, "{}", public.text());
+    assert_eq!(
+        actions,
+        [
+            "/rename?path=%2FPublic%2Ffrom%20alice.txt",
+            "/delete?path=%2FPublic%2Ffrom%20alice.txt",
+        ]
+    );
+    let t = public.text();
+    assert!(t.contains("href=\"/download?path=%2FPublic%2Ffrom%20bob.txt\" download>Download</a>"));
+
+    // The server still decides: a forged delete of bob's file is refused on the same page.
+    let csrf = public.csrf();
+    let r = b.post_form(
+        "/delete",
+        &[
+            ("csrf", &csrf),
+            ("path", "/Public/from bob.txt"),
+            ("dir", "0"),
+        ],
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(
+        r.error()
+            .unwrap()
+            .starts_with("Cannot delete /Public/from bob.txt: ")
+    );
+    assert!(
+        r.text().contains("<table class=\"files\">"),
+        "the listing, not a dead end"
+    );
+    assert_eq!(
+        ftp_get(&ftp, BOB, "/Public/from bob.txt").unwrap(),
+        b"bob's"
+    );
+}
+
+#[test]
+fn web_failed_actions_answer_on_the_listing_they_came_from() {
+    let ftp = TestServer::start();
+    ftp_put(&ftp, ALICE, "here.txt", b"x");
+    std::fs::create_dir(ftp.storage("alice/taken")).unwrap();
+    let web = Web::start();
+    let mut b = web.client();
+    b.login(&ftp, ALICE);
+    let csrf = b.csrf();
+    let listing = |r: &Resp| {
+        let t = r.text();
+        assert!(t.contains("<table class=\"files\">"), "{t}");
+        assert!(t.contains(">here.txt</a>"), "{t}");
+        assert!(t.contains("<nav class=\"crumbs\""), "{t}");
+    };
+
+    let r = b.post_form(
+        "/mkdir",
+        &[("csrf", &csrf), ("dir", "/alice"), ("name", "taken")],
+    );
+    assert_eq!(r.status, 409);
+    assert!(
+        r.error()
+            .unwrap()
+            .starts_with("Cannot create /alice/taken: ")
+    );
+    listing(&r);
+
+    let r = b.post_form(
+        "/mkdir",
+        &[("csrf", &csrf), ("dir", "/alice"), ("name", "a/b")],
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error().unwrap(), "Please give a plain directory name.");
+    listing(&r);
+
+    let r = b.post_form(
+        "/delete",
+        &[("csrf", &csrf), ("path", "/alice/gone.txt"), ("dir", "0")],
+    );
+    assert_eq!(r.status, 404);
+    listing(&r);
+
+    let r = b.get("/download?dir=%2Falice&name=missing.txt");
+    assert_eq!(r.status, 404);
+    assert!(
+        r.error()
+            .unwrap()
+            .starts_with("Cannot download /alice/missing.txt: ")
+    );
+    listing(&r);
+
+    // No notice was used up, and the next page is an ordinary one.
+    let r = b.browse("/alice");
+    assert_eq!((r.status, r.error()), (200, None));
+}
+
+#[test]
+fn web_sorts_by_name_size_and_date_and_filters_by_name() {
+    let ftp = TestServer::start();
+    let mut c = ftp.ftp(ALICE);
+    for (name, size) in [
+        ("b-mid.txt", 20usize),
+        ("a-big.bin", 300),
+        ("C-small.log", 1),
+    ] {
+        c.put_file(name, &mut &vec![b'x'; size][..]).unwrap();
+    }
+    c.mkdir("zdir").unwrap();
+    let _ = c.quit();
+    // Dates: a-big.bin oldest (2021), C-small.log in 2024, b-mid.txt now.
+    for (name, secs) in [
+        ("a-big.bin", 1_609_556_645u64),
+        ("C-small.log", 1_717_747_750),
+    ] {
+        std::fs::File::options()
+            .write(true)
+            .open(ftp.storage(&format!("alice/{name}")))
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+            .unwrap();
+    }
+    let web = Web::start();
+    let mut b = web.client();
+    b.login(&ftp, ALICE);
+    let order = |r: &Resp| -> Vec<String> {
+        let t = r.text();
+        ["zdir/", "a-big.bin", "b-mid.txt", "C-small.log"]
+            .iter()
+            .filter_map(|n| t.find(&format!(">{n}</a>")).map(|i| (i, n.to_string())))
+            .collect::<std::collections::BTreeMap<_, _>>()
+            .into_values()
+            .collect()
+    };
+    let r = b.browse("/alice");
+    assert_eq!(
+        order(&r),
+        ["zdir/", "a-big.bin", "b-mid.txt", "C-small.log"]
+    );
+    assert!(r.text().contains("<th aria-sort=\"ascending\"><a class=\"sort\" href=\"/browse?path=%2Falice&amp;sort=name&amp;order=desc\">Name ▲</a></th>"));
+    let r = b.get("/browse?path=%2Falice&sort=size&order=desc");
+    assert_eq!(
+        order(&r),
+        ["zdir/", "a-big.bin", "b-mid.txt", "C-small.log"]
+    );
+    let r = b.get("/browse?path=%2Falice&sort=size&order=asc");
+    assert_eq!(
+        order(&r),
+        ["zdir/", "C-small.log", "b-mid.txt", "a-big.bin"]
+    );
+    let r = b.get("/browse?path=%2Falice&sort=date&order=asc");
+    assert_eq!(
+        order(&r),
+        ["zdir/", "a-big.bin", "C-small.log", "b-mid.txt"]
+    );
+    // Dates carry the year when it is not this one.
+    let t = r.text();
+    assert!(t.contains("<td>Jan  2 2021</td>"), "{t}");
+    assert!(t.contains("<td>Jun  7 2024</td>"), "{t}");
+
+    // The filter: case-insensitive, keeps the order, says so when nothing matches.
+    let r = b.get("/browse?path=%2Falice&sort=size&order=desc&q=B");
+    assert_eq!(order(&r), ["a-big.bin", "b-mid.txt"]);
+    assert!(r.text().contains("name=\"q\" value=\"B\""));
+    let r = b.get("/browse?path=%2Falice&q=%3Cnothing%3E");
+    assert_eq!(order(&r), Vec::<String>::new());
+    assert!(
+        r.text()
+            .contains("No names here contain “&lt;nothing&gt;”."),
+        "{}",
+        r.text()
+    );
+}
+
+#[test]
+fn web_rename_and_move() {
+    let ftp = TestServer::start();
+    ftp_put(&ftp, ALICE, "old name.txt", b"content");
+    std::fs::create_dir(ftp.storage("alice/sub")).unwrap();
+    let web = Web::start();
+    let mut b = web.client();
+    b.login(&ftp, ALICE);
+
+    let r = b.get("/rename?path=%2Falice%2Fold%20name.txt");
+    assert_eq!(r.status, 200);
+    let t = r.text();
+    assert!(
+        t.contains("name=\"from\" value=\"/alice/old name.txt\""),
+        "{t}"
+    );
+    assert!(
+        t.contains("name=\"to\" value=\"/alice/old name.txt\""),
+        "{t}"
+    );
+    let csrf = r.csrf();
+
+    let r = b.post_form(
+        "/rename",
+        &[
+            ("csrf", &csrf),
+            ("from", "/alice/old name.txt"),
+            ("to", "new name.txt"),
+        ],
+    );
+    assert_eq!(r.location(), "/browse?path=%2Falice");
+    let page = b.follow(r);
+    assert_eq!(
+        page.notice().unwrap(),
+        "Renamed /alice/old name.txt to /alice/new name.txt."
+    );
+    assert_eq!(ftp_get(&ftp, ALICE, "new name.txt").unwrap(), b"content");
+    assert!(ftp_get(&ftp, ALICE, "old name.txt").is_none());
+
+    // A full path moves it.
+    let r = b.post_form(
+        "/rename",
+        &[
+            ("csrf", &csrf),
+            ("from", "/alice/new name.txt"),
+            ("to", "/alice/sub/moved.txt"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(ftp_get(&ftp, ALICE, "sub/moved.txt").unwrap(), b"content");
+
+    // Bad names and refusals come back on the listing.
+    for to in ["", "a\nb", "../x"] {
+        let r = b.post_form(
+            "/rename",
+            &[
+                ("csrf", &csrf),
+                ("from", "/alice/sub/moved.txt"),
+                ("to", to),
+            ],
+        );
+        assert_eq!(r.status, 400, "{to:?}: {}", r.text());
+        assert_eq!(r.error().unwrap(), "Please give a new name or a full path.");
+    }
+    let r = b.post_form(
+        "/rename",
+        &[
+            ("csrf", &csrf),
+            ("from", "/alice/sub/moved.txt"),
+            ("to", "/bob/mine.txt"),
+        ],
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(
+        r.error()
+            .unwrap()
+            .starts_with("Cannot rename /alice/sub/moved.txt: ")
+    );
+    assert!(
+        r.text().contains(">moved.txt</a>"),
+        "the listing of /alice/sub"
+    );
+    assert_eq!(ftp_get(&ftp, ALICE, "sub/moved.txt").unwrap(), b"content");
+}
+
+#[test]
+fn web_login_form_remembers_host_port_and_user_never_the_password() {
+    let ftp = TestServer::start();
+    let web = Web::start();
+    let mut b = web.client();
+    let first = b.get("/");
+    assert!(first.text().contains("name=\"user\" value=\"\""));
+    let r = b.login_form(ftp.port(), ALICE, false);
+    let remember = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.clone())
+        .find(|v| v.starts_with("ferroftp_login="))
+        .expect("a cookie with the last login");
+    assert!(remember.contains("; HttpOnly") && remember.contains("; SameSite=Strict"));
+    assert!(!remember.contains(ALICE.1), "{remember}");
+    let page = b.follow(r);
+    let csrf = page.csrf();
+    b.post_form("/logout", &[("csrf", &csrf)]);
+
+    let t = b.get("/").text();
+    assert!(t.contains("name=\"host\" value=\"127.0.0.1\""), "{t}");
+    assert!(
+        t.contains(&format!(
+            "name=\"port\" type=\"number\" min=\"1\" max=\"65535\" value=\"{}\"",
+            ftp.port()
+        )),
+        "{t}"
+    );
+    assert!(t.contains("name=\"user\" value=\"alice\""), "{t}");
+    assert!(t.contains("name=\"password\" type=\"password\" autocomplete=\"current-password\">"));
+    assert!(!t.contains(ALICE.1));
+
+    // A mangled cookie is ignored, never trusted into the page unescaped.
+    let mut other = web.client();
+    other
+        .others
+        .push("ferroftp_login=h%3D%253Cb%253E%26p%3D99999".into());
+    let t = other.get("/").text();
+    assert!(
+        t.contains("name=\"user\" value=\"\"") && !t.contains("<b>"),
+        "{t}"
+    );
+    let mut other = web.client();
+    other
+        .others
+        .push("ferroftp_login=h%3D%253Cb%253E%26p%3D21%26u%3D%2522x".into());
+    let t = other.get("/").text();
+    assert!(t.contains("name=\"host\" value=\"&lt;b&gt;\""), "{t}");
+    assert!(t.contains("name=\"user\" value=\"&quot;x\""), "{t}");
+}
+
+#[test]
+fn web_head_answers_like_get_without_a_body() {
+    let web = Web::start();
+    let get = raw_http(
+        web.addr,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let head = raw_http(
+        web.addr,
+        b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    let length = |r: &str| {
+        r.lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .map(str::to_owned)
+    };
+    assert_eq!(length(&head), length(&get), "{head}\n{get}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/html")
+    );
+    assert!(
+        head.ends_with("\r\n\r\n"),
+        "no body after the head: {head:?}"
+    );
+    let mut s = TcpStream::connect(web.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all);
+    let all = String::from_utf8_lossy(&all);
+    assert!(all.ends_with("\r\n\r\n"), "nothing after the head: {all:?}");
 }

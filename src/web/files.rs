@@ -1,9 +1,13 @@
 //! Browsing a directory, deleting an entry and making a directory through the session's FTP
 //! connection.
 
+use std::time::SystemTime;
+
+use crate::client::connection::Error as FtpError;
 use crate::web::ftp::Checkout;
 use crate::web::html::{form_value, percent_encode};
-use crate::web::pages::{self, Row};
+use crate::web::listing::{Perm, Row, SortKey, View};
+use crate::web::pages;
 use crate::web::respond::{Answer, error_page, ftp_error_status, page, unavailable};
 use crate::web::routes::query_value;
 use crate::web::{Session, lock};
@@ -19,33 +23,140 @@ pub(super) fn clean_path(p: &str) -> String {
 
 pub(super) fn browse(s: &Session, query: &str) -> Answer {
     let path = clean_path(&query_value(query, "path").unwrap_or_else(|| "/".into()));
+    let view = View {
+        sort: SortKey::parse(&query_value(query, "sort").unwrap_or_default()),
+        descending: query_value(query, "order").is_some_and(|o| o == "desc"),
+        search: query_value(query, "q").unwrap_or_default(),
+    };
+    listing_page(s, &path, &view, 200, None)
+}
+
+/// The listing of `path` as a page with `status`, showing `error` above it when given (an
+/// action that failed answers on the page it was started from).
+pub(super) fn listing_page(
+    s: &Session,
+    path: &str,
+    view: &View,
+    status: u16,
+    error: Option<String>,
+) -> Answer {
     let mut ftp = match Checkout::take(s) {
         Ok(ftp) => ftp,
         Err(e) => return unavailable(e),
     };
-    let lines = match ftp.run(|c| c.list(Some(&path))) {
-        Ok(lines) => lines,
+    let (rows, here) = match read_directory(&mut ftp, path) {
+        Ok(found) => found,
         Err(e) => {
-            let status = ftp_error_status(&e);
-            return error_page(
-                status,
-                format!("Cannot list {path}: {e}"),
-                "/browse?path=%2F",
-            );
+            let message = match error {
+                Some(first) => format!("{first} (and cannot list {path}: {e})"),
+                None => format!("Cannot list {path}: {e}"),
+            };
+            let status = if status == 200 {
+                ftp_error_status(&e)
+            } else {
+                status
+            };
+            return error_page(status, message, "/browse?path=%2F").standalone();
         }
     };
-    let rows: Vec<Row> = lines.iter().filter_map(|l| Row::parse(l)).collect();
     let login = ftp.login();
     let server = format!("{}:{}", login.host, login.endpoint.port);
+    let user = login.user.clone();
+    drop(ftp);
     let csrf = lock(s).csrf.clone();
     let body = pages::browser(&pages::Browser {
         csrf: &csrf,
-        path: &path,
-        user: &login.user,
+        path,
+        user: &user,
         server: &server,
         rows: &rows,
+        here: &here,
+        view,
+        now: SystemTime::now(),
     });
-    page(200, &path, body)
+    Answer::Page {
+        status,
+        title: path.to_owned(),
+        body,
+        error,
+    }
+}
+
+/// The entries of `path` and what may be done in it: MLSD and MLST where the server has
+/// them (exact dates, the `perm` fact), LIST otherwise (everything is offered then).
+fn read_directory(ftp: &mut Checkout, path: &str) -> Result<(Vec<Row>, Perm), FtpError> {
+    match ftp.run(|c| c.mlsd(Some(path))) {
+        Ok(lines) => {
+            let rows = lines.iter().filter_map(|l| Row::from_mlsx(l)).collect();
+            let here = ftp
+                .run(|c| c.mlst(path))
+                .map_or_else(|_| Perm::unknown(), |line| Perm::of_mlst(&line));
+            Ok((rows, here))
+        }
+        Err(e) if matches!(e.code(), Some(500 | 501 | 502 | 504)) => {
+            let lines = ftp.run(|c| c.list(Some(path)))?;
+            let rows = lines.iter().filter_map(|l| Row::from_list(l)).collect();
+            Ok((rows, Perm::unknown()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// An action that failed, answered on the listing it was started from (`back`, a browse
+/// link) with the same status; on a page of its own when `back` is no listing.
+pub(super) fn failed_in_place(s: &Session, status: u16, message: String, back: &str) -> Answer {
+    let Some(query) = back.strip_prefix("/browse?") else {
+        return error_page(status, message, back).standalone();
+    };
+    let path = clean_path(&query_value(query, "path").unwrap_or_else(|| "/".into()));
+    listing_page(s, &path, &View::default(), status, Some(message))
+}
+
+/// GET /rename?path=: asks for the new name or place.
+pub(super) fn confirm_rename(s: &Session, query: &str) -> Answer {
+    let path = clean_path(&query_value(query, "path").unwrap_or_default());
+    let entry = lock(s);
+    if entry.data.login.is_none() {
+        return Answer::Redirect("/".into());
+    }
+    page(200, "Rename", pages::confirm_rename(&entry.csrf, &path))
+}
+
+/// POST /rename: `from` takes the name `to`, a plain name (same directory) or a full path.
+pub(super) fn rename(form: &[(String, String)], s: &Session) -> Answer {
+    let from = clean_path(form_value(form, "from").unwrap_or_default());
+    let dir = parent_of(&from);
+    let back = format!("/browse?path={}", percent_encode(&dir));
+    let to = form_value(form, "to").unwrap_or("").trim();
+    let to = if to.starts_with('/') {
+        to.trim_end_matches('/').to_owned()
+    } else {
+        match valid_name(to) {
+            Some(name) => pages::join(&dir, name),
+            None => return error_page(400, "Please give a new name or a full path.", &back),
+        }
+    };
+    if to.is_empty() || to.chars().any(char::is_control) || to.split('/').any(|p| p == "..") {
+        return error_page(400, "Please give a new name or a full path.", &back);
+    }
+    if to == from {
+        return Answer::Redirect(back);
+    }
+    let mut ftp = match Checkout::take(s) {
+        Ok(ftp) => ftp,
+        Err(e) => return unavailable(e),
+    };
+    match ftp.run(|c| c.rename(&from, &to)) {
+        Ok(()) => {
+            lock(s).notice = Some(format!("Renamed {from} to {to}."));
+            Answer::Redirect(back)
+        }
+        Err(e) => error_page(
+            ftp_error_status(&e),
+            format!("Cannot rename {from}: {e}"),
+            &back,
+        ),
+    }
 }
 
 pub(super) fn confirm_delete(s: &Session, query: &str) -> Answer {

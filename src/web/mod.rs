@@ -3,6 +3,8 @@
 //!
 //! - [`routes`]: the URL space, one handler per route.
 //! - [`pages`]: page bodies; [`html`]: escaping, the page frame, form and header encodings.
+//! - [`listing`]: a directory's rows (MLSD facts or LIST lines), what the server allows on
+//!   each, sorting and the search filter.
 //! - [`sessions`]: cookies, CSRF tokens, idle expiry.
 //! - [`ftp`]: a session's FTP connections, checked out per request (no lock across I/O).
 //! - [`multipart`]: the streaming upload reader.
@@ -14,6 +16,7 @@ pub mod allow;
 mod files;
 pub mod ftp;
 pub mod html;
+pub mod listing;
 mod login;
 pub mod multipart;
 pub mod pages;

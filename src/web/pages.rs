@@ -2,69 +2,10 @@
 //! confirmation. Every name is escaped here; every form carries the session's CSRF token.
 
 use std::fmt::Write as _;
+use std::time::SystemTime;
 
 use crate::web::html::{escape, percent_encode};
-
-/// One row of the file browser, taken from the server's `ls -l` style LIST line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row {
-    pub name: String,
-    pub is_dir: bool,
-    pub size: u64,
-    pub perms: String,
-    pub owner: String,
-    pub date: String,
-}
-
-impl Row {
-    /// Parses `perms links owner group size mon day time|year name`; other shapes fall back
-    /// to the client's generic parser without owner and date.
-    pub fn parse(line: &str) -> Option<Row> {
-        let mut fields = line.split_whitespace();
-        let perms = fields.next()?;
-        let parsed = (|| {
-            let _links = fields.next()?;
-            let owner = fields.next()?;
-            let _group = fields.next()?;
-            let size: u64 = fields.next()?.parse().ok()?;
-            let date = [fields.next()?, fields.next()?, fields.next()?].join(" ");
-            // The name is everything after the 8th field, spaces included.
-            let name = nth_field_rest(line, 8)?;
-            Some((owner.to_owned(), size, date, name.to_owned()))
-        })();
-        match parsed {
-            Some((owner, size, date, name)) if perms.len() == 10 => Some(Row {
-                is_dir: perms.starts_with('d'),
-                perms: perms.to_owned(),
-                name,
-                size,
-                owner,
-                date,
-            }),
-            _ => {
-                let e = crate::client::connection::Entry::parse(line)?;
-                Some(Row {
-                    name: e.name,
-                    is_dir: e.is_dir,
-                    size: e.size,
-                    perms: String::new(),
-                    owner: String::new(),
-                    date: String::new(),
-                })
-            }
-        }
-    }
-}
-
-/// The text after the first `n` whitespace-separated fields.
-fn nth_field_rest(line: &str, n: usize) -> Option<&str> {
-    let mut rest = line.trim_start();
-    for _ in 0..n {
-        let end = rest.find(char::is_whitespace)?;
-        rest = rest[end..].trim_start();
-    }
-    (!rest.is_empty()).then_some(rest)
-}
+use crate::web::listing::{Perm, Row, SortKey, View};
 
 fn hidden_csrf(csrf: &str) -> String {
     format!(
@@ -163,17 +104,16 @@ pub struct Browser<'a> {
     pub user: &'a str,
     pub server: &'a str,
     pub rows: &'a [Row],
+    /// What the server allows in this directory itself (upload, new directory).
+    pub here: &'a Perm,
+    pub view: &'a View,
+    pub now: SystemTime,
 }
 
 pub fn browser(b: &Browser<'_>) -> String {
-    let mut rows: Vec<&Row> = b
-        .rows
-        .iter()
-        .filter(|r| r.name != "." && r.name != "..")
-        .collect();
-    rows.sort_by(|a, c| c.is_dir.cmp(&a.is_dir).then_with(|| a.name.cmp(&c.name)));
+    let rows = b.view.apply(b.rows);
     let csrf = hidden_csrf(b.csrf);
-    let mut out = String::with_capacity(4096 + rows.len() * 400);
+    let mut out = String::with_capacity(4096 + rows.len() * 500);
     let _ = write!(
         out,
         "<div class=\"top\"><p class=\"who\">{user} on {server}</p>\
@@ -183,81 +123,243 @@ pub fn browser(b: &Browser<'_>) -> String {
         server = escape(b.server),
         crumbs = breadcrumbs(b.path),
     );
-    out.push_str("<div class=\"table-wrap\"><table class=\"files\"><thead><tr><th>Name</th><th>Size</th><th>Modified</th><th>Owner</th><th>Permissions</th><th></th></tr></thead><tbody>");
+    search_box(&mut out, b.path, b.view);
+    let with_perms = b.rows.iter().any(|r| !r.perms.is_empty());
+    let columns = if with_perms { 6 } else { 5 };
+    out.push_str("<div class=\"table-wrap\"><table class=\"files\"><thead><tr>");
+    for (key, label) in [
+        (SortKey::Name, "Name"),
+        (SortKey::Size, "Size"),
+        (SortKey::Date, "Modified"),
+    ] {
+        sort_header(&mut out, b.path, b.view, key, label);
+    }
+    out.push_str("<th>Owner</th>");
+    if with_perms {
+        out.push_str("<th>Permissions</th>");
+    }
+    out.push_str("<th><span class=\"visually-hidden\">Actions</span></th></tr></thead><tbody>");
     if b.path != "/" {
-        let parent = match b.path.rfind('/') {
-            Some(0) | None => "/".to_owned(),
-            Some(i) => b.path[..i].to_owned(),
-        };
         let _ = write!(
             out,
-            "<tr><td colspan=\"6\"><a class=\"up\" href=\"/browse?path={}\">↑ up</a></td></tr>",
-            percent_encode(&parent)
+            "<tr><td colspan=\"{columns}\"><a class=\"up\" href=\"/browse?path={}\">↑ up</a></td></tr>",
+            percent_encode(&parent(b.path))
         );
     }
     if rows.is_empty() {
-        out.push_str("<tr><td colspan=\"6\" class=\"empty\">This directory is empty.</td></tr>");
+        empty_state(&mut out, b, columns);
     }
     for r in rows {
-        file_row(&mut out, b.path, r);
+        file_row(&mut out, b.path, r, with_perms, b.now);
     }
     out.push_str("</tbody></table></div>");
-    tools(&mut out, &csrf, b.path);
+    tools(&mut out, &csrf, b.path, b.here);
     out
 }
 
-/// One listing row: the name (a link for directories), size, date, owner, permissions and
-/// the actions on it.
-fn file_row(out: &mut String, dir: &str, r: &Row) {
+fn parent(path: &str) -> String {
+    match path.trim_end_matches('/').rfind('/') {
+        Some(0) | None => "/".to_owned(),
+        Some(i) => path[..i].to_owned(),
+    }
+}
+
+/// The search box: a plain GET form (works without script), keeping the sort order.
+fn search_box(out: &mut String, path: &str, view: &View) {
+    let _ = write!(
+        out,
+        "<form method=\"get\" action=\"/browse\" class=\"search\" role=\"search\">\
+         <input type=\"hidden\" name=\"path\" value=\"{path}\">\
+         <input type=\"hidden\" name=\"sort\" value=\"{sort}\">\
+         <input type=\"hidden\" name=\"order\" value=\"{order}\">\
+         <input type=\"search\" name=\"q\" value=\"{q}\" placeholder=\"Filter names\" aria-label=\"Filter names\">\
+         <button type=\"submit\" class=\"secondary\">Filter</button>",
+        path = escape(path),
+        sort = view.sort.as_str(),
+        order = if view.descending { "desc" } else { "asc" },
+        q = escape(&view.search),
+    );
+    if !view.search.is_empty() {
+        let _ = write!(
+            out,
+            " <a class=\"button secondary\" href=\"{}\">Clear</a>",
+            view_link(path, view.sort, view.descending, "")
+        );
+    }
+    out.push_str("</form>");
+}
+
+/// `/browse?path=…&sort=…&order=…[&q=…]`, escaped for an attribute.
+fn view_link(path: &str, sort: SortKey, descending: bool, search: &str) -> String {
+    let mut link = format!(
+        "/browse?path={}&amp;sort={}&amp;order={}",
+        percent_encode(path),
+        sort.as_str(),
+        if descending { "desc" } else { "asc" }
+    );
+    if !search.is_empty() {
+        let _ = write!(link, "&amp;q={}", percent_encode(search));
+    }
+    link
+}
+
+/// A column header that sorts by its column (a second click reverses the order).
+fn sort_header(out: &mut String, path: &str, view: &View, key: SortKey, label: &str) {
+    let active = view.sort == key;
+    let descending = active && !view.descending;
+    let (aria, arrow) = match (active, view.descending) {
+        (false, _) => ("none", ""),
+        (true, false) => ("ascending", " ▲"),
+        (true, true) => ("descending", " ▼"),
+    };
+    let _ = write!(
+        out,
+        "<th aria-sort=\"{aria}\"><a class=\"sort\" href=\"{href}\">{label}{arrow}</a></th>",
+        href = view_link(path, key, descending, &view.search),
+    );
+}
+
+fn empty_state(out: &mut String, b: &Browser<'_>, columns: usize) {
+    let text = if !b.view.search.trim().is_empty() && !b.rows.is_empty() {
+        format!("No names here contain “{}”.", escape(b.view.search.trim()))
+    } else if b.here.create() || b.here.mkdir() {
+        "This directory is empty. Upload files or create a directory below.".to_owned()
+    } else {
+        "This directory is empty.".to_owned()
+    };
+    let _ = write!(
+        out,
+        "<tr><td colspan=\"{columns}\" class=\"empty\">{text}</td></tr>"
+    );
+}
+
+/// The kind of file a name suggests, for its icon.
+fn kind_of(r: &Row) -> &'static str {
+    if r.is_dir {
+        return "dir";
+    }
+    let ext = r
+        .name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "png" | "jpg" | "jpeg" | "gif" | "webp" | "bmp" | "svg" | "ico" | "heic" => "image",
+        "mp3" | "wav" | "flac" | "ogg" | "m4a" | "opus" => "audio",
+        "mp4" | "mkv" | "mov" | "avi" | "webm" => "video",
+        "zip" | "tar" | "gz" | "tgz" | "bz2" | "xz" | "7z" | "rar" | "zst" => "archive",
+        "pdf" => "pdf",
+        "txt" | "md" | "log" | "csv" | "json" | "toml" | "yaml" | "yml" | "ini" | "conf" => "text",
+        "rs" | "c" | "h" | "py" | "js" | "ts" | "go" | "java" | "sh" | "html" | "css" => "code",
+        _ => "file",
+    }
+}
+
+/// One listing row: icon and name (a link that opens a directory or downloads a file), size,
+/// date, owner, permissions, and the actions the server allows on it.
+fn file_row(out: &mut String, dir: &str, r: &Row, with_perms: bool, now: SystemTime) {
     let q = percent_encode(&join(dir, &r.name));
+    let name = escape(&r.name);
     let name_cell = if r.is_dir {
+        format!("<a class=\"dir\" href=\"/browse?path={q}\" title=\"{name}\">{name}/</a>")
+    } else if r.perm.read() {
         format!(
-            "<a class=\"dir\" href=\"/browse?path={q}\">{}/</a>",
-            escape(&r.name)
+            "<a class=\"file\" href=\"/download?path={q}\" title=\"{name}\" download>{name}</a>"
         )
     } else {
-        format!("<span class=\"file\">{}</span>", escape(&r.name))
+        format!("<span class=\"file\" title=\"{name}\">{name}</span>")
     };
-    let actions = if r.is_dir {
-        format!("<a class=\"button secondary\" href=\"/delete?path={q}&amp;dir=1\">Delete</a>")
-    } else {
-        format!(
-            "<a class=\"button\" href=\"/download?path={q}\" download>Download</a> \
-             <a class=\"button secondary\" href=\"/delete?path={q}\">Delete</a>"
-        )
-    };
+    let mut actions = String::new();
+    if !r.is_dir && r.perm.read() {
+        let _ = write!(
+            actions,
+            "<a class=\"button\" href=\"/download?path={q}\" download>Download</a> "
+        );
+    }
+    if r.perm.rename() {
+        let _ = write!(
+            actions,
+            "<a class=\"button secondary\" href=\"/rename?path={q}\">Rename</a> "
+        );
+    }
+    if r.perm.delete() {
+        let dir_flag = if r.is_dir { "&amp;dir=1" } else { "" };
+        let _ = write!(
+            actions,
+            "<a class=\"button secondary\" href=\"/delete?path={q}{dir_flag}\">Delete</a>"
+        );
+    }
     let size = if r.is_dir {
         String::new()
     } else {
         human_size(r.size)
     };
+    let perms = if with_perms {
+        format!("<td><code>{}</code></td>", escape(&r.perms))
+    } else {
+        String::new()
+    };
     let _ = write!(
         out,
-        "<tr><td>{name_cell}</td><td>{size}</td><td>{date}</td><td>{owner}</td><td><code>{perms}</code></td><td class=\"actions\">{actions}</td></tr>",
-        date = escape(&r.date),
+        "<tr><td class=\"name\"><span class=\"icon icon-{kind}\" aria-hidden=\"true\"></span>{name_cell}</td>\
+         <td>{size}</td><td>{date}</td><td>{owner}</td>{perms}<td class=\"actions\">{actions}</td></tr>",
+        kind = kind_of(r),
+        date = escape(&r.date_text(now)),
         owner = escape(&r.owner),
-        perms = escape(&r.perms),
+        actions = actions.trim_end(),
     );
 }
 
-/// The forms under the listing: upload, download by name, new directory.
-fn tools(out: &mut String, csrf: &str, path: &str) {
+/// The forms under the listing: upload and new directory where the server allows them,
+/// download by name.
+fn tools(out: &mut String, csrf: &str, path: &str, here: &Perm) {
     let path_q = percent_encode(path);
+    out.push_str("<section class=\"tools\">");
+    if here.create() {
+        let _ = write!(
+            out,
+            "<form method=\"post\" action=\"/upload?dir={path_q}\" enctype=\"multipart/form-data\" class=\"card\" id=\"upload\">{csrf}\
+             <h2>Upload</h2><input type=\"file\" name=\"file\" multiple required>\
+             <button type=\"submit\">Upload</button><progress hidden></progress></form>"
+        );
+    }
     let _ = write!(
         out,
-        "<section class=\"tools\">\
-         <form method=\"post\" action=\"/upload?dir={path_q}\" enctype=\"multipart/form-data\" class=\"card\" id=\"upload\">{csrf}\
-         <h2>Upload</h2><input type=\"file\" name=\"file\" multiple required>\
-         <button type=\"submit\">Upload</button><progress hidden></progress></form>\
-         <form method=\"get\" action=\"/download\" class=\"card\">\
+        "<form method=\"get\" action=\"/download\" class=\"card\">\
          <h2>Download by name</h2><input type=\"hidden\" name=\"dir\" value=\"{path}\">\
-         <input name=\"name\" placeholder=\"exact file name\" required><button type=\"submit\">Download</button></form>\
-         <form method=\"post\" action=\"/mkdir\" class=\"card\">{csrf}<h2>New directory</h2>\
-         <input type=\"hidden\" name=\"dir\" value=\"{path}\">\
-         <input name=\"name\" placeholder=\"name\" required><button type=\"submit\">Create</button></form>\
-         </section>",
+         <input name=\"name\" placeholder=\"exact file name\" required><button type=\"submit\">Download</button></form>",
         path = escape(path),
     );
+    if here.mkdir() {
+        let _ = write!(
+            out,
+            "<form method=\"post\" action=\"/mkdir\" class=\"card\">{csrf}<h2>New directory</h2>\
+             <input type=\"hidden\" name=\"dir\" value=\"{path}\">\
+             <input name=\"name\" placeholder=\"name\" required><button type=\"submit\">Create</button></form>",
+            path = escape(path),
+        );
+    }
+    if !here.create() && !here.mkdir() {
+        out.push_str(
+            "<p class=\"card readonly\">This directory is read-only for you: files here can be \
+             downloaded, nothing can be added.</p>",
+        );
+    }
+    out.push_str("</section>");
+}
+
+pub fn confirm_rename(csrf: &str, path: &str) -> String {
+    format!(
+        "<h1>Rename or move</h1><p class=\"target\"><code>{p}</code></p>\
+         <form method=\"post\" action=\"/rename\" class=\"card\">{csrf}\
+         <input type=\"hidden\" name=\"from\" value=\"{p}\">\
+         <label>New name, or a full path to move it <input name=\"to\" value=\"{p}\" required></label>\
+         <div><button type=\"submit\">Rename</button> \
+         <a class=\"button secondary\" href=\"/browse?path={back}\">Cancel</a></div></form>",
+        p = escape(path),
+        csrf = hidden_csrf(csrf),
+        back = percent_encode(&parent(path)),
+    )
 }
 
 pub fn confirm_delete(csrf: &str, path: &str, is_dir: bool) -> String {
@@ -284,22 +386,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rows_from_ls_lines() {
-        let r = Row::parse("-rw-------   1 alice    ftp          1234 Nov 22 14:57 my file.txt")
-            .unwrap();
-        assert_eq!(r.name, "my file.txt");
-        assert_eq!(
-            (r.size, r.owner.as_str(), r.date.as_str()),
-            (1234, "alice", "Nov 22 14:57")
-        );
-        assert!(
-            Row::parse("drwxr-xr-x   2 nobody   ftp          4096 Jan  1  2020 Public")
-                .unwrap()
-                .is_dir
-        );
-    }
-
-    #[test]
     fn names_are_escaped_everywhere() {
         let rows = vec![Row {
             name: "<script>alert(1)</script>".into(),
@@ -307,7 +393,9 @@ mod tests {
             size: 1,
             perms: "-rw-r--r--".into(),
             owner: "<b>".into(),
+            modified: None,
             date: "x".into(),
+            perm: Perm::unknown(),
         }];
         let html = browser(&Browser {
             csrf: "t",
@@ -315,10 +403,17 @@ mod tests {
             user: "u<",
             server: "s>",
             rows: &rows,
+            here: &Perm::unknown(),
+            view: &View {
+                search: "\"><i>".into(),
+                ..View::default()
+            },
+            now: SystemTime::now(),
         });
         assert!(!html.contains("<script>alert"));
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(!html.contains("<b>"));
         assert!(html.contains("a&quot;b"));
+        assert!(!html.contains("<i>") && html.contains("&quot;&gt;&lt;i&gt;"));
     }
 }

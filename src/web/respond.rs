@@ -35,6 +35,33 @@ pub enum Answer {
         content_type: &'static str,
         body: &'static str,
     },
+    /// Something the user asked for failed: shown on the listing `back` links to when it is
+    /// one (see `files::failed_in_place`), else on a page of its own with a Back link.
+    Failed {
+        status: u16,
+        message: String,
+        back: String,
+    },
+}
+
+impl Answer {
+    /// A failure as a page of its own (other answers stay as they are).
+    pub(super) fn standalone(self) -> Answer {
+        let Answer::Failed {
+            status,
+            message,
+            back,
+        } = self
+        else {
+            return self;
+        };
+        Answer::Page {
+            status,
+            title: "Error".into(),
+            body: back_link(&back),
+            error: Some(message),
+        }
+    }
 }
 
 pub(super) fn page(status: u16, title: &str, body: String) -> Answer {
@@ -46,16 +73,18 @@ pub(super) fn page(status: u16, title: &str, body: String) -> Answer {
     }
 }
 
-pub(super) fn error_page(status: u16, message: impl Into<String>, back: &str) -> Answer {
-    let body = format!(
+fn back_link(back: &str) -> String {
+    format!(
         "<p><a class=\"button secondary\" href=\"{}\">Back</a></p>",
         escape(back)
-    );
-    Answer::Page {
+    )
+}
+
+pub(super) fn error_page(status: u16, message: impl Into<String>, back: &str) -> Answer {
+    Answer::Failed {
         status,
-        title: "Error".into(),
-        body,
-        error: Some(message.into()),
+        message: message.into(),
+        back: back.to_owned(),
     }
 }
 
@@ -66,17 +95,31 @@ fn header(name: &str, value: &str) -> Option<Header> {
 pub(super) fn respond(
     request: Request,
     answer: Answer,
-    set_cookie: Option<String>,
+    cookies: &[String],
     notice: Option<String>,
 ) {
     let mut headers: Vec<Header> = SECURITY_HEADERS
         .iter()
         .filter_map(|(k, v)| header(k, v))
         .collect();
-    if let Some(c) = &set_cookie {
+    for c in cookies {
         headers.extend(header("Set-Cookie", c));
     }
     let response = match answer {
+        Answer::Failed {
+            status,
+            message,
+            back,
+        } => {
+            headers.extend(header("Content-Type", "text/html; charset=utf-8"));
+            let html = html::page(
+                "Error",
+                notice.as_deref(),
+                Some(&message),
+                &back_link(&back),
+            );
+            Response::from_string(html).with_status_code(StatusCode(status))
+        }
         Answer::NoContent => Response::from_string(String::new()).with_status_code(StatusCode(204)),
         Answer::Text(text) => {
             headers.extend(header("Content-Type", "text/plain; charset=utf-8"));

@@ -6,8 +6,10 @@ use std::io::Read;
 
 use tiny_http::{Method, Request};
 
-use crate::web::files::{browse, confirm_delete, delete, mkdir};
-use crate::web::html::{form_value, parse_form, percent_encode};
+use crate::web::files::{
+    browse, confirm_delete, confirm_rename, delete, failed_in_place, mkdir, rename,
+};
+use crate::web::html::{form_value, parse_form, percent_decode, percent_encode};
 use crate::web::login::{login, trust};
 use crate::web::pages::{self, LoginForm};
 use crate::web::respond::{Answer, error_page, page, respond};
@@ -27,18 +29,23 @@ pub fn handle(state: &State, mut request: Request) {
         Some((p, q)) => (p.to_owned(), q.to_owned()),
         None => (request.url().to_owned(), String::new()),
     };
-    let method = request.method().clone();
+    // HEAD is answered like GET (tiny_http leaves the body out); not for downloads, which
+    // would fetch the whole file from the FTP server for nothing.
+    let method = match request.method() {
+        Method::Head if path != "/download" => Method::Get,
+        other => other.clone(),
+    };
     if method == Method::Get
         && let Some(asset) = static_asset(&path)
     {
-        return respond(request, asset, None, None);
+        return respond(request, asset, &[], None);
     }
     // Pages belong to a session. SECURITY: only the login page starts one, so a flood of
     // cookie-less requests elsewhere cannot fill the session table.
     let starts_session = method == Method::Get && path == "/";
     let (session, mut set_cookie) = match open_session(state, &request, starts_session) {
         Ok(found) => found,
-        Err(full) => return respond(request, full, None, None),
+        Err(full) => return respond(request, full, &[], None),
     };
     let answer = match (&method, path.as_str(), &session) {
         (Method::Get, "/favicon.ico", _) => Answer::NoContent,
@@ -48,7 +55,7 @@ pub fn handle(state: &State, mut request: Request) {
             "This form has expired or did not come from this page; please try again.",
             "/",
         ),
-        (Method::Get, "/", Some((_, s))) => index(s),
+        (Method::Get, "/", Some((_, s))) => index(s, remembered(&request).as_ref()),
         (Method::Post, "/login", Some((_, s))) => {
             with_form(&mut request, s, |form, s| login(state, ip, form, s))
         }
@@ -59,6 +66,8 @@ pub fn handle(state: &State, mut request: Request) {
         (Method::Get, "/delete", Some((_, s))) => confirm_delete(s, &query),
         (Method::Post, "/delete", Some((_, s))) => with_form(&mut request, s, delete),
         (Method::Post, "/mkdir", Some((_, s))) => with_form(&mut request, s, mkdir),
+        (Method::Get, "/rename", Some((_, s))) => confirm_rename(s, &query),
+        (Method::Post, "/rename", Some((_, s))) => with_form(&mut request, s, rename),
         (Method::Post, "/logout", Some((id, s))) => with_form(&mut request, s, |_, _| {
             state.sessions.remove(id);
             set_cookie = Some(sessions::set_cookie("", true));
@@ -66,17 +75,37 @@ pub fn handle(state: &State, mut request: Request) {
         }),
         (Method::Post, "/upload", Some((_, s))) => upload_answer(&mut request, s, &query),
         (Method::Get, "/download", Some((_, s))) => {
-            return download(request, s, &query, set_cookie);
+            match download(request, s, &query, set_cookie.as_deref()) {
+                Ok(()) => return,
+                Err(failed) => {
+                    let (back, answer) = *failed;
+                    request = back;
+                    answer
+                }
+            }
         }
         _ => error_page(404, "Not found.", "/"),
     };
-    if let (Method::Post, "/login" | "/trust") = (&method, path.as_str())
-        && let Some(cookie) = rotate_after_login(state, session.as_ref(), &answer)
-    {
-        set_cookie = Some(cookie);
+    let mut cookies: Vec<String> = set_cookie.into_iter().collect();
+    if let (Method::Post, "/login" | "/trust") = (&method, path.as_str()) {
+        if let Some(cookie) = rotate_after_login(state, session.as_ref(), &answer) {
+            cookies = vec![cookie];
+        }
+        cookies.extend(remember_login(session.as_ref(), &answer));
     }
+    let answer = match (answer, &session) {
+        (
+            Answer::Failed {
+                status,
+                message,
+                back,
+            },
+            Some((_, s)),
+        ) if lock(s).data.login.is_some() => failed_in_place(s, status, message, &back),
+        (answer, _) => answer,
+    };
     let notice = one_time_notice(session.as_ref(), &answer);
-    respond(request, answer, set_cookie, notice);
+    respond(request, answer, &cookies, notice);
 }
 
 /// The stylesheet and script, compiled into the binary.
@@ -205,16 +234,71 @@ pub(super) fn query_value(query: &str, key: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-fn index(s: &Session) -> Answer {
+fn index(s: &Session, remembered: Option<&Remembered>) -> Answer {
     let entry = lock(s);
     if let Some(login) = &entry.data.login {
         return Answer::Redirect(format!("/browse?path={}", percent_encode(&login.home)));
     }
-    let form = LoginForm {
-        host: "127.0.0.1",
-        port: 5550,
-        user: "",
-        tls: false,
+    let form = match remembered {
+        Some(r) => LoginForm {
+            host: &r.host,
+            port: r.port,
+            user: &r.user,
+            tls: r.tls,
+        },
+        None => LoginForm {
+            host: "127.0.0.1",
+            port: 5550,
+            user: "",
+            tls: false,
+        },
     };
     page(200, "Connect", pages::login(&entry.csrf, &form))
+}
+
+/// The login form's last host, port, user and TLS choice, kept by the browser (never the
+/// password).
+struct Remembered {
+    host: String,
+    port: u16,
+    user: String,
+    tls: bool,
+}
+
+const REMEMBER_COOKIE: &str = "ferroftp_login";
+/// How long the browser keeps the last login's host, port and user.
+const REMEMBER_FOR_SECS: u64 = 90 * 24 * 3600;
+
+fn remembered(request: &Request) -> Option<Remembered> {
+    let header = request.headers().iter().find(|h| h.field.equiv("Cookie"))?;
+    let value = sessions::cookie_value(header.value.as_str(), REMEMBER_COOKIE)?;
+    let form = parse_form(&percent_decode(value));
+    Some(Remembered {
+        host: form_value(&form, "h")?.to_owned(),
+        port: form_value(&form, "p")?.parse().ok()?,
+        user: form_value(&form, "u").unwrap_or_default().to_owned(),
+        tls: form_value(&form, "t") == Some("1"),
+    })
+}
+
+/// After a login: a cookie with what the form is filled with next time.
+fn remember_login(session: Option<&Identified>, answer: &Answer) -> Option<String> {
+    let (_, s) = session?;
+    if !matches!(answer, Answer::Redirect(_)) {
+        return None;
+    }
+    let entry = lock(s);
+    let login = entry.data.login.as_ref()?;
+    let tls = !matches!(login.security, crate::client::connection::Security::None);
+    // Percent-encoded pairs: only unreserved characters and `%XX`, safe in a cookie.
+    let value = percent_encode(&format!(
+        "h={}&p={}&u={}&t={}",
+        percent_encode(&login.host),
+        login.endpoint.port,
+        percent_encode(&login.user),
+        u8::from(tls)
+    ));
+    Some(format!(
+        "{REMEMBER_COOKIE}={value}; Path=/; Max-Age={REMEMBER_FOR_SECS}; HttpOnly; SameSite=Strict"
+    ))
 }

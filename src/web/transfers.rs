@@ -11,9 +11,7 @@ use crate::web::ftp::Checkout;
 use crate::web::html::{content_disposition, percent_encode};
 use crate::web::multipart::{self, Multipart, PartReader};
 use crate::web::pages::{self};
-use crate::web::respond::{
-    Answer, SECURITY_HEADERS, error_page, ftp_error_status, respond, unavailable,
-};
+use crate::web::respond::{Answer, SECURITY_HEADERS, error_page, ftp_error_status, unavailable};
 use crate::web::routes::query_value;
 use crate::web::sessions::{self};
 use crate::web::{Session, lock};
@@ -21,7 +19,14 @@ use crate::web::{Session, lock};
 /// Largest upload request.
 const MAX_UPLOAD_BYTES: u64 = 64 * 1024 * 1024 * 1024;
 
-pub(super) fn download(request: Request, s: &Session, query: &str, set_cookie: Option<String>) {
+/// GET /download: streams the file; a failure before the first byte gives the request back
+/// with the answer to send.
+pub(super) fn download(
+    request: Request,
+    s: &Session,
+    query: &str,
+    set_cookie: Option<&str>,
+) -> Result<(), Box<(Request, Answer)>> {
     let path = match (
         query_value(query, "path"),
         query_value(query, "dir"),
@@ -31,27 +36,19 @@ pub(super) fn download(request: Request, s: &Session, query: &str, set_cookie: O
         (None, Some(d), Some(n)) => match valid_name(&n) {
             Some(n) => pages::join(&clean_path(&d), n),
             None => {
-                return respond(
+                let back = format!("/browse?path={}", percent_encode(&clean_path(&d)));
+                return Err(Box::new((
                     request,
-                    error_page(400, "Please give an exact file name.", "/"),
-                    set_cookie,
-                    None,
-                );
+                    error_page(400, "Please give an exact file name.", &back),
+                )));
             }
         },
-        _ => {
-            return respond(
-                request,
-                error_page(400, "Which file?", "/"),
-                set_cookie,
-                None,
-            );
-        }
+        _ => return Err(Box::new((request, error_page(400, "Which file?", "/")))),
     };
     let back = format!("/browse?path={}", percent_encode(&parent_of(&path)));
     let mut ftp = match Checkout::take(s) {
         Ok(ftp) => ftp,
-        Err(e) => return respond(request, unavailable(e), set_cookie, None),
+        Err(e) => return Err(Box::new((request, unavailable(e)))),
     };
     let size = match ftp.run(|c| c.size(&path)) {
         Ok(n) => n,
@@ -61,14 +58,14 @@ pub(super) fn download(request: Request, s: &Session, query: &str, set_cookie: O
                 format!("Cannot download {path}: {e}"),
                 &back,
             );
-            return respond(request, answer, set_cookie, None);
+            return Err(Box::new((request, answer)));
         }
     };
     let name = path.rsplit('/').next().unwrap_or("download");
-    let head = download_head(name, size, set_cookie.as_deref());
+    let head = download_head(name, size, set_cookie);
     let mut writer = request.into_writer();
     if writer.write_all(head.as_bytes()).is_err() {
-        return;
+        return Ok(());
     }
     // Streams FTP data straight into the HTTP response: no copy of the file in memory, and
     // no lock held (the connection is this request's own). Never repeated: the bytes
@@ -77,6 +74,7 @@ pub(super) fn download(request: Request, s: &Session, query: &str, set_cookie: O
         log::info!("web download of {path} failed: {e}");
     }
     let _ = writer.flush();
+    Ok(())
 }
 
 /// The response head of a download (written by hand: the body is streamed).

@@ -60,7 +60,7 @@ async function login(page) {
 }
 
 function row(page, name) {
-  return page.locator('table.files tbody tr', { has: page.locator('span.file', { hasText: name }) });
+  return page.locator('table.files tbody tr', { has: page.locator('.file', { hasText: name }) });
 }
 
 let failed = false;

@@ -185,6 +185,16 @@ impl Connection {
         self.with_data(|ftp| ftp.list(path))
     }
 
+    /// `MLSD` lines (RFC 3659) as the server sent them.
+    pub fn mlsd(&mut self, path: Option<&str>) -> Result<Vec<String>, Error> {
+        self.with_data(|ftp| ftp.mlsd(path))
+    }
+
+    /// `MLST path`: the facts line of one entry (RFC 3659).
+    pub fn mlst(&mut self, path: &str) -> Result<String, Error> {
+        self.ftp.mlst(Some(path)).map_err(|e| self.err(e))
+    }
+
     /// `NLST` names.
     pub fn nlst(&mut self, path: Option<&str>) -> Result<Vec<String>, Error> {
         self.with_data(|ftp| ftp.nlst(path))
