@@ -1761,9 +1761,19 @@ fn web_end_to_end_in_headless_chromium() {
     let _ = c.quit();
     ftp_put(&ftp, ALICE, "notes.txt", b"meeting notes\n");
     ftp_put(&ftp, ALICE, "report 2026.pdf", &pseudo_random(180_000, 11));
+    ftp_put(
+        &ftp,
+        ALICE,
+        "a name long enough to need an ellipsis on any screen, even a wide one - holiday photos and the notes that go with them.zip",
+        &pseudo_random(2_500_000, 12),
+    );
     let web = Web::start();
+    // FERROFTP_SHOTS=docs writes the README's screenshots there instead of a temp dir.
     let out = tempfile::tempdir().unwrap();
-    let shot = out.path().join("web-client.png");
+    let shots = match std::env::var_os("FERROFTP_SHOTS") {
+        Some(dir) => root.join(dir),
+        None => out.path().to_path_buf(),
+    };
     let ran = run_with_timeout(
         std::process::Command::new("node")
             .arg(&script)
@@ -1771,13 +1781,23 @@ fn web_end_to_end_in_headless_chromium() {
             .arg(ftp.port().to_string())
             .arg(ALICE.0)
             .arg(ALICE.1)
-            .arg(&shot),
-        120,
+            .arg(&shots),
+        180,
     )
     .ok("tests/browser/e2e.mjs");
     assert!(ran.stdout.contains("e2e ok"), "{}", ran.stdout);
-    let png = std::fs::read(&shot).expect("a screenshot");
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000);
+    for name in [
+        "web-1280-light.png",
+        "web-1280-dark.png",
+        "web-390-light.png",
+        "web-390-dark.png",
+    ] {
+        let png = std::fs::read(shots.join(name)).expect("a screenshot");
+        assert!(
+            png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
+            "{name}"
+        );
+    }
     // What the browser uploaded is on the server, byte for byte.
     let uploaded = ftp_get(&ftp, ALICE, "hello from chromium.txt").expect("uploaded");
     assert!(uploaded.starts_with(b"uploaded by headless Chromium"));

@@ -404,16 +404,31 @@ mod tests {
             server: "s>",
             rows: &rows,
             here: &Perm::unknown(),
-            view: &View {
-                search: "\"><i>".into(),
-                ..View::default()
-            },
+            view: &View::default(),
             now: SystemTime::now(),
         });
         assert!(!html.contains("<script>alert"));
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(!html.contains("<b>"));
         assert!(html.contains("a&quot;b"));
-        assert!(!html.contains("<i>") && html.contains("&quot;&gt;&lt;i&gt;"));
+        let searched = browser(&Browser {
+            csrf: "t",
+            path: "/",
+            user: "u",
+            server: "s",
+            rows: &rows,
+            here: &Perm::unknown(),
+            view: &View {
+                search: "\"><i>".into(),
+                ..View::default()
+            },
+            now: SystemTime::now(),
+        });
+        assert!(!searched.contains("<i>"), "{searched}");
+        assert!(
+            searched.contains("value=\"&quot;&gt;&lt;i&gt;\""),
+            "{searched}"
+        );
+        assert!(searched.contains("No names here contain “&quot;&gt;&lt;i&gt;”."));
     }
 }

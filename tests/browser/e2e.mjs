@@ -1,20 +1,24 @@
 // End-to-end test of `ferroftp web` in a real headless Chromium (Debian's /usr/bin/chromium,
 // driven by playwright-core: no browser download).
 //
-//   node tests/browser/e2e.mjs WEB_URL FTP_PORT USER PASSWORD SCREENSHOT.png [MOBILE.png]
+//   node tests/browser/e2e.mjs WEB_URL FTP_PORT USER PASSWORD SHOTS_DIR
 //
 // Logs in through the form, sees the success message, uploads a file through the file input,
-// sees it listed, downloads it and compares bytes, saves a full-page screenshot; then does the
-// same upload and a delete with JavaScript off. Prints "e2e ok" and exits 0 on success.
+// sees it listed, downloads it and compares bytes; sorts, filters, renames, sees a refused
+// action answered on the same listing and no Upload where nothing can be created; checks the
+// dark scheme, ellipsized long names and the remembered login form; saves screenshots at 1280
+// and 390 px, light and dark, into SHOTS_DIR (web-1280-light.png, web-1280-dark.png,
+// web-390-light.png, web-390-dark.png); then uploads, renames and deletes with JavaScript
+// off. Prints "e2e ok" and exits 0 on success.
 import { chromium } from 'playwright-core';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 
-const [url, ftpPort, user, password, shot, mobileShot] = process.argv.slice(2);
-if (!shot) {
-  console.error('usage: e2e.mjs WEB_URL FTP_PORT USER PASSWORD SCREENSHOT.png [MOBILE.png]');
+const [url, ftpPort, user, password, shots] = process.argv.slice(2);
+if (!shots) {
+  console.error('usage: e2e.mjs WEB_URL FTP_PORT USER PASSWORD SHOTS_DIR');
   process.exit(2);
 }
 const STEP_TIMEOUT = 20_000;
@@ -59,6 +63,12 @@ async function login(page) {
   assert.match(notice, new RegExp(`^Connected to 127\\.0\\.0\\.1:${ftpPort} as ${user}\\.$`));
 }
 
+/** "195.3 KiB" → bytes, for checking an order. */
+function bytesOf(text) {
+  const [n, unit] = text.trim().split(' ');
+  return parseFloat(n) * { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 }[unit];
+}
+
 function row(page, name) {
   return page.locator('table.files tbody tr', { has: page.locator('.file', { hasText: name }) });
 }
@@ -91,14 +101,73 @@ try {
   const got = readFileSync(await download.path());
   assert.ok(got.equals(body), `downloaded ${got.length} bytes differ from the ${body.length} uploaded`);
 
-  await page.screenshot({ path: shot, fullPage: true });
-  if (mobileShot) {
-    await page.setViewportSize({ width: 390, height: 844 });
-    await page.reload();
-    await page.screenshot({ path: mobileShot, fullPage: true });
-  }
+  // Sorting by size (a header link), then the filter box.
+  await Promise.all([page.waitForURL(/sort=size/), page.click('th a.sort:has-text("Size")')]);
+  const sizes = (await page.locator('table.files tbody tr:has(td.name .file) td:nth-child(2)').allTextContents()).map(bytesOf);
+  assert.ok(sizes.length >= 3, `file sizes listed: ${sizes}`);
+  assert.deepEqual(sizes, [...sizes].sort((a, b) => a - b), 'ascending by size');
+  await page.fill('input[name=q]', 'Notes.TXT');
+  await Promise.all([page.waitForURL(/q=Notes.TXT/), page.click('form.search button')]);
+  assert.deepEqual(await page.locator('table.files tbody tr td.name .file').allTextContents(), ['notes.txt']);
+  await Promise.all([page.waitForURL(/browse/), page.click('form.search a:has-text("Clear")')]);
+
+  // Rename through its form.
+  await Promise.all([page.waitForURL(/\/rename\?path=/), row(page, 'notes.txt').locator('a.button', { hasText: 'Rename' }).click()]);
+  await page.fill('input[name=to]', 'minutes.txt');
+  await Promise.all([page.waitForURL(/\/browse\?path=/), page.click('button:has-text("Rename")')]);
+  assert.match(await page.locator('p.notice').textContent(), /^Renamed .*notes\.txt to .*minutes\.txt\.$/);
+  await row(page, 'minutes.txt').waitFor();
+
+  // A refused action answers on the same listing: the error above the table.
+  await page.fill('form[action="/mkdir"] input[name=name]', 'projects');
+  await page.click('form[action="/mkdir"] button');
+  await page.locator('p.error').waitFor();
+  assert.match(await page.locator('p.error').textContent(), /^Cannot create .*\/projects: /);
+  assert.equal(await page.locator('table.files').count(), 1, 'the listing is still there');
+  // That 409 was asked for: it is not a problem of the page.
+  for (let i = problems.length - 1; i >= 0; i--) if (/^409 .*\/mkdir$/.test(problems[i])) problems.splice(i, 1);
+  await page.goto(`${url}/browse?path=${encodeURIComponent('/' + user)}`);
+
+  // A long name ends in an ellipsis on one line; icons follow the file type.
+  const long = await page.locator('td.name .file', { hasText: 'a name long enough' });
+  const fit = await long.evaluate((el) => ({
+    overflow: getComputedStyle(el.parentElement).textOverflow,
+    clipped: el.parentElement.scrollWidth > el.parentElement.clientWidth,
+    lines: Math.round(el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight)),
+  }));
+  assert.equal(fit.overflow, 'ellipsis');
+  assert.equal(fit.lines, 1, 'one line');
+  assert.equal(await row(page, 'report 2026.pdf').locator('.icon-pdf').count(), 1);
+
+  await page.screenshot({ path: join(shots, 'web-1280-light.png'), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.reload();
+  assert.ok(await long.evaluate((el) => el.parentElement.scrollWidth > el.parentElement.clientWidth), 'clipped at 390 px');
+  await page.screenshot({ path: join(shots, 'web-390-light.png'), fullPage: true });
+
+  // Nothing can be created at /: no Upload, no New directory.
+  await page.goto(`${url}/browse?path=%2F`);
+  assert.equal(await page.locator('#upload').count(), 0);
+  assert.equal(await page.locator('form[action="/mkdir"]').count(), 0);
+  assert.match(await page.locator('.readonly').textContent(), /read-only for you/);
   assert.deepEqual(problems, [], 'console errors with JavaScript on');
+  // The login form remembers host, port and user (never the password) after logging out.
+  await Promise.all([page.waitForURL(new RegExp(`^${url}/?$`)), page.click('button:has-text("Log out")')]);
+  assert.equal(await page.inputValue('input[name=user]'), user);
+  assert.equal(await page.inputValue('input[name=port]'), String(ftpPort));
+  assert.equal(await page.inputValue('input[name=password]'), '');
   await context.close();
+
+  // ---- the dark scheme, as the system asks for it ----
+  for (const [width, height, file] of [[1280, 800, 'web-1280-dark.png'], [390, 844, 'web-390-dark.png']]) {
+    const dark = await newPage({ colorScheme: 'dark', viewport: { width, height } });
+    await login(dark.page);
+    const bg = await dark.page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    assert.equal(bg, 'rgb(15, 20, 25)', 'dark background');
+    await dark.page.screenshot({ path: join(shots, file), fullPage: true });
+    assert.deepEqual(dark.problems, [], 'console errors in the dark scheme');
+    await dark.context.close();
+  }
 
   // ---- with JavaScript off: plain forms do everything ----
   const off = await newPage({ javaScriptEnabled: false, viewport: { width: 1024, height: 768 } });
