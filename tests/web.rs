@@ -1903,6 +1903,7 @@ fn offered(page: &Resp) -> (bool, bool, Vec<String>) {
             let rest = &t[i + m.len()..];
             rest[..rest.find('"').unwrap()].to_owned()
         })
+        .filter(|href| !href.starts_with("/zip?"))
         .collect();
     (upload, mkdir, actions)
 }
@@ -2273,4 +2274,224 @@ fn web_head_answers_like_get_without_a_body() {
     let _ = s.read_to_end(&mut all);
     let all = String::from_utf8_lossy(&all);
     assert!(all.ends_with("\r\n\r\n"), "nothing after the head: {all:?}");
+}
+
+// ---- zip downloads and bulk actions ----
+
+/// The entries of a zip archive (name → bytes), read with the zip crate and checked with
+/// Info-ZIP's `unzip -t`, a reader no one here wrote.
+fn unzip(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("got.zip");
+    std::fs::write(&file, bytes).unwrap();
+    let test = std::process::Command::new("unzip")
+        .arg("-t")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&test.stdout);
+    assert!(
+        test.status.success() && said.contains("No errors detected"),
+        "{said}"
+    );
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..archive.len())
+        .map(|i| {
+            let mut entry = archive.by_index(i).unwrap();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            (entry.name().unwrap().into_owned(), data)
+        })
+        .collect()
+}
+
+#[test]
+fn web_zip_of_a_folder_and_of_a_selection() {
+    let ftp = TestServer::start();
+    let big = pseudo_random(3 * 1024 * 1024 + 7, 21);
+    std::fs::create_dir_all(ftp.storage("alice/photos/sub")).unwrap();
+    ftp_put(&ftp, ALICE, "photos/beach.jpg", &big);
+    ftp_put(&ftp, ALICE, "photos/sub/list é.txt", b"towels\n");
+    ftp_put(&ftp, ALICE, "notes.txt", b"notes");
+    ftp_put(&ftp, ALICE, "other.txt", b"not selected");
+    let web = Web::start();
+    let mut b = web.client();
+    let page = b.login(&ftp, ALICE);
+    assert!(
+        page.text()
+            .contains("href=\"/zip?path=%2Falice%2Fphotos\" download>Zip</a>")
+    );
+
+    let r = b.get("/zip?path=%2Falice%2Fphotos");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("Content-Type"), Some("application/zip"));
+    assert!(
+        r.header("Content-Disposition")
+            .unwrap()
+            .contains("filename=\"photos.zip\"")
+    );
+    let entries = unzip(&r.body);
+    assert_eq!(
+        entries.keys().collect::<Vec<_>>(),
+        [
+            "photos/",
+            "photos/beach.jpg",
+            "photos/sub/",
+            "photos/sub/list é.txt"
+        ]
+    );
+    assert_eq!(sha256(&entries["photos/beach.jpg"]), sha256(&big));
+    assert_eq!(entries["photos/sub/list é.txt"], b"towels\n");
+
+    // A selection: the checked names of one directory, as one archive.
+    let csrf = page.csrf();
+    let r = b.post_form(
+        "/selection",
+        &[
+            ("csrf", &csrf),
+            ("dir", "/alice"),
+            ("action", "zip"),
+            ("name", "notes.txt"),
+            ("name", "photos"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.header("Content-Disposition")
+            .unwrap()
+            .contains("filename=\"alice.zip\"")
+    );
+    let entries = unzip(&r.body);
+    assert!(entries.contains_key("notes.txt") && entries.contains_key("photos/beach.jpg"));
+    assert!(!entries.contains_key("other.txt"), "{:?}", entries.keys());
+
+    // Refusals before the first byte land on the listing.
+    let r = b.post_form(
+        "/selection",
+        &[
+            ("csrf", &csrf),
+            ("dir", "/alice"),
+            ("action", "zip"),
+            ("name", "ghost.txt"),
+        ],
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(
+        r.error().unwrap(),
+        "Cannot zip /alice/ghost.txt: no such entry."
+    );
+    assert!(r.text().contains(">notes.txt</a>"));
+    for name in ["../bob", "a/b"] {
+        let r = b.post_form(
+            "/selection",
+            &[
+                ("csrf", &csrf),
+                ("dir", "/alice"),
+                ("action", "zip"),
+                ("name", name),
+            ],
+        );
+        assert_eq!(r.status, 400, "{name}: {}", r.text());
+    }
+    let r = b.post_form(
+        "/selection",
+        &[("csrf", &csrf), ("dir", "/alice"), ("action", "zip")],
+    );
+    assert_eq!(
+        (r.status, r.error().as_deref()),
+        (400, Some("Nothing was selected."))
+    );
+    let r = b.post_form(
+        "/selection",
+        &[("dir", "/alice"), ("action", "zip"), ("name", "notes.txt")],
+    );
+    assert_eq!(
+        r.status, 403,
+        "the selection form carries the CSRF token too"
+    );
+    // Someone else's private directory is not listed, so not zipped.
+    ftp_put(&ftp, BOB, "secret.txt", b"bob's");
+    let r = b.get("/zip?path=%2Fbob");
+    assert_ne!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn web_delete_selected_asks_then_deletes() {
+    let ftp = TestServer::start();
+    ftp_put(&ftp, ALICE, "a.txt", b"a");
+    ftp_put(&ftp, ALICE, "b.txt", b"b");
+    ftp_put(&ftp, ALICE, "keep.txt", b"k");
+    let mut c = ftp.ftp(ALICE);
+    c.mkdir("empty").unwrap();
+    c.mkdir("full").unwrap();
+    let _ = c.quit();
+    ftp_put(&ftp, ALICE, "full/inside.txt", b"i");
+    let web = Web::start();
+    let mut b = web.client();
+    let page = b.login(&ftp, ALICE);
+    assert!(page.text().contains("name=\"action\" value=\"delete\""));
+    assert!(page.text().contains(
+        "<input type=\"checkbox\" name=\"name\" value=\"a.txt\" form=\"selection\" aria-label=\"Select a.txt\">"
+    ));
+    let csrf = page.csrf();
+
+    let r = b.post_form(
+        "/selection",
+        &[
+            ("csrf", &csrf),
+            ("dir", "/alice"),
+            ("action", "delete"),
+            ("name", "a.txt"),
+            ("name", "b.txt"),
+            ("name", "empty"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let t = r.text();
+    assert!(t.contains("<h1>Delete 3 entries?</h1>"), "{t}");
+    assert!(t.contains("<li><code>empty/</code></li>"), "{t}");
+    assert!(
+        ftp.storage("alice/a.txt").exists(),
+        "nothing deleted before the confirmation"
+    );
+    let r = b.post_form(
+        "/delete-selected",
+        &[
+            ("csrf", &csrf),
+            ("dir", "/alice"),
+            ("file", "a.txt"),
+            ("file", "b.txt"),
+            ("folder", "empty"),
+        ],
+    );
+    assert_eq!(r.location(), "/browse?path=%2Falice");
+    assert_eq!(b.follow(r).notice().unwrap(), "Deleted 3 entries.");
+    assert!(!ftp.storage("alice/a.txt").exists() && !ftp.storage("alice/b.txt").exists());
+    assert!(!ftp.storage("alice/empty").exists() && ftp.storage("alice/keep.txt").exists());
+
+    // A directory that is not empty stops it, on the listing, saying what went before.
+    let r = b.post_form(
+        "/delete-selected",
+        &[
+            ("csrf", &csrf),
+            ("dir", "/alice"),
+            ("file", "keep.txt"),
+            ("folder", "full"),
+        ],
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    let error = r.error().unwrap();
+    assert!(
+        error.starts_with("Cannot delete /alice/full: ")
+            && error.ends_with("(1 deleted before it)"),
+        "{error}"
+    );
+    assert!(ftp.storage("alice/full/inside.txt").exists());
+    let r = b.post_form("/delete-selected", &[("dir", "/alice"), ("file", "x")]);
+    assert_eq!(r.status, 403);
+    let r = b.post_form(
+        "/delete-selected",
+        &[("csrf", &csrf), ("dir", "/alice"), ("file", "../x")],
+    );
+    assert_eq!(r.status, 400);
 }

@@ -84,7 +84,7 @@ pub(super) fn listing_page(
 
 /// The entries of `path` and what may be done in it: MLSD and MLST where the server has
 /// them (exact dates, the `perm` fact), LIST otherwise (everything is offered then).
-fn read_directory(ftp: &mut Checkout, path: &str) -> Result<(Vec<Row>, Perm), FtpError> {
+pub(super) fn read_directory(ftp: &mut Checkout, path: &str) -> Result<(Vec<Row>, Perm), FtpError> {
     match ftp.run(|c| c.mlsd(Some(path))) {
         Ok(lines) => {
             let rows = lines.iter().filter_map(|l| Row::from_mlsx(l)).collect();
@@ -245,4 +245,92 @@ pub(super) fn mkdir(form: &[(String, String)], s: &Session) -> Answer {
             error_page(status, format!("Cannot create {path}: {e}"), &back)
         }
     }
+}
+
+/// POST /selection with action=delete: the selected entries, split into files and folders
+/// from the listing, shown for a confirmation.
+pub(super) fn confirm_delete_selected(s: &Session, dir: &str, names: &[String]) -> Answer {
+    let back = format!("/browse?path={}", percent_encode(dir));
+    if names.is_empty() {
+        return error_page(400, "Nothing was selected.", &back);
+    }
+    let mut ftp = match Checkout::take(s) {
+        Ok(ftp) => ftp,
+        Err(e) => return unavailable(e),
+    };
+    let rows = match read_directory(&mut ftp, dir) {
+        Ok((rows, _)) => rows,
+        Err(e) => {
+            return error_page(
+                ftp_error_status(&e),
+                format!("Cannot list {dir}: {e}"),
+                &back,
+            );
+        }
+    };
+    drop(ftp);
+    let mut chosen: Vec<(String, bool)> = Vec::new();
+    for name in names {
+        match rows.iter().find(|r| &r.name == name) {
+            Some(r) => chosen.push((r.name.clone(), r.is_dir)),
+            None => {
+                let path = pages::join(dir, name);
+                return error_page(404, format!("Cannot delete {path}: no such entry."), &back);
+            }
+        }
+    }
+    let csrf = lock(s).csrf.clone();
+    page(
+        200,
+        "Delete?",
+        pages::confirm_delete_selected(&csrf, dir, &chosen),
+    )
+}
+
+/// POST /delete-selected: DELE each `file`, RMD each `folder` of `dir`; stops at the first
+/// refusal (what was deleted before it is said in the message).
+pub(super) fn delete_selected(form: &[(String, String)], s: &Session) -> Answer {
+    let dir = clean_path(form_value(form, "dir").unwrap_or("/"));
+    let back = format!("/browse?path={}", percent_encode(&dir));
+    let entries: Vec<(&str, bool)> = form
+        .iter()
+        .filter_map(|(k, v)| match k.as_str() {
+            "file" => Some((v.as_str(), false)),
+            "folder" => Some((v.as_str(), true)),
+            _ => None,
+        })
+        .collect();
+    if entries.is_empty() || entries.iter().any(|(n, _)| valid_name(n).is_none()) {
+        return error_page(400, "Please choose entries of this directory.", &back);
+    }
+    let mut ftp = match Checkout::take(s) {
+        Ok(ftp) => ftp,
+        Err(e) => return unavailable(e),
+    };
+    let mut done = 0usize;
+    for (name, is_dir) in &entries {
+        let path = pages::join(&dir, name);
+        let result = ftp.run(|c| {
+            if *is_dir {
+                c.rmdir(&path)
+            } else {
+                c.delete(&path)
+            }
+        });
+        if let Err(e) = result {
+            let before = if done > 0 {
+                format!(" ({done} deleted before it)")
+            } else {
+                String::new()
+            };
+            return error_page(
+                ftp_error_status(&e),
+                format!("Cannot delete {path}: {e}{before}"),
+                &back,
+            );
+        }
+        done += 1;
+    }
+    lock(s).notice = Some(format!("Deleted {done} entries."));
+    Answer::Redirect(back)
 }

@@ -52,6 +52,11 @@ impl Perm {
         self.allows('f')
     }
 
+    /// A directory's entries may be listed (`l`).
+    pub fn list(&self) -> bool {
+        self.allows('l')
+    }
+
     /// Files may be created in this directory (`c`).
     pub fn create(&self) -> bool {
         self.allows('c')

@@ -7,12 +7,14 @@
 //!   each, sorting and the search filter.
 //! - [`sessions`]: cookies, CSRF tokens, idle expiry.
 //! - [`ftp`]: a session's FTP connections, checked out per request (no lock across I/O).
-//! - [`multipart`]: the streaming upload reader.
+//! - [`multipart`]: the streaming upload reader; `archive`: folders and selections as one
+//!   streamed zip.
 //! - [`allow`]: `web_allowed_servers`, the SSRF guard.
 //!
 //! FTP itself goes through [`crate::client::connection`], the same code as the terminal client.
 
 pub mod allow;
+mod archive;
 mod files;
 pub mod ftp;
 pub mod html;

@@ -124,6 +124,7 @@ pub fn browser(b: &Browser<'_>) -> String {
         crumbs = breadcrumbs(b.path),
     );
     search_box(&mut out, b.path, b.view);
+    selection_bar(&mut out, &csrf, b.path, &rows);
     let with_perms = b.rows.iter().any(|r| !r.perms.is_empty());
     let columns = if with_perms { 6 } else { 5 };
     out.push_str("<div class=\"table-wrap\"><table class=\"files\"><thead><tr>");
@@ -155,6 +156,26 @@ pub fn browser(b: &Browser<'_>) -> String {
     out.push_str("</tbody></table></div>");
     tools(&mut out, &csrf, b.path, b.here);
     out
+}
+
+/// The form the rows' checkboxes belong to: the selection as one zip, or deleted.
+fn selection_bar(out: &mut String, csrf: &str, path: &str, rows: &[&Row]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = write!(
+        out,
+        "<form id=\"selection\" method=\"post\" action=\"/selection\" class=\"selection\">{csrf}\
+         <input type=\"hidden\" name=\"dir\" value=\"{path}\">\
+         <button type=\"submit\" name=\"action\" value=\"zip\" class=\"secondary\">Download selected as zip</button>",
+        path = escape(path),
+    );
+    if rows.iter().any(|r| r.perm.delete()) {
+        out.push_str(
+            " <button type=\"submit\" name=\"action\" value=\"delete\" class=\"secondary\">Delete selected</button>",
+        );
+    }
+    out.push_str("</form>");
 }
 
 fn parent(path: &str) -> String {
@@ -260,6 +281,9 @@ fn kind_of(r: &Row) -> &'static str {
 fn file_row(out: &mut String, dir: &str, r: &Row, with_perms: bool, now: SystemTime) {
     let q = percent_encode(&join(dir, &r.name));
     let name = escape(&r.name);
+    let pick = format!(
+        "<input type=\"checkbox\" name=\"name\" value=\"{name}\" form=\"selection\" aria-label=\"Select {name}\">"
+    );
     let name_cell = if r.is_dir {
         format!("<a class=\"dir\" href=\"/browse?path={q}\" title=\"{name}\">{name}/</a>")
     } else if r.perm.read() {
@@ -270,6 +294,12 @@ fn file_row(out: &mut String, dir: &str, r: &Row, with_perms: bool, now: SystemT
         format!("<span class=\"file\" title=\"{name}\">{name}</span>")
     };
     let mut actions = String::new();
+    if r.is_dir && r.perm.list() {
+        let _ = write!(
+            actions,
+            "<a class=\"button secondary\" href=\"/zip?path={q}\" download>Zip</a> "
+        );
+    }
     if !r.is_dir && r.perm.read() {
         let _ = write!(
             actions,
@@ -301,7 +331,7 @@ fn file_row(out: &mut String, dir: &str, r: &Row, with_perms: bool, now: SystemT
     };
     let _ = write!(
         out,
-        "<tr><td class=\"name\"><span class=\"icon icon-{kind}\" aria-hidden=\"true\"></span>{name_cell}</td>\
+        "<tr><td class=\"name\">{pick}<span class=\"icon icon-{kind}\" aria-hidden=\"true\"></span>{name_cell}</td>\
          <td>{size}</td><td>{date}</td><td>{owner}</td>{perms}<td class=\"actions\">{actions}</td></tr>",
         kind = kind_of(r),
         date = escape(&r.date_text(now)),
@@ -346,6 +376,36 @@ fn tools(out: &mut String, csrf: &str, path: &str, here: &Perm) {
         );
     }
     out.push_str("</section>");
+}
+
+pub fn confirm_delete_selected(csrf: &str, dir: &str, chosen: &[(String, bool)]) -> String {
+    let mut list = String::new();
+    let mut fields = String::new();
+    for (name, is_dir) in chosen {
+        let (kind, field) = if *is_dir {
+            ("/", "folder")
+        } else {
+            ("", "file")
+        };
+        let _ = write!(list, "<li><code>{}{kind}</code></li>", escape(name));
+        let _ = write!(
+            fields,
+            "<input type=\"hidden\" name=\"{field}\" value=\"{}\">",
+            escape(name)
+        );
+    }
+    format!(
+        "<h1>Delete {n} entries?</h1><p>In <code>{d}</code> (a directory must be empty):</p>\
+         <ul class=\"target\">{list}</ul>\
+         <form method=\"post\" action=\"/delete-selected\" class=\"inline\">{csrf}\
+         <input type=\"hidden\" name=\"dir\" value=\"{d}\">{fields}\
+         <button type=\"submit\" class=\"danger\">Delete</button></form> \
+         <a class=\"button secondary\" href=\"/browse?path={back}\">Cancel</a>",
+        n = chosen.len(),
+        d = escape(dir),
+        csrf = hidden_csrf(csrf),
+        back = percent_encode(dir),
+    )
 }
 
 pub fn confirm_rename(csrf: &str, path: &str) -> String {

@@ -6,8 +6,10 @@ use std::io::Read;
 
 use tiny_http::{Method, Request};
 
+use crate::web::archive;
 use crate::web::files::{
-    browse, confirm_delete, confirm_rename, delete, failed_in_place, mkdir, rename,
+    browse, clean_path, confirm_delete, confirm_delete_selected, confirm_rename, delete,
+    delete_selected, failed_in_place, mkdir, rename,
 };
 use crate::web::html::{form_value, parse_form, percent_decode, percent_encode};
 use crate::web::login::{login, trust};
@@ -74,6 +76,48 @@ pub fn handle(state: &State, mut request: Request) {
             Answer::Redirect("/".into())
         }),
         (Method::Post, "/upload", Some((_, s))) => upload_answer(&mut request, s, &query),
+        (Method::Get, "/zip", Some((_, s))) => {
+            let path = clean_path(&query_value(&query, "path").unwrap_or_default());
+            match archive::download(request, s, &archive::folder(&path), set_cookie.as_deref()) {
+                Ok(()) => return,
+                Err(failed) => {
+                    let (back, answer) = *failed;
+                    request = back;
+                    answer
+                }
+            }
+        }
+        (Method::Post, "/selection", Some((_, s))) => match read_form(&mut request, s) {
+            Err(refused) => refused,
+            Ok(form) => {
+                let selection = archive::Selection {
+                    dir: clean_path(form_value(&form, "dir").unwrap_or("/")),
+                    names: form
+                        .iter()
+                        .filter(|(k, _)| k == "name")
+                        .map(|(_, v)| v.clone())
+                        .collect(),
+                };
+                if form_value(&form, "action") == Some("delete") {
+                    confirm_delete_selected(s, &selection.dir, &selection.names)
+                } else if selection.names.is_empty() {
+                    let back = format!("/browse?path={}", percent_encode(&selection.dir));
+                    error_page(400, "Nothing was selected.", &back)
+                } else {
+                    match archive::download(request, s, &selection, set_cookie.as_deref()) {
+                        Ok(()) => return,
+                        Err(failed) => {
+                            let (back, answer) = *failed;
+                            request = back;
+                            answer
+                        }
+                    }
+                }
+            }
+        },
+        (Method::Post, "/delete-selected", Some((_, s))) => {
+            with_form(&mut request, s, delete_selected)
+        }
         (Method::Get, "/download", Some((_, s))) => {
             match download(request, s, &query, set_cookie.as_deref()) {
                 Ok(()) => return,
@@ -198,8 +242,16 @@ fn with_form(
     s: &Session,
     f: impl FnOnce(&[(String, String)], &Session) -> Answer,
 ) -> Answer {
+    match read_form(request, s) {
+        Ok(form) => f(&form, s),
+        Err(refused) => refused,
+    }
+}
+
+/// An urlencoded POST body whose CSRF token is this session's.
+fn read_form(request: &mut Request, s: &Session) -> Result<Vec<(String, String)>, Answer> {
     if request.body_length().is_some_and(|n| n > MAX_FORM_BYTES) {
-        return error_page(413, "Form too large.", "/");
+        return Err(error_page(413, "Form too large.", "/"));
     }
     let mut body = Vec::new();
     let limit = MAX_FORM_BYTES as u64 + 1;
@@ -209,22 +261,22 @@ fn with_form(
         .read_to_end(&mut body)
         .is_err()
     {
-        return error_page(400, "Could not read the form.", "/");
+        return Err(error_page(400, "Could not read the form.", "/"));
     }
     if body.len() > MAX_FORM_BYTES {
-        return error_page(413, "Form too large.", "/");
+        return Err(error_page(413, "Form too large.", "/"));
     }
     let form = parse_form(&String::from_utf8_lossy(&body));
     let expected = lock(s).csrf.clone();
     // SECURITY: a form posted from another site carries no valid token (CSRF).
     if !form_value(&form, "csrf").is_some_and(|t| sessions::same_token(t, &expected)) {
-        return error_page(
+        return Err(error_page(
             403,
             "This form has expired or did not come from this page; please try again.",
             "/",
-        );
+        ));
     }
-    f(&form, s)
+    Ok(form)
 }
 
 pub(super) fn query_value(query: &str, key: &str) -> Option<String> {

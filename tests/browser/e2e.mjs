@@ -128,6 +128,19 @@ try {
   for (let i = problems.length - 1; i >= 0; i--) if (/^409 .*\/mkdir$/.test(problems[i])) problems.splice(i, 1);
   await page.goto(`${url}/browse?path=${encodeURIComponent('/' + user)}`);
 
+  // Two checked rows download as one zip archive.
+  await row(page, 'minutes.txt').locator('input[type=checkbox]').check();
+  await row(page, 'report 2026.pdf').locator('input[type=checkbox]').check();
+  const [zipped] = await Promise.all([
+    page.waitForEvent('download'),
+    page.click('button:has-text("Download selected as zip")'),
+  ]);
+  assert.equal(zipped.suggestedFilename(), `${user}.zip`);
+  const archive = readFileSync(await zipped.path());
+  assert.equal(archive.subarray(0, 4).toString('latin1'), 'PK\x03\x04', 'a zip archive');
+  assert.ok(archive.length > 180_000, `the archive holds both files (${archive.length} bytes)`);
+  await page.goto(`${url}/browse?path=${encodeURIComponent('/' + user)}`);
+
   // A long name ends in an ellipsis on one line; icons follow the file type.
   const long = await page.locator('td.name .file', { hasText: 'a name long enough' });
   const fit = await long.evaluate((el) => ({
