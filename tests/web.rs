@@ -1903,7 +1903,7 @@ fn offered(page: &Resp) -> (bool, bool, Vec<String>) {
             let rest = &t[i + m.len()..];
             rest[..rest.find('"').unwrap()].to_owned()
         })
-        .filter(|href| !href.starts_with("/zip?"))
+        .filter(|href| !href.starts_with("/zip?") && !href.starts_with("/view?"))
         .collect();
     (upload, mkdir, actions)
 }
@@ -2494,4 +2494,87 @@ fn web_delete_selected_asks_then_deletes() {
         &[("csrf", &csrf), ("dir", "/alice"), ("file", "../x")],
     );
     assert_eq!(r.status, 400);
+}
+
+// ---- previews ----
+
+#[test]
+fn web_previews_images_and_text_and_nothing_that_could_run() {
+    let ftp = TestServer::start();
+    let png = [&b"\x89PNG\r\n\x1a\n"[..], &pseudo_random(3000, 5)].concat();
+    ftp_put(&ftp, ALICE, "pic.png", &png);
+    ftp_put(
+        &ftp,
+        ALICE,
+        "notes.txt",
+        b"<script>alert(1)</script>\nline two\n",
+    );
+    let long: Vec<u8> = (0..100 * 1024).map(|i| b'a' + (i % 26) as u8).collect();
+    ftp_put(&ftp, ALICE, "long.log", &long);
+    ftp_put(&ftp, ALICE, "page.svg", b"<svg onload=alert(1)/>");
+    ftp_put(&ftp, ALICE, "data.bin", b"\x00\x01");
+    let web = Web::start();
+    let mut b = web.client();
+    let listing = b.login(&ftp, ALICE).text();
+    for name in ["pic.png", "notes.txt", "long.log"] {
+        assert!(
+            listing.contains(&format!("href=\"/view?path=%2Falice%2F{name}\">View</a>")),
+            "{name}"
+        );
+    }
+    for name in ["page.svg", "data.bin"] {
+        assert!(
+            !listing.contains(&format!("/view?path=%2Falice%2F{name}")),
+            "{name}"
+        );
+    }
+
+    let r = b.get("/view?path=%2Falice%2Fpic.png");
+    assert_eq!(r.status, 200);
+    assert!(
+        r.text().contains(
+            "<img src=\"/download?path=%2Falice%2Fpic.png&amp;inline=1\" alt=\"pic.png\">"
+        )
+    );
+    let img = b.get("/download?path=%2Falice%2Fpic.png&inline=1");
+    assert_eq!(img.header("Content-Type"), Some("image/png"));
+    assert!(
+        img.header("Content-Disposition")
+            .unwrap()
+            .starts_with("inline; filename=\"pic.png\"")
+    );
+    assert_eq!(img.body, png);
+
+    let r = b.get("/view?path=%2Falice%2Fnotes.txt");
+    assert_eq!(r.status, 200);
+    let t = r.text();
+    assert!(
+        t.contains("&lt;script&gt;alert(1)&lt;/script&gt;\nline two\n</pre>"),
+        "{t}"
+    );
+    assert!(!t.contains("<script>alert"));
+    let r = b.get("/view?path=%2Falice%2Flong.log");
+    let t = r.text();
+    let shown = between(&t, "<pre class=\"preview card\">", "</pre>").unwrap();
+    assert_eq!(shown.as_bytes(), &long[..64 * 1024]);
+    assert!(t.contains("The first 64 KiB; download the file for the rest."));
+    // The connection the cut preview closed does not break the next page.
+    assert_eq!(b.browse("/alice").status, 200);
+
+    // SVG (script) and anything else: never shown inline, no preview page.
+    let svg = b.get("/download?path=%2Falice%2Fpage.svg&inline=1");
+    assert_eq!(svg.header("Content-Type"), Some("application/octet-stream"));
+    assert!(
+        svg.header("Content-Disposition")
+            .unwrap()
+            .starts_with("attachment;")
+    );
+    let r = b.get("/view?path=%2Falice%2Fpage.svg");
+    assert_eq!(r.status, 415);
+    assert_eq!(
+        r.error().unwrap(),
+        "No preview for /alice/page.svg: download it instead."
+    );
+    let r = b.get("/view?path=%2Falice%2Fmissing.txt");
+    assert_eq!(r.status, 404, "{}", r.text());
 }

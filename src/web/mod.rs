@@ -22,6 +22,7 @@ pub mod listing;
 mod login;
 pub mod multipart;
 pub mod pages;
+mod preview;
 mod respond;
 pub mod routes;
 pub mod sessions;

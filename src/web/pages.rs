@@ -300,6 +300,12 @@ fn file_row(out: &mut String, dir: &str, r: &Row, with_perms: bool, now: SystemT
             "<a class=\"button secondary\" href=\"/zip?path={q}\" download>Zip</a> "
         );
     }
+    if !r.is_dir && r.perm.read() && crate::web::preview::previewable(&r.name) {
+        let _ = write!(
+            actions,
+            "<a class=\"button secondary\" href=\"/view?path={q}\">View</a> "
+        );
+    }
     if !r.is_dir && r.perm.read() {
         let _ = write!(
             actions,
@@ -405,6 +411,44 @@ pub fn confirm_delete_selected(csrf: &str, dir: &str, chosen: &[(String, bool)])
         d = escape(dir),
         csrf = hidden_csrf(csrf),
         back = percent_encode(dir),
+    )
+}
+
+/// The preview page of an image: shown from an inline download of it.
+pub fn preview_image(path: &str) -> String {
+    let q = percent_encode(path);
+    format!(
+        "<h1 class=\"preview-name\">{name}</h1>{nav}\
+         <figure class=\"preview card\"><img src=\"/download?path={q}&amp;inline=1\" alt=\"{name}\"></figure>",
+        name = escape(path.rsplit('/').next().unwrap_or_default()),
+        nav = preview_nav(path),
+    )
+}
+
+/// The preview page of a text file: its first bytes, escaped.
+pub fn preview_text(path: &str, text: &str, cut: bool) -> String {
+    let note = if cut {
+        format!(
+            "<p class=\"who\">The first {} KiB; download the file for the rest.</p>",
+            crate::web::preview::TEXT_PREVIEW_BYTES / 1024
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<h1 class=\"preview-name\">{name}</h1>{nav}{note}<pre class=\"preview card\">{text}</pre>",
+        name = escape(path.rsplit('/').next().unwrap_or_default()),
+        nav = preview_nav(path),
+        text = escape(text),
+    )
+}
+
+fn preview_nav(path: &str) -> String {
+    format!(
+        "<p><a class=\"button secondary\" href=\"/browse?path={back}\">Back</a> \
+         <a class=\"button\" href=\"/download?path={q}\" download>Download</a></p>",
+        back = percent_encode(&parent(path)),
+        q = percent_encode(path),
     )
 }
 

@@ -69,6 +69,7 @@ pub fn handle(state: &State, mut request: Request) {
         (Method::Post, "/delete", Some((_, s))) => with_form(&mut request, s, delete),
         (Method::Post, "/mkdir", Some((_, s))) => with_form(&mut request, s, mkdir),
         (Method::Get, "/rename", Some((_, s))) => confirm_rename(s, &query),
+        (Method::Get, "/view", Some((_, s))) => crate::web::preview::view(s, &query),
         (Method::Post, "/rename", Some((_, s))) => with_form(&mut request, s, rename),
         (Method::Post, "/logout", Some((id, s))) => with_form(&mut request, s, |_, _| {
             state.sessions.remove(id);

@@ -11,6 +11,7 @@ use crate::web::ftp::Checkout;
 use crate::web::html::{content_disposition, percent_encode};
 use crate::web::multipart::{self, Multipart, PartReader};
 use crate::web::pages::{self};
+use crate::web::preview;
 use crate::web::respond::{Answer, SECURITY_HEADERS, error_page, ftp_error_status, unavailable};
 use crate::web::routes::query_value;
 use crate::web::sessions::{self};
@@ -62,7 +63,8 @@ pub(super) fn download(
         }
     };
     let name = path.rsplit('/').next().unwrap_or("download");
-    let head = download_head(name, size, set_cookie);
+    let inline = query_value(query, "inline").is_some_and(|v| v == "1");
+    let head = download_head(name, size, inline, set_cookie);
     let mut writer = request.into_writer();
     if writer.write_all(head.as_bytes()).is_err() {
         return Ok(());
@@ -77,14 +79,23 @@ pub(super) fn download(
     Ok(())
 }
 
-/// The response head of a download (written by hand: the body is streamed).
-fn download_head(name: &str, size: u64, set_cookie: Option<&str>) -> String {
-    let mut head = String::from(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n",
-    );
+/// The response head of a download (written by hand: the body is streamed). With `inline`,
+/// an image is sent to be shown (the preview page's `<img>`); anything else stays an
+/// attachment of no particular type.
+fn download_head(name: &str, size: u64, inline: bool, set_cookie: Option<&str>) -> String {
+    // SECURITY: only raster image types are ever shown inline; HTML, SVG or anything the
+    // browser could run would execute with this site's cookies.
+    let (content_type, disposition) = match (inline, preview::image_type(name)) {
+        (true, Some(image)) => (
+            image,
+            content_disposition(name).replacen("attachment", "inline", 1),
+        ),
+        _ => ("application/octet-stream", content_disposition(name)),
+    };
+    let mut head =
+        format!("HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nConnection: close\r\n");
     head.push_str(&format!(
-        "Content-Length: {size}\r\nContent-Disposition: {}\r\n",
-        content_disposition(name)
+        "Content-Length: {size}\r\nContent-Disposition: {disposition}\r\n"
     ));
     for (k, v) in SECURITY_HEADERS {
         head.push_str(&format!("{k}: {v}\r\n"));

@@ -128,6 +128,11 @@ try {
   for (let i = problems.length - 1; i >= 0; i--) if (/^409 .*\/mkdir$/.test(problems[i])) problems.splice(i, 1);
   await page.goto(`${url}/browse?path=${encodeURIComponent('/' + user)}`);
 
+  // A text file previews in the page.
+  await Promise.all([page.waitForURL(/\/view\?path=/), row(page, 'minutes.txt').locator('a.button', { hasText: 'View' }).click()]);
+  assert.equal(await page.locator('pre.preview').textContent(), 'meeting notes\n');
+  await page.goBack();
+
   // Two checked rows download as one zip archive.
   await row(page, 'minutes.txt').locator('input[type=checkbox]').check();
   await row(page, 'report 2026.pdf').locator('input[type=checkbox]').check();
