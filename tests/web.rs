@@ -1801,6 +1801,29 @@ fn web_end_to_end_in_headless_chromium() {
     // What the browser uploaded is on the server, byte for byte.
     let uploaded = ftp_get(&ftp, ALICE, "hello from chromium.txt").expect("uploaded");
     assert!(uploaded.starts_with(b"uploaded by headless Chromium"));
+    assert!(
+        ftp_get(&ftp, ALICE, "dropped.txt").is_none(),
+        "dropped, then deleted with dot.png"
+    );
+    assert_eq!(ftp_get(&ftp, ALICE, "album/cover.txt").unwrap(), b"cover\n");
+    assert_eq!(
+        ftp_get(&ftp, ALICE, "album/sub/track.txt").unwrap(),
+        b"track\n"
+    );
+    assert!(
+        ftp_get(&ftp, ALICE, "slow.bin").is_none(),
+        "a cancelled upload leaves nothing"
+    );
+    let large: Vec<u8> = (0..18 * 1024 * 1024usize)
+        .map(|i| ((i * 31 + (i >> 12)) % 251) as u8)
+        .collect();
+    let got = ftp_get(&ftp, ALICE, "large.bin").expect("the resumed upload");
+    assert_eq!(sha256(&got), sha256(&large), "{} bytes", got.len());
+    assert!(ftp_get(&ftp, ALICE, "large.bin.part").is_none());
+    assert_eq!(
+        ftp_get(&ftp, ALICE, "plain-folder/inner/deep.txt").unwrap(),
+        b"deep\n"
+    );
 }
 
 /// Session fixation: the id (and CSRF token) given before login is not the one used after.
@@ -2577,4 +2600,293 @@ fn web_previews_images_and_text_and_nothing_that_could_run() {
     );
     let r = b.get("/view?path=%2Falice%2Fmissing.txt");
     assert_eq!(r.status, 404, "{}", r.text());
+}
+
+// ---- folder uploads and resumable uploads ----
+
+#[test]
+fn web_folder_upload_keeps_the_tree() {
+    let ftp = TestServer::start();
+    let web = Web::start();
+    let mut b = web.client();
+    b.login(&ftp, ALICE);
+    let csrf = b.csrf();
+    let r = b.post_multipart(
+        "/upload?dir=%2Falice",
+        &multipart(
+            Some(&csrf),
+            &[
+                ("trip/day 1/beach.txt", b"sand"),
+                ("trip/day 1/sea.txt", b"salt"),
+                ("trip/day 2/hills.txt", b"grass"),
+                ("trip/top.txt", b"top"),
+            ],
+        ),
+    );
+    assert_eq!(r.location(), "/browse?path=%2Falice", "{}", r.text());
+    assert_eq!(
+        b.follow(r).notice().unwrap(),
+        "Uploaded 4 file(s): trip/day 1/beach.txt, trip/day 1/sea.txt, trip/day 2/hills.txt, trip/top.txt."
+    );
+    assert_eq!(
+        ftp_get(&ftp, ALICE, "trip/day 1/beach.txt").unwrap(),
+        b"sand"
+    );
+    assert_eq!(
+        ftp_get(&ftp, ALICE, "trip/day 2/hills.txt").unwrap(),
+        b"grass"
+    );
+    assert_eq!(ftp_get(&ftp, ALICE, "trip/top.txt").unwrap(), b"top");
+    // The new directories belong to alice like any she makes.
+    assert_eq!(
+        ftp_names(&ftp, ALICE, "trip"),
+        ["day 1", "day 2", "top.txt"]
+    );
+
+    for bad in [
+        "../escape.txt",
+        "trip/../../bob/x.txt",
+        "a//b.txt",
+        "/abs.txt",
+    ] {
+        let r = b.post_multipart(
+            "/upload?dir=%2Falice",
+            &multipart(Some(&csrf), &[(bad, b"x")]),
+        );
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        assert_eq!(
+            r.error().unwrap(),
+            format!("Refusing the file name &quot;{bad}&quot;.")
+        );
+    }
+    assert!(ftp_get(&ftp, BOB, "x.txt").is_none() && !ftp.storage("escape.txt").exists());
+}
+
+/// A raw HTTP request from this browser's session (for cut bodies and custom headers).
+fn session_request(
+    web: &Web,
+    cookie: &str,
+    head: &str,
+    body: &[u8],
+    cut_after: Option<usize>,
+) -> String {
+    let mut s = TcpStream::connect(web.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "{head}\r\nHost: x\r\nCookie: {cookie}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    match cut_after {
+        Some(n) => {
+            s.write_all(&body[..n]).unwrap();
+            s.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            drop(s);
+            String::new()
+        }
+        None => {
+            s.write_all(body).unwrap();
+            let mut reply = String::new();
+            let _ = s.read_to_string(&mut reply);
+            reply
+        }
+    }
+}
+
+fn status_and_body(reply: &str) -> (u16, String) {
+    let status = reply[9..12].parse().unwrap();
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn web_resumable_upload_goes_on_after_a_dropped_connection() {
+    let ftp = TestServer::start();
+    let web = Web::start();
+    let mut b = web.client();
+    b.login(&ftp, ALICE);
+    let csrf = b.csrf();
+    let cookie = b.cookie.clone().unwrap();
+    let data = pseudo_random(5 * 1024 * 1024 + 123, 31);
+    let q = "dir=%2Falice&name=big%2Fdisk.img";
+    let piece = |offset: usize, len: usize, cut: Option<usize>| {
+        let end = (offset + len).min(data.len());
+        session_request(
+            &web,
+            &cookie,
+            &format!("POST /upload-piece?{q}&offset={offset} HTTP/1.1\r\nX-Ferroftp-Csrf: {csrf}"),
+            &data[offset..end],
+            cut,
+        )
+    };
+    let mib = 1024 * 1024;
+    assert_eq!(b.get(&format!("/upload-offset?{q}")).text(), "0");
+    // First piece (into a new folder), then a piece cut half-way by a dropped connection.
+    assert_eq!(
+        status_and_body(&piece(0, 2 * mib, None)),
+        (200, (2 * mib).to_string())
+    );
+    piece(2 * mib, 2 * mib, Some(mib));
+    let have: usize = {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut before = 0;
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            let now: usize = b
+                .get(&format!("/upload-offset?{q}"))
+                .text()
+                .parse()
+                .unwrap();
+            // The web server notices the cut when its read fails; what arrived stays.
+            if (now > 2 * mib && now == before) || Instant::now() > deadline {
+                break now;
+            }
+            before = now;
+        }
+    };
+    assert!(
+        have > 2 * mib && have <= 3 * mib,
+        "kept what arrived: {have}"
+    );
+    assert!(ftp.storage("alice/big/disk.img.part").exists());
+    assert!(
+        !ftp.storage("alice/big/disk.img").exists(),
+        "no half file under the final name"
+    );
+    // A piece from the wrong place is refused with what the server has.
+    assert_eq!(
+        status_and_body(&piece(0, mib, None)),
+        (409, have.to_string())
+    );
+    // From there to the end, then done: the file takes its name.
+    let mut at = have;
+    let mut busy = 0;
+    while at < data.len() {
+        let (status, body) = status_and_body(&piece(at, 2 * mib, None));
+        // The cut piece's FTP upload may still hold the file for a moment: 503, as the
+        // page's script sees it, which tries again.
+        if status == 503 && body.contains("File busy") && busy < 50 {
+            busy += 1;
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        assert_eq!(status, 200, "{body}");
+        at = body.parse().unwrap();
+    }
+    let done = |size: usize, token: &str| {
+        status_and_body(&session_request(
+            &web,
+            &cookie,
+            &format!("POST /upload-done?{q}&size={size} HTTP/1.1\r\nX-Ferroftp-Csrf: {token}"),
+            b"",
+            None,
+        ))
+    };
+    assert_eq!(done(data.len() + 1, &csrf), (409, data.len().to_string()));
+    assert_eq!(done(data.len(), "wrong").0, 403);
+    assert_eq!(
+        done(data.len(), &csrf),
+        (200, "/browse?path=%2Falice%2Fbig".into())
+    );
+    assert_eq!(
+        sha256(&ftp_get(&ftp, ALICE, "big/disk.img").unwrap()),
+        sha256(&data)
+    );
+    assert!(!ftp.storage("alice/big/disk.img.part").exists());
+    assert_eq!(
+        b.browse("/alice/big").notice().unwrap(),
+        "Uploaded big/disk.img."
+    );
+
+    // Done never replaces a file that has the name; cancel removes the part.
+    assert_eq!(status_and_body(&piece(0, mib, None)).0, 200);
+    let (status, body) = done(mib, &csrf);
+    assert_eq!(status, 409);
+    assert_eq!(
+        body,
+        "/alice/big/disk.img exists; the upload stays as /alice/big/disk.img.part."
+    );
+    let cancel = |token: &str| {
+        status_and_body(&session_request(
+            &web,
+            &cookie,
+            &format!("POST /upload-cancel?{q} HTTP/1.1\r\nX-Ferroftp-Csrf: {token}"),
+            b"",
+            None,
+        ))
+    };
+    assert_eq!(cancel("nope").0, 403);
+    assert!(ftp.storage("alice/big/disk.img.part").exists());
+    assert_eq!(cancel(&csrf), (200, "cancelled".into()));
+    assert!(!ftp.storage("alice/big/disk.img.part").exists());
+    // Without the header, or with a bad name, nothing is written.
+    let r = session_request(
+        &web,
+        &cookie,
+        &format!("POST /upload-piece?{q}&offset=0 HTTP/1.1"),
+        b"x",
+        None,
+    );
+    assert_eq!(status_and_body(&r).0, 403);
+    let r = session_request(
+        &web,
+        &cookie,
+        &format!(
+            "POST /upload-piece?dir=%2Falice&name=..%2Fbob%2Fx&offset=0 HTTP/1.1\r\nX-Ferroftp-Csrf: {csrf}"
+        ),
+        b"x",
+        None,
+    );
+    assert_eq!(status_and_body(&r).0, 400);
+    assert_eq!(
+        sha256(&ftp_get(&ftp, ALICE, "big/disk.img").unwrap()),
+        sha256(&data)
+    );
+}
+
+#[test]
+fn web_new_pages_keep_the_security_headers_and_no_inline_code() {
+    let ftp = TestServer::start();
+    ftp_put(&ftp, ALICE, "n \"q\".txt", b"<b>x</b>");
+    let web = Web::start();
+    let mut b = web.client();
+    b.login(&ftp, ALICE);
+    let csrf = b.csrf();
+    let pages = [
+        ("rename", b.get("/rename?path=%2Falice%2Fn%20%22q%22.txt")),
+        ("view", b.get("/view?path=%2Falice%2Fn%20%22q%22.txt")),
+        (
+            "sorted",
+            b.get("/browse?path=%2Falice&sort=date&order=desc&q=%22"),
+        ),
+        (
+            "bulk delete",
+            b.post_form(
+                "/selection",
+                &[
+                    ("csrf", &csrf),
+                    ("dir", "/alice"),
+                    ("action", "delete"),
+                    ("name", "n \"q\".txt"),
+                ],
+            ),
+        ),
+    ];
+    for (what, r) in &pages {
+        assert_eq!(r.status, 200, "{what}: {}", r.text());
+        assert_security_headers(r, what);
+        assert_no_inline_code(r, what);
+        assert!(
+            !r.text().contains("n \"q\".txt") && !r.text().contains("<b>x"),
+            "{what}: {}",
+            r.text()
+        );
+    }
+    let zip = b.get("/zip?path=%2Falice");
+    assert_security_headers(&zip, "zip");
 }

@@ -7,8 +7,9 @@
 //!   each, sorting and the search filter.
 //! - [`sessions`]: cookies, CSRF tokens, idle expiry.
 //! - [`ftp`]: a session's FTP connections, checked out per request (no lock across I/O).
-//! - [`multipart`]: the streaming upload reader; `archive`: folders and selections as one
-//!   streamed zip.
+//! - [`multipart`]: the streaming upload reader; `resumable`: large uploads in pieces that
+//!   survive a dropped connection; `archive`: folders and selections as one streamed zip;
+//!   `preview`: images and text shown in the page.
 //! - [`allow`]: `web_allowed_servers`, the SSRF guard.
 //!
 //! FTP itself goes through [`crate::client::connection`], the same code as the terminal client.
@@ -24,6 +25,7 @@ pub mod multipart;
 pub mod pages;
 mod preview;
 mod respond;
+mod resumable;
 pub mod routes;
 pub mod sessions;
 mod transfers;

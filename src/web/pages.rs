@@ -354,9 +354,14 @@ fn tools(out: &mut String, csrf: &str, path: &str, here: &Perm) {
     if here.create() {
         let _ = write!(
             out,
-            "<form method=\"post\" action=\"/upload?dir={path_q}\" enctype=\"multipart/form-data\" class=\"card\" id=\"upload\">{csrf}\
-             <h2>Upload</h2><input type=\"file\" name=\"file\" multiple required>\
-             <button type=\"submit\">Upload</button><progress hidden></progress></form>"
+            "<form method=\"post\" action=\"/upload?dir={path_q}\" enctype=\"multipart/form-data\" class=\"card\" id=\"upload\" data-dir=\"{path}\">{csrf}\
+             <h2>Upload</h2>\
+             <div class=\"dropzone\" hidden>Drop files or folders here</div>\
+             <label>Files <input type=\"file\" name=\"file\" class=\"pick-files\" multiple></label>\
+             <label>Or a folder, with what is inside it <input type=\"file\" name=\"file\" class=\"pick-folder\" webkitdirectory></label>\
+             <button type=\"submit\">Upload</button>\
+             <ul class=\"queue\" aria-live=\"polite\"></ul></form>",
+            path = escape(path),
         );
     }
     let _ = write!(

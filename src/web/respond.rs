@@ -30,6 +30,8 @@ pub enum Answer {
     Redirect(String),
     /// A short plain-text answer (the upload destination for the page's script).
     Text(String),
+    /// A plain-text answer with its status, for the page's script (resumable uploads).
+    Status(u16, String),
     NoContent,
     Static {
         content_type: &'static str,
@@ -125,6 +127,10 @@ pub(super) fn respond(
             headers.extend(header("Content-Type", "text/plain; charset=utf-8"));
             Response::from_string(text).with_status_code(StatusCode(200))
         }
+        Answer::Status(status, text) => {
+            headers.extend(header("Content-Type", "text/plain; charset=utf-8"));
+            Response::from_string(text).with_status_code(StatusCode(status))
+        }
         Answer::Redirect(location) => {
             headers.extend(header("Location", &location));
             Response::from_string(String::new()).with_status_code(StatusCode(303))
@@ -169,6 +175,8 @@ pub(super) fn ftp_error_status(e: &FtpError) -> u16 {
     match e.code() {
         Some(550) => 404,
         Some(553) | Some(532) | Some(530) => 403,
+        // Busy (another upload holds the file): worth trying again shortly.
+        Some(450) => 503,
         _ => 502,
     }
 }

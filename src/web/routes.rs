@@ -6,7 +6,6 @@ use std::io::Read;
 
 use tiny_http::{Method, Request};
 
-use crate::web::archive;
 use crate::web::files::{
     browse, clean_path, confirm_delete, confirm_delete_selected, confirm_rename, delete,
     delete_selected, failed_in_place, mkdir, rename,
@@ -18,6 +17,7 @@ use crate::web::respond::{Answer, error_page, page, respond};
 use crate::web::sessions::{self, COOKIE};
 use crate::web::transfers::{download, upload};
 use crate::web::{Session, State, WebSession, lock};
+use crate::web::{archive, resumable};
 
 /// Largest urlencoded form body (login, mkdir, delete...).
 const MAX_FORM_BYTES: usize = 64 * 1024;
@@ -77,6 +77,10 @@ pub fn handle(state: &State, mut request: Request) {
             Answer::Redirect("/".into())
         }),
         (Method::Post, "/upload", Some((_, s))) => upload_answer(&mut request, s, &query),
+        (Method::Get, "/upload-offset", Some((_, s))) => resumable::offset(s, &query),
+        (Method::Post, "/upload-piece", Some((_, s))) => resumable::piece(&mut request, s, &query),
+        (Method::Post, "/upload-done", Some((_, s))) => resumable::done(&request, s, &query),
+        (Method::Post, "/upload-cancel", Some((_, s))) => resumable::cancel(&request, s, &query),
         (Method::Get, "/zip", Some((_, s))) => {
             let path = clean_path(&query_value(&query, "path").unwrap_or_default());
             match archive::download(request, s, &archive::folder(&path), set_cookie.as_deref()) {

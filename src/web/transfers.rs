@@ -1,6 +1,7 @@
 //! Downloads streamed from FTP to the browser, and multipart uploads streamed from the browser
 //! to FTP (a cut upload leaves no partial file behind).
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
 
 use tiny_http::Request;
@@ -173,6 +174,7 @@ fn upload_parts(
     dir: &str,
 ) -> Result<Vec<String>, (u16, String)> {
     let mut done = Vec::new();
+    let mut made = HashSet::new();
     while let Some(headers) = parts
         .next_part()
         .map_err(|e| (400, format!("The upload was malformed: {e}")))?
@@ -183,11 +185,10 @@ fn upload_parts(
         if raw_name.is_empty() {
             continue;
         }
-        // Browsers may send a path ("C:\dir\a.txt"); keep the last component.
-        let base = raw_name.rsplit(['/', '\\']).next().unwrap_or("").to_owned();
-        let Some(name) = valid_name(&base).map(str::to_owned) else {
+        let Some(name) = relative_upload_path(&raw_name) else {
             return Err((400, format!("Refusing the file name {raw_name:?}.")));
         };
+        make_parents(ftp, dir, &name, &mut made);
         if let Err(e) = upload_one(ftp, parts, &pages::join(dir, &name)) {
             let status = if matches!(e, FtpError::LocalRead(_)) {
                 400
@@ -199,6 +200,44 @@ fn upload_parts(
         done.push(name);
     }
     Ok(done)
+}
+
+/// SECURITY: the deepest tree a folder upload may create, in components.
+const MAX_UPLOAD_DEPTH: usize = 32;
+
+/// The path an uploaded file takes below the upload directory: its name, or, from a folder
+/// upload, `folder/sub/name` (every component a plain name: no `..`, no empty ones). An old
+/// browser's full Windows path (`C:\dir\a.txt`) keeps its last component.
+pub(super) fn relative_upload_path(raw: &str) -> Option<String> {
+    let raw = raw.rsplit('\\').next().unwrap_or("");
+    let parts: Vec<&str> = raw.split('/').collect();
+    if parts.len() > MAX_UPLOAD_DEPTH {
+        return None;
+    }
+    let mut clean = Vec::with_capacity(parts.len());
+    for part in parts {
+        // `valid_name` trims; a component with spaces around it is taken as sent only if
+        // trimming changes nothing.
+        if valid_name(part) != Some(part) {
+            return None;
+        }
+        clean.push(part);
+    }
+    Some(clean.join("/"))
+}
+
+/// Makes the directories a folder upload's `name` needs below `dir` (each once per
+/// request). A refusal is not an error here: the upload that needs the directory then
+/// fails with the server's own answer.
+pub(super) fn make_parents(ftp: &mut Checkout, dir: &str, name: &str, made: &mut HashSet<String>) {
+    let mut path = dir.to_owned();
+    let components: Vec<&str> = name.split('/').collect();
+    for part in &components[..components.len().saturating_sub(1)] {
+        path = pages::join(&path, part);
+        if made.insert(path.clone()) {
+            let _ = ftp.run(|c| c.mkdir(&path));
+        }
+    }
 }
 
 /// Streams the current part to `target`; a failure on the browser's side removes what it
@@ -292,5 +331,30 @@ impl<R: Read> Read for Counted<R> {
         let n = self.inner.read(buf)?;
         self.count += n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_upload_paths() {
+        assert_eq!(relative_upload_path("a.txt").as_deref(), Some("a.txt"));
+        assert_eq!(
+            relative_upload_path("trip/day 1/a.txt").as_deref(),
+            Some("trip/day 1/a.txt")
+        );
+        assert_eq!(
+            relative_upload_path("C:\\Users\\x\\a.txt").as_deref(),
+            Some("a.txt")
+        );
+        for bad in [
+            "../a", "a/../b", "a//b", "/a", "a/", "a/./b", " a/b", "a\u{7}/b",
+        ] {
+            assert_eq!(relative_upload_path(bad), None, "{bad:?}");
+        }
+        let deep = vec!["d"; MAX_UPLOAD_DEPTH + 1].join("/");
+        assert_eq!(relative_upload_path(&deep), None);
     }
 }

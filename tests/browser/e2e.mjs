@@ -11,7 +11,7 @@
 // web-390-light.png, web-390-dark.png); then uploads, renames and deletes with JavaScript
 // off. Prints "e2e ok" and exits 0 on success.
 import { chromium } from 'playwright-core';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -87,7 +87,7 @@ try {
   const file = join(work, name);
   writeFileSync(file, body);
   // app.js sends the form with XMLHttpRequest (progress bar), then reloads the listing.
-  await page.setInputFiles('#upload input[type=file]', file);
+  await page.setInputFiles('#upload input.pick-files', file);
   await page.click('#upload button[type=submit]');
   await row(page, name).waitFor();
   const listed = await row(page, name).locator('td').nth(1).textContent();
@@ -100,6 +100,55 @@ try {
   assert.equal(download.suggestedFilename(), name);
   const got = readFileSync(await download.path());
   assert.ok(got.equals(body), `downloaded ${got.length} bytes differ from the ${body.length} uploaded`);
+
+  // ---- uploads like the anchors ----
+  const home = `${url}/browse?path=${encodeURIComponent('/' + user)}`;
+  // The drop zone uploads what is dropped on it.
+  const dropped = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['dropped bytes\n'], 'dropped.txt', { type: 'text/plain' }));
+    return dt;
+  });
+  await page.locator('#upload .dropzone').waitFor();
+  await page.dispatchEvent('#upload .dropzone', 'drop', { dataTransfer: dropped });
+  await row(page, 'dropped.txt').waitFor();
+
+  // A folder keeps its tree.
+  mkdirSync(join(work, 'album', 'sub'), { recursive: true });
+  writeFileSync(join(work, 'album', 'cover.txt'), 'cover\n');
+  writeFileSync(join(work, 'album', 'sub', 'track.txt'), 'track\n');
+  await page.setInputFiles('#upload input.pick-folder', join(work, 'album'));
+  await page.click('#upload button[type=submit]');
+  await page.locator('a.dir', { hasText: 'album/' }).waitFor();
+
+  // Per-file progress and Cancel (the upload slowed down so it is still running).
+  const cdp = await context.newCDPSession(page);
+  const network = (o) => cdp.send('Network.emulateNetworkConditions', { latency: 0, downloadThroughput: -1, ...o });
+  await cdp.send('Network.enable');
+  writeFileSync(join(work, 'slow.bin'), Buffer.alloc(4 * 1024 * 1024, 7));
+  await network({ offline: false, uploadThroughput: 256 * 1024 });
+  await page.setInputFiles('#upload input.pick-files', join(work, 'slow.bin'));
+  await page.click('#upload button[type=submit]');
+  const slow = page.locator('ul.queue li', { hasText: 'slow.bin' });
+  await page.waitForFunction(() => { const p = document.querySelector('ul.queue li progress'); return p && p.value > 0; });
+  await slow.locator('button', { hasText: 'Cancel' }).click();
+  assert.equal(await slow.locator('.qstate').textContent(), 'cancelled');
+
+  // A large file goes in pieces and survives a dropped connection.
+  const large = Buffer.from(Array.from({ length: 18 * 1024 * 1024 }, (_, i) => (i * 31 + (i >> 12)) % 251));
+  writeFileSync(join(work, 'large.bin'), large);
+  await network({ offline: false, uploadThroughput: 6 * 1024 * 1024 });
+  await page.goto(home);
+  await page.setInputFiles('#upload input.pick-files', join(work, 'large.bin'));
+  await page.click('#upload button[type=submit]');
+  await page.waitForFunction(() => { const p = document.querySelector('ul.queue li progress'); return p && p.value > 3 * 1024 * 1024; });
+  await network({ offline: true, uploadThroughput: -1 });
+  await page.waitForFunction(() => /reconnecting/.test(document.querySelector('ul.queue .qstate').textContent), null, { timeout: 15_000 });
+  await network({ offline: false, uploadThroughput: -1 });
+  await row(page, 'large.bin').waitFor({ timeout: 60_000 });
+  await cdp.send('Network.disable');
+  // The dropped requests were the test's own doing.
+  for (let i = problems.length - 1; i >= 0; i--) if (/ERR_INTERNET_DISCONNECTED|net::/.test(problems[i])) problems.splice(i, 1);
 
   // Sorting by size (a header link), then the filter box.
   await Promise.all([page.waitForURL(/sort=size/), page.click('th a.sort:has-text("Size")')]);
@@ -132,6 +181,25 @@ try {
   await Promise.all([page.waitForURL(/\/view\?path=/), row(page, 'minutes.txt').locator('a.button', { hasText: 'View' }).click()]);
   assert.equal(await page.locator('pre.preview').textContent(), 'meeting notes\n');
   await page.goBack();
+
+  // An image previews in the page, shown from an inline download.
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==', 'base64');
+  writeFileSync(join(work, 'dot.png'), png);
+  await page.setInputFiles('#upload input.pick-files', join(work, 'dot.png'));
+  await page.click('#upload button[type=submit]');
+  await row(page, 'dot.png').waitFor();
+  await Promise.all([page.waitForURL(/\/view\?path=/), row(page, 'dot.png').locator('a.button', { hasText: 'View' }).click()]);
+  await page.waitForFunction(() => { const i = document.querySelector('figure.preview img'); return i && i.complete && i.naturalWidth === 1; });
+  await page.goBack();
+
+  // A name is a link: clicking it downloads the file.
+  const [byName] = await Promise.all([page.waitForEvent('download'), row(page, 'minutes.txt').locator('a.file').click()]);
+  assert.equal(readFileSync(await byName.path()).toString(), 'meeting notes\n');
+
+  // An empty directory says so, and how to fill it.
+  await page.goto(`${url}/browse?path=${encodeURIComponent('/' + user + '/projects')}`);
+  assert.match(await page.locator('td.empty').textContent(), /^This directory is empty\. Upload files or create a directory below\.$/);
+  await page.goto(`${url}/browse?path=${encodeURIComponent('/' + user)}`);
 
   // Two checked rows download as one zip archive.
   await row(page, 'minutes.txt').locator('input[type=checkbox]').check();
@@ -192,7 +260,7 @@ try {
   await login(off.page);
   const plain = join(work, 'no-js.txt');
   writeFileSync(plain, 'sent by a plain form\n');
-  await off.page.setInputFiles('#upload input[type=file]', plain);
+  await off.page.setInputFiles('#upload input.pick-files', plain);
   await Promise.all([off.page.waitForURL(/\/browse\?path=/), off.page.click('#upload button[type=submit]')]);
   assert.match(await off.page.locator('p.notice').textContent(), /^Uploaded 1 file\(s\): no-js\.txt\.$/);
   await row(off.page, 'no-js.txt').waitFor();
@@ -203,6 +271,19 @@ try {
   await Promise.all([off.page.waitForURL(/\/browse\?path=/), off.page.click('button.danger')]);
   assert.match(await off.page.locator('p.notice').textContent(), /^Deleted .*no-js\.txt\.$/);
   assert.equal(await row(off.page, 'no-js.txt').count(), 0);
+  // Several rows deleted at once: check them, confirm, gone.
+  for (const n of ['dropped.txt', 'dot.png']) await row(off.page, n).locator('input[type=checkbox]').check();
+  await Promise.all([off.page.waitForURL(/\/selection$/), off.page.click('button:has-text("Delete selected")')]);
+  assert.equal(await off.page.locator('h1').textContent(), 'Delete 2 entries?');
+  await Promise.all([off.page.waitForURL(/\/browse\?path=/), off.page.click('button.danger')]);
+  assert.equal(await off.page.locator('p.notice').textContent(), 'Deleted 2 entries.');
+  assert.equal(await row(off.page, 'dropped.txt').count(), 0);
+  // A folder through the plain form keeps its tree too (the browser sends the paths).
+  mkdirSync(join(work, 'plain-folder', 'inner'), { recursive: true });
+  writeFileSync(join(work, 'plain-folder', 'inner', 'deep.txt'), 'deep\n');
+  await off.page.setInputFiles('#upload input.pick-folder', join(work, 'plain-folder'));
+  await Promise.all([off.page.waitForURL(/\/browse\?path=/), off.page.click('#upload button[type=submit]')]);
+  assert.match(await off.page.locator('p.notice').textContent(), /^Uploaded 1 file\(s\): plain-folder\/inner\/deep\.txt\.$/);
   assert.deepEqual(off.problems, [], 'console errors with JavaScript off');
   await off.context.close();
   console.log('e2e ok');
