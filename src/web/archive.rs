@@ -15,7 +15,7 @@ use crate::web::files::{parent_of, read_directory, valid_name};
 use crate::web::ftp::Checkout;
 use crate::web::html::{content_disposition, percent_encode};
 use crate::web::pages;
-use crate::web::respond::{Answer, SECURITY_HEADERS, error_page, ftp_error_status, unavailable};
+use crate::web::respond::{Answer, error_page, ftp_error_status, streamed_head, unavailable};
 
 /// SECURITY: the most entries one archive walks (files and directories), and how deep: a
 /// huge or looping tree cannot keep a request (and an FTP connection) busy without end.
@@ -241,21 +241,13 @@ fn write_archive(
 
 /// The response head of an archive, whose body is sent in chunks.
 fn archive_head(name: &str, set_cookie: Option<&str>) -> String {
-    let mut head = String::from(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/zip\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n",
-    );
-    head.push_str(&format!(
-        "Content-Disposition: {}\r\n",
-        content_disposition(name)
-    ));
-    for (k, v) in SECURITY_HEADERS {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if let Some(c) = set_cookie {
-        head.push_str(&format!("Set-Cookie: {c}\r\n"));
-    }
-    head.push_str("\r\n");
-    head
+    let disposition = content_disposition(name);
+    let fields = [
+        ("Content-Type", "application/zip"),
+        ("Transfer-Encoding", "chunked"),
+        ("Content-Disposition", disposition.as_str()),
+    ];
+    streamed_head(&fields, set_cookie)
 }
 
 /// `/zip?path=P`: the folder `P` itself (its entries under its own name).

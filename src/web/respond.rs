@@ -90,6 +90,21 @@ pub(super) fn error_page(status: u16, message: impl Into<String>, back: &str) ->
     }
 }
 
+/// The head of a `200` whose body is streamed by hand (downloads, archives): `fields`, then
+/// the security headers and the session cookie, if any.
+pub(super) fn streamed_head(fields: &[(&str, &str)], set_cookie: Option<&str>) -> String {
+    let mut head = String::from("HTTP/1.1 200 OK\r\nConnection: close\r\n");
+    let cookie = set_cookie.map(|c| ("Set-Cookie", c));
+    for (k, v) in fields.iter().chain(SECURITY_HEADERS).chain(cookie.as_ref()) {
+        head.push_str(k);
+        head.push_str(": ");
+        head.push_str(v);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    head
+}
+
 fn header(name: &str, value: &str) -> Option<Header> {
     Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
 }

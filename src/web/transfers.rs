@@ -13,7 +13,7 @@ use crate::web::html::{content_disposition, percent_encode};
 use crate::web::multipart::{self, Multipart, PartReader};
 use crate::web::pages::{self};
 use crate::web::preview;
-use crate::web::respond::{Answer, SECURITY_HEADERS, error_page, ftp_error_status, unavailable};
+use crate::web::respond::{Answer, error_page, ftp_error_status, streamed_head, unavailable};
 use crate::web::routes::query_value;
 use crate::web::sessions::{self};
 use crate::web::{Session, lock};
@@ -93,19 +93,13 @@ fn download_head(name: &str, size: u64, inline: bool, set_cookie: Option<&str>) 
         ),
         _ => ("application/octet-stream", content_disposition(name)),
     };
-    let mut head =
-        format!("HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nConnection: close\r\n");
-    head.push_str(&format!(
-        "Content-Length: {size}\r\nContent-Disposition: {disposition}\r\n"
-    ));
-    for (k, v) in SECURITY_HEADERS {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if let Some(c) = set_cookie {
-        head.push_str(&format!("Set-Cookie: {c}\r\n"));
-    }
-    head.push_str("\r\n");
-    head
+    let length = size.to_string();
+    let fields = [
+        ("Content-Type", content_type),
+        ("Content-Length", length.as_str()),
+        ("Content-Disposition", disposition.as_str()),
+    ];
+    streamed_head(&fields, set_cookie)
 }
 
 pub(super) fn upload(request: &mut Request, s: &Session, query: &str) -> Answer {
