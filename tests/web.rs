@@ -2890,3 +2890,42 @@ fn web_new_pages_keep_the_security_headers_and_no_inline_code() {
     let zip = b.get("/zip?path=%2Falice");
     assert_security_headers(&zip, "zip");
 }
+
+#[test]
+fn web_a_hostile_servers_names_never_leave_the_archive_or_reach_a_page_raw() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("ok.txt"), b"fine").unwrap();
+    std::fs::write(root.path().join("evil.txt"), b"evil").unwrap();
+    std::fs::write(root.path().join("<img src=x>"), b"html").unwrap();
+    // A server that lists names with slashes and dot-dots in MLSD.
+    let handler = r#"
+def _hostile_mlsd(self, path):
+    lines = [b"type=file;size=4;perm=r; ../../evil.txt\r\n", b"type=file;size=4;perm=r; a/../evil.txt\r\n",
+             b"type=file;size=4;perm=r; <img src=x>\r\n", b"type=file;size=4;perm=r; ok.txt\r\n"]
+    self.push_dtp_data(b"".join(lines), isproducer=False, cmd="MLSD")
+FTPHandler.ftp_MLSD = _hostile_mlsd
+"#;
+    let py = PyFtpd::start_with(root.path(), root.path(), handler);
+    let web = Web::start();
+    let mut b = web.client();
+    let r = b.login_form(py.port, PyFtpd::USER, false);
+    assert_eq!(r.status, 303, "{}", r.text());
+    let page = b.browse("/");
+    assert!(!page.text().contains("<img src=x>"), "{}", page.text());
+    let r = b.get("/download?path=%2Fok.txt");
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"fine"[..]),
+        "{}",
+        r.text()
+    );
+    let r = b.get("/zip?path=%2F");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let entries = unzip(&r.body);
+    assert_eq!(
+        entries.keys().collect::<Vec<_>>(),
+        ["<img src=x>", "ok.txt"],
+        "only plain names go in"
+    );
+    assert_eq!(entries["ok.txt"], b"fine");
+}

@@ -156,7 +156,12 @@ fn collect(ftp: &mut Checkout, selection: &Selection) -> Result<Vec<Item>, Refus
     })?;
     let mut items = Vec::new();
     let mut pending: Vec<(Item, usize)> = Vec::new();
-    for r in rows {
+    // SECURITY: a name the server lists must be a plain name to enter the archive: one
+    // with a `/` or a `..` would write outside the folder where the archive is unpacked.
+    for r in rows
+        .into_iter()
+        .filter(|r| valid_name(&r.name) == Some(r.name.as_str()))
+    {
         if selection.names.is_empty() || selection.names.contains(&r.name) {
             let item = Item {
                 path: pages::join(&selection.dir, &r.name),
@@ -193,7 +198,10 @@ fn collect(ftp: &mut Checkout, selection: &Selection) -> Result<Vec<Item>, Refus
             if rows.len() > MAX_ENTRIES {
                 return Err(too_many());
             }
-            for r in rows.into_iter().rev() {
+            let plain = rows
+                .into_iter()
+                .filter(|r| valid_name(&r.name) == Some(r.name.as_str()));
+            for r in plain.rev() {
                 let child = Item {
                     path: pages::join(&item.path, &r.name),
                     name: format!("{}/{}", item.name, r.name),

@@ -47,9 +47,12 @@ pub(super) fn listing_page(
     let (rows, here) = match read_directory(&mut ftp, path) {
         Ok(found) => found,
         Err(e) => {
+            let listing = format!("Cannot list {path}: {e}");
             let message = match error {
-                Some(first) => format!("{first} (and cannot list {path}: {e})"),
-                None => format!("Cannot list {path}: {e}"),
+                Some(first) if first != listing => {
+                    format!("{first} (and {})", lowercase_first(&listing))
+                }
+                _ => listing,
             };
             let status = if status == 200 {
                 ftp_error_status(&e)
@@ -80,6 +83,13 @@ pub(super) fn listing_page(
         body,
         error,
     }
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
 }
 
 /// The entries of `path` and what may be done in it: MLSD and MLST where the server has

@@ -111,7 +111,7 @@ pub(super) fn piece(request: &mut Request, s: &Session, query: &str) -> Answer {
     }
     let mut body = request.as_reader();
     match ftp.transfer(|c| c.put(&part, offset, &mut body)) {
-        Ok(n) => Answer::Text((offset + n).to_string()),
+        Ok(n) => Answer::Text(offset.saturating_add(n).to_string()),
         // The browser's side was cut: the server keeps what arrived, the script asks.
         Err(FtpError::LocalRead(e)) => Answer::Status(400, format!("The piece was cut: {e}")),
         Err(e) => ftp_failure(&format!("Upload of {name} failed"), &e),

@@ -31,10 +31,10 @@ pub fn handle(state: &State, mut request: Request) {
         Some((p, q)) => (p.to_owned(), q.to_owned()),
         None => (request.url().to_owned(), String::new()),
     };
-    // HEAD is answered like GET (tiny_http leaves the body out); not for downloads, which
-    // would fetch the whole file from the FTP server for nothing.
+    // HEAD is answered like GET (tiny_http leaves the body out); not for downloads and
+    // archives, which write their own bodies (and would fetch files for nothing).
     let method = match request.method() {
-        Method::Head if path != "/download" => Method::Get,
+        Method::Head if !matches!(path.as_str(), "/download" | "/zip") => Method::Get,
         other => other.clone(),
     };
     if method == Method::Get

@@ -302,9 +302,19 @@ impl PyFtpd {
 
     /// Starts it; its script is written into `script_dir`.
     pub fn start(root: &Path, script_dir: &Path) -> PyFtpd {
+        PyFtpd::start_with(root, script_dir, "")
+    }
+
+    /// Starts it with `handler` (Python, run before the server starts: it may replace
+    /// `FTPHandler` methods to make a hostile server).
+    pub fn start_with(root: &Path, script_dir: &Path, handler: &str) -> PyFtpd {
         use std::process::{Command, Stdio};
         let script = script_dir.join("pyftpd.py");
-        std::fs::write(&script, PYFTPD_PY).unwrap();
+        let code = PYFTPD_PY.replace(
+            "FTPHandler.authorizer = authorizer",
+            &format!("{handler}\nFTPHandler.authorizer = authorizer"),
+        );
+        std::fs::write(&script, code).unwrap();
         let mut child = Command::new("python3")
             .arg(&script)
             .arg(root)
