@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README): installs the external FTP clients and servers the tests
-# drive (curl, lftp, rclone, wget, ncftp, tnftp, python3, tmux; pyftpdlib and aioftp from pip),
+# drive (curl, lftp, rclone, wget, ncftp, tnftp, python3, tmux, haproxy; pyftpdlib and aioftp from pip),
 # systemd-analyze for the unit file, and cargo-deb for the package check,
 # Debian's chromium and the npm
 # packages of tests/browser (playwright-core, no browser download) for the web client's
@@ -24,6 +24,8 @@ command -v pkill >/dev/null 2>&1 || missing+=(procps)
 command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
 # The shipped fail2ban filter is tested against real log lines with fail2ban-regex.
 command -v fail2ban-regex >/dev/null 2>&1 || missing+=(fail2ban)
+# PROXY protocol and scale-out tests put Debian's HAProxy in front of the server.
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 # The web client's end-to-end test: a real headless Chromium, driven from Node.js.
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)

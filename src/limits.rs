@@ -58,3 +58,6 @@ pub const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from
 /// A not-yet-logged-in session is safe from eviction (by a newcomer to a full pool) for this
 /// long after it connected: time to log in even while one address churns connections.
 pub const EVICTION_MIN_WAIT: Duration = Duration::from_secs(1);
+
+/// How long a trusted proxy has to send the PROXY protocol header of a new connection.
+pub const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(10);

@@ -15,6 +15,7 @@ mod access;
 mod hostile;
 mod ops;
 mod packaging;
+mod proxy;
 mod quotas;
 mod readme;
 

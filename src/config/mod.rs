@@ -58,6 +58,11 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// Networks whose failed logins are never counted nor blocked.
     pub login_safelist: Vec<ipnet::IpNet>,
+    /// Control connections from `proxy_trusted` start with a PROXY protocol header (v1/v2)
+    /// naming the real client, who then counts for logs, bans, limits and the data-IP check.
+    pub proxy_protocol: bool,
+    /// The proxies whose PROXY headers are believed (default: loopback only).
+    pub proxy_trusted: Vec<ipnet::IpNet>,
     /// Where the log goes instead of stderr.
     pub log: LogTarget,
 }
@@ -105,6 +110,10 @@ pub struct FileConfig {
     pub metrics_listen: Option<String>,
     /// Addresses and CIDR blocks never blocked for failed logins.
     pub login_safelist: Option<Vec<String>>,
+    /// Expect a PROXY protocol header from the `proxy_trusted` addresses (HAProxy `send-proxy-v2`).
+    pub proxy_protocol: Option<bool>,
+    /// Addresses and CIDR blocks of the proxies whose headers are believed.
+    pub proxy_trusted: Option<Vec<String>>,
     /// Append the log to this file instead of stderr.
     pub log_file: Option<PathBuf>,
     /// Send the log to the system logger instead of stderr.
@@ -249,7 +258,13 @@ impl Settings {
                 .as_deref()
                 .map(|s| parse_socket_addr("metrics_listen", s))
                 .transpose()?,
-            login_safelist: safelist(file.login_safelist.unwrap_or_default())?,
+            login_safelist: networks("login_safelist", file.login_safelist.unwrap_or_default())?,
+            proxy_protocol: file.proxy_protocol.unwrap_or(false),
+            proxy_trusted: networks(
+                "proxy_trusted",
+                file.proxy_trusted
+                    .unwrap_or_else(|| vec!["127.0.0.0/8".into(), "::1".into()]),
+            )?,
             log: log_target(file.log_file, file.log_syslog, file.syslog_socket)?,
         })
     }
@@ -302,14 +317,14 @@ fn log_target(
     }
 }
 
-/// `login_safelist`: each entry an address or CIDR block.
-fn safelist(specs: Vec<String>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+/// A list of networks (`login_safelist`, `proxy_trusted`): each an address or CIDR block.
+fn networks(key: &'static str, specs: Vec<String>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
     specs
         .iter()
         .map(|spec| {
             crate::protocol::address::parse_net(spec.trim()).ok_or_else(|| {
                 value(
-                    "login_safelist",
+                    key,
                     &format!("{spec:?} is not an address or CIDR block (ADDR or ADDR/BITS)"),
                 )
             })

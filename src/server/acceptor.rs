@@ -53,12 +53,15 @@ pub fn run(listener: TcpListener, implicit_tls: bool, shared: &Arc<Shared>, jobs
 
 fn hand_off(stream: TcpStream, implicit_tls: bool, shared: &Arc<Shared>, jobs: &Pool<Job>) {
     let Ok(peer) = stream.peer_addr() else { return };
-    match shared.admit(peer.ip(), &stream) {
+    // The header itself is read by the worker: a slow proxy must not stall this loop.
+    let proxied = shared.expects_proxy_header(peer.ip());
+    match shared.admit(peer.ip(), &stream, proxied) {
         Ok(permit) => {
             shared.metrics.connection();
             let job = Job {
                 stream,
                 implicit_tls,
+                proxied,
                 permit,
             };
             if let Err(job) = jobs.submit(job, HANDOFF_TIMEOUT) {
@@ -75,7 +78,7 @@ fn hand_off(stream: TcpStream, implicit_tls: bool, shared: &Arc<Shared>, jobs: &
     }
 }
 
-fn refuse(stream: &TcpStream, reply: &str) {
+pub(super) fn refuse(stream: &TcpStream, reply: &str) {
     let _ = stream.set_nonblocking(true);
     let _ = (&*stream).write(reply.as_bytes());
     let _ = stream.shutdown(std::net::Shutdown::Both);

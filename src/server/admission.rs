@@ -115,6 +115,16 @@ impl Admission {
 }
 
 impl Seats {
+    /// One seat fewer held by `ip`.
+    fn release_ip(&mut self, ip: IpAddr) {
+        if let Some(count) = self.per_ip.get_mut(&ip) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_ip.remove(&ip);
+            }
+        }
+    }
+
     /// Evicts a not-logged-in session that has waited at least `min_wait`: the longest
     /// waiting of the address that holds the most such sessions. False when there is none.
     fn evict_one(&mut self, min_wait: Duration) -> bool {
@@ -176,6 +186,27 @@ impl Permit {
         true
     }
 
+    /// The session turned out to come from `ip` (a proxy's PROXY header named it): it counts
+    /// against that address from now on, unless that address already holds `max_per_ip`.
+    pub fn rekey(&self, ip: IpAddr, max_per_ip: usize) -> Result<(), &'static str> {
+        let mut seats = self.admission.seats();
+        let Some(old) = seats.by_id.get(&self.id).map(|seat| seat.ip) else {
+            return Ok(());
+        };
+        if old == ip {
+            return Ok(());
+        }
+        if seats.per_ip.get(&ip).copied().unwrap_or(0) >= max_per_ip {
+            return Err(REFUSED_PER_IP);
+        }
+        seats.release_ip(old);
+        *seats.per_ip.entry(ip).or_insert(0) += 1;
+        if let Some(seat) = seats.by_id.get_mut(&self.id) {
+            seat.ip = ip;
+        }
+        Ok(())
+    }
+
     /// The session went back to the greeting (REIN): evictable again, as a newcomer.
     pub fn logged_out(&self, socket: &TcpStream) {
         let mut seats = self.admission.seats();
@@ -193,12 +224,7 @@ impl Drop for Permit {
             if !seat.evicted.load(Ordering::SeqCst) {
                 seats.holding -= 1;
             }
-            if let Some(count) = seats.per_ip.get_mut(&seat.ip) {
-                *count -= 1;
-                if *count == 0 {
-                    seats.per_ip.remove(&seat.ip);
-                }
-            }
+            seats.release_ip(seat.ip);
         }
         self.admission.active.fetch_sub(1, Ordering::SeqCst);
     }
@@ -244,6 +270,29 @@ mod tests {
         assert_eq!(desk.admit(ip, &s1, 9, 2).err(), Some(REFUSED_PER_IP));
         drop((third, fourth));
         assert_eq!(desk.active(), 0);
+    }
+
+    #[test]
+    fn a_rekeyed_seat_counts_against_the_address_it_was_given() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (proxy, a, b): (IpAddr, IpAddr, IpAddr) = (
+            "127.0.0.10".parse().unwrap(),
+            "127.0.0.5".parse().unwrap(),
+            "127.0.0.6".parse().unwrap(),
+        );
+        let desk = Arc::new(Admission::new(Duration::ZERO));
+        let pairs: Vec<_> = (0..3).map(|_| pair(&listener)).collect();
+        let first = desk.admit(proxy, &pairs[0].1, 10, usize::MAX).unwrap();
+        let second = desk.admit(proxy, &pairs[1].1, 10, usize::MAX).unwrap();
+        let third = desk.admit(proxy, &pairs[2].1, 10, usize::MAX).unwrap();
+        assert_eq!(first.rekey(a, 1), Ok(()));
+        assert_eq!(second.rekey(a, 1), Err(REFUSED_PER_IP));
+        assert_eq!(third.rekey(b, 1), Ok(()));
+        drop(first);
+        assert_eq!(second.rekey(a, 1), Ok(()), "the seat of a is free again");
+        assert_eq!(desk.seats().per_ip.get(&proxy), None);
+        drop((second, third));
+        assert!(desk.seats().per_ip.is_empty());
     }
 
     #[test]

@@ -42,8 +42,11 @@ pub struct ControlStream {
     /// When the first byte of the unfinished line in `buf` arrived.
     line_started: Option<Instant>,
     out: Vec<u8>,
+    /// The client: the socket's peer, or the one a trusted proxy's PROXY header named.
     pub peer: SocketAddr,
     pub local: SocketAddr,
+    /// The proxy this connection came through, if any.
+    pub via_proxy: Option<SocketAddr>,
 }
 
 impl ControlStream {
@@ -62,6 +65,7 @@ impl ControlStream {
             out: Vec::with_capacity(256),
             peer,
             local,
+            via_proxy: None,
         })
     }
 

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod net;
 pub mod pace;
 mod pool;
+mod proxy;
 mod session;
 pub mod shutdown;
 mod splice;
@@ -81,18 +82,42 @@ impl Shared {
         self.admission.active()
     }
 
-    /// Seats a new session, or says why it is refused (the exact reply line).
-    fn admit(&self, ip: IpAddr, stream: &TcpStream) -> Result<Permit, &'static str> {
+    /// Seats a new session, or says why it is refused (the exact reply line). A connection
+    /// from a trusted proxy (`proxied`) is judged by address only once its PROXY header has
+    /// named the client (`readmit`); until then only the total limit applies.
+    fn admit(&self, ip: IpAddr, stream: &TcpStream, proxied: bool) -> Result<Permit, &'static str> {
         let ip = canonical(ip);
-        if self.throttle.is_blocked(ip) {
+        if !proxied && self.throttle.is_blocked(ip) {
             return Err(admission::REFUSED_BLOCKED);
         }
-        self.admission.admit(
-            ip,
-            stream,
-            self.settings.max_sessions,
-            self.settings.max_per_ip,
-        )
+        let max_per_ip = if proxied {
+            usize::MAX
+        } else {
+            self.settings.max_per_ip
+        };
+        self.admission
+            .admit(ip, stream, self.settings.max_sessions, max_per_ip)
+    }
+
+    /// Judges a proxied session again as coming from `client`, the address its PROXY header
+    /// named: the IP block and the per-IP limit, as `admit` does for a direct connection.
+    fn readmit(&self, permit: &Permit, client: IpAddr) -> Result<(), &'static str> {
+        let client = canonical(client);
+        if self.throttle.is_blocked(client) {
+            return Err(admission::REFUSED_BLOCKED);
+        }
+        permit.rekey(client, self.settings.max_per_ip)
+    }
+
+    /// True when connections from `peer` must start with a PROXY protocol header.
+    fn expects_proxy_header(&self, peer: IpAddr) -> bool {
+        let peer = canonical(peer);
+        self.settings.proxy_protocol
+            && self
+                .settings
+                .proxy_trusted
+                .iter()
+                .any(|n| n.contains(&peer))
     }
 }
 
@@ -101,6 +126,8 @@ pub struct Job {
     pub stream: std::net::TcpStream,
     /// Accepted on an implicit-TLS listener: the handshake comes before the greeting.
     pub implicit_tls: bool,
+    /// From a trusted proxy: a PROXY protocol header comes first and names the client.
+    pub proxied: bool,
     pub permit: Permit,
 }
 

@@ -2,11 +2,12 @@
 //! reply) and the timers that end it. The verbs themselves live in `commands/`.
 
 use std::io;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::auth::{Account, DirAccess, UserLimits};
-use crate::limits::TLS_HANDSHAKE_TIMEOUT;
+use crate::limits::{PROXY_HEADER_TIMEOUT, TLS_HANDSHAKE_TIMEOUT};
 use crate::protocol::address::canonical;
 use crate::protocol::listing::FactSet;
 use crate::protocol::{Command, Reply, SiteCommand, TransferType, codes};
@@ -15,7 +16,7 @@ use crate::server::commands::Woke;
 use crate::server::control::{ControlStream, Incoming};
 use crate::server::data::DataPlan;
 use crate::server::pace::{Pacer, Way};
-use crate::server::{Job, Permit, Shared};
+use crate::server::{Job, Permit, Shared, acceptor, admission, proxy};
 use crate::storage::{self, Access, Grants, Quota, Resolved, VirtualPath};
 use crate::tls::SessionConfigs;
 
@@ -94,15 +95,25 @@ pub fn run(shared: &Shared, job: Job) {
     let Job {
         stream,
         implicit_tls,
+        proxied,
         permit,
     } = job;
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "?".into());
-    log::info!("connect from {peer}");
+    let Some(client) = client_address(shared, &stream, proxied, &permit) else {
+        return;
+    };
+    let peer = client.to_string();
+    match stream.peer_addr() {
+        Ok(proxy) if proxied => log::info!("connect from {peer} via {proxy}"),
+        _ => log::info!("connect from {peer}"),
+    }
     let mut session = match ControlStream::new(stream) {
-        Ok(control) => Session::new(shared, control, permit),
+        Ok(mut control) => {
+            if proxied && control.peer != client {
+                control.via_proxy = Some(control.peer);
+            }
+            control.peer = client;
+            Session::new(shared, control, permit)
+        }
         Err(e) => {
             log::info!("disconnect {peer}: {e}");
             return;
@@ -119,6 +130,37 @@ pub fn run(shared: &Shared, job: Job) {
         Ok(()) => log::info!("disconnect {peer} user={user}"),
         Err(e) => log::info!("disconnect {peer} user={user}: {e}"),
     }
+}
+
+/// The client's address: the socket's peer, or for a connection from a trusted proxy the one
+/// its PROXY header names, once that address passed the IP block and the per-IP limit.
+/// `None` when the connection was refused (and closed).
+fn client_address(
+    shared: &Shared,
+    stream: &TcpStream,
+    proxied: bool,
+    permit: &Permit,
+) -> Option<SocketAddr> {
+    let socket_peer = stream.peer_addr().ok()?;
+    if !proxied {
+        return Some(socket_peer);
+    }
+    let client = match proxy::read_header(stream, PROXY_HEADER_TIMEOUT) {
+        Ok(named) => named.unwrap_or(socket_peer),
+        Err(e) => {
+            log::warn!("dropping connection from proxy {socket_peer}: {e}");
+            shared.metrics.refused("proxy_header");
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            return None;
+        }
+    };
+    if let Err(reply) = shared.readmit(permit, client.ip()) {
+        log::info!("refused {client} via {socket_peer}: {}", reply.trim_end());
+        shared.metrics.refused(admission::refusal_reason(reply));
+        acceptor::refuse(stream, reply);
+        return None;
+    }
+    Some(client)
 }
 
 impl<'a> Session<'a> {

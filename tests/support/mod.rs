@@ -4,8 +4,10 @@
 
 #![allow(dead_code)]
 
+mod haproxy;
 mod process;
 mod tls;
+pub use haproxy::Haproxy;
 pub use process::*;
 pub use tls::*;
 

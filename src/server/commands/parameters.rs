@@ -34,6 +34,14 @@ impl Session<'_> {
     }
 
     pub(super) fn epsv(&mut self, arg: Option<&str>) -> Reply {
+        // EPSV names a port only, which the client would open on the proxy's address: through
+        // a proxy only PASV, naming this node's own address, reaches the node.
+        if self.control.via_proxy.is_some() {
+            return Reply::new(
+                codes::NOT_IMPLEMENTED,
+                "EPSV is not available through a proxy; use PASV.",
+            );
+        }
         let local_is_v4 = canonical(self.control.local.ip()).is_ipv4();
         match arg.map(str::trim) {
             Some(a) if a.eq_ignore_ascii_case("ALL") => {
