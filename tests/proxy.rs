@@ -263,7 +263,10 @@ fn behind_a_real_haproxy_the_client_address_reaches_logs_bans_and_data() {
     curl(&["-T", src.to_str().unwrap(), &url]).ok("curl upload through haproxy");
     let dst = dir.path().join("down.bin");
     curl(&["-o", dst.to_str().unwrap(), &url]).ok("curl download through haproxy");
-    assert!(std::fs::read(&dst).unwrap() == body, "byte-exact through the proxy");
+    assert!(
+        std::fs::read(&dst).unwrap() == body,
+        "byte-exact through the proxy"
+    );
 
     let mut raw = Raw::connect_from("127.0.0.5", proxy.addr);
     assert!(raw.reply().starts_with("220 "));

@@ -2,8 +2,8 @@
 //! the ownership rules (private entries exist only for their owner and admins; only the owner
 //! or an admin may change an entry; entries with no record are changed only by admins).
 
-use crate::storage::metadata::Meta;
 use crate::storage::path::VirtualPath;
+use crate::storage::record::Meta;
 
 /// Read-only grants list and download; read-write also upload, create, delete, rename.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,28 +1,32 @@
-//! Storage: the only module that turns client paths into real paths and touches
-//! `server_storage/`. Every path goes through `Storage::resolve` (`resolve.rs`, the jail),
-//! which keeps it inside the root and applies the ownership/visibility rules of `access` to
-//! the records of `metadata`. This file owns the operations on resolved paths: listing,
-//! reading, uploads (with `upload.rs`), directories, deletes, renames and ownership changes.
+//! Storage: the only module that turns client paths into stored entries. Every path goes
+//! through `Storage::resolve` (`resolve.rs`, the jail), which keeps it inside the namespace
+//! and applies the ownership/visibility rules of `access` to the back-end's records. This
+//! file owns the rules of the operations on resolved paths (listing, reading, uploads,
+//! directories, deletes, renames, ownership changes); the back-end (`backend.rs`: `local/`
+//! or `s3/`) keeps the bytes and the records.
 
 pub mod access;
+pub mod backend;
+pub mod local;
 mod locks;
-pub mod metadata;
 pub mod path;
 pub mod quota;
+pub mod record;
 mod resolve;
+pub mod s3;
 pub mod upload;
 
-use std::fs::{self, File, Metadata};
 use std::io;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 pub use access::{Access, Grants, PUBLIC_DIR};
-pub use metadata::{Meta, MetaStore};
+pub use backend::{Backend, Reader, Stat};
+pub use local::create_home_dir;
 pub use path::VirtualPath;
 pub use quota::Quota;
+pub use record::Meta;
 pub use resolve::Resolved;
 pub use upload::{Upload, UploadMode};
 
@@ -120,27 +124,13 @@ impl Error {
     }
 }
 
-/// Creates `root/<name>` for a new account without opening the store (the CLI uses this while
-/// a server may own the journal). The home gets no owner record: who may use it is the
-/// account's grant in `directories.txt`.
-pub fn create_home_dir(root: &Path, name: &str) -> Result<(), Error> {
-    let virt = VirtualPath::root().join(name)?;
-    if !virt.is_top_level() {
-        return Err(Error::Refused("not a top-level name"));
-    }
-    fs::create_dir_all(root.join(name))?;
-    Ok(())
-}
-
-/// The storage root, upload policy and ownership records.
+/// The access rules over one back-end, with the path locks and quota books they need.
 #[derive(Debug)]
 pub struct Storage {
     /// Striped per-path locks: publishing an upload, renaming and deleting re-check the
     /// ownership record and act under the locks of the paths involved.
     paths: PathLocks,
-    root: PathBuf,
-    fsync_uploads: bool,
-    meta: MetaStore,
+    backend: Box<dyn Backend>,
     /// What each owner's files add up to, for the owners a quota asked about.
     usage: UsageBook,
     /// The paths APPE and REST+STOR write in place now.
@@ -148,36 +138,25 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// Opens (creating) `root` and its `Public/` and replays the ownership journal; stale
-    /// upload temp files older than now are swept in the background.
-    /// `is_account` says whether an owner name is a current account (others get tombstones).
+    /// The local back-end: `root` on this machine, records in `journal` (see `local::Local`).
     pub fn open(
         root: &Path,
         journal: &Path,
         fsync_uploads: bool,
         is_account: &dyn Fn(&str) -> bool,
     ) -> io::Result<Storage> {
-        fs::create_dir_all(root.join(PUBLIC_DIR))?;
-        let root = root.canonicalize()?;
-        let meta = MetaStore::open(journal, &root, fsync_uploads, is_account)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", journal.display())))?;
-        let sweep_root = root.clone();
-        let started = SystemTime::now();
-        std::thread::Builder::new()
-            .name("ferroftp-sweep".into())
-            .spawn(move || sweep_stale_temps(&sweep_root, started))?;
-        Ok(Storage {
-            paths: PathLocks::default(),
-            root,
-            fsync_uploads,
-            meta,
-            usage: UsageBook::default(),
-            writers: InPlaceWriters::default(),
-        })
+        let local = local::Local::open(root, journal, fsync_uploads, is_account)?;
+        Ok(Storage::over(Box::new(local)))
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// The rules over any back-end.
+    pub fn over(backend: Box<dyn Backend>) -> Storage {
+        Storage {
+            paths: PathLocks::default(),
+            backend,
+            usage: UsageBook::default(),
+            writers: InPlaceWriters::default(),
+        }
     }
 
     /// Creates a user's home `/<name>` if it is missing, owned by that user.
@@ -186,36 +165,33 @@ impl Storage {
         if !virt.is_top_level() {
             return Err(Error::Refused("not a top-level name"));
         }
-        match fs::create_dir(self.root.join(name)) {
-            // SECURITY: only a directory made here becomes the user's; an existing one (a
-            // shared directory that happens to have this name) is not adopted.
-            Ok(()) => self.meta.set(virt.as_str(), Meta::new(name, false))?,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e.into()),
+        let place = self.backend.locate(&virt)?.place;
+        // SECURITY: only a directory made here becomes the user's; an existing one (a
+        // shared directory that happens to have this name) is not adopted.
+        match self
+            .backend
+            .make_dir(&place, virt.as_str(), Meta::new(name, false))
+        {
+            Ok(()) | Err(Error::AlreadyExists) => Ok(()),
+            Err(e) => Err(e),
         }
-        Ok(())
     }
 
-    /// True if `server_storage/<name>` exists (in any letter case).
+    /// True if a top-level directory `name` exists (in any letter case).
     pub fn top_dir_exists(&self, name: &str) -> bool {
-        let Ok(entries) = fs::read_dir(&self.root) else {
-            return true;
-        };
-        entries
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().eq_ignore_ascii_case(name))
+        self.backend.top_dir_exists(name)
     }
 
-    pub fn metadata(&self, r: &Resolved) -> Result<Metadata, Error> {
-        Ok(fs::metadata(&r.real)?)
+    pub fn metadata(&self, r: &Resolved) -> Result<Stat, Error> {
+        self.backend.stat(&r.real)
     }
 
     /// Facts for one entry, as seen by this session.
-    pub fn facts(&self, grants: &Grants, r: &Resolved, fs_meta: &Metadata) -> EntryFacts {
+    pub fn facts(&self, grants: &Grants, r: &Resolved, stat: &Stat) -> EntryFacts {
         let name = r.virt.file_name().unwrap_or("/").to_owned();
         entry_facts(
             name,
-            fs_meta,
+            stat,
             r.access,
             r.is_root_or_top(),
             r.meta.as_ref(),
@@ -230,23 +206,24 @@ impl Storage {
         dir: &Resolved,
         all: bool,
     ) -> Result<Vec<EntryFacts>, Error> {
-        let meta = self.metadata(dir)?;
-        if !meta.is_dir() {
-            return Ok(vec![self.facts(grants, dir, &meta)]);
+        let stat = self.metadata(dir)?;
+        if !stat.is_dir() {
+            return Ok(vec![self.facts(grants, dir, &stat)]);
         }
-        let mut out = Vec::new();
-        for entry in fs::read_dir(&dir.real)? {
-            if out.len() >= MAX_LISTING_ENTRIES {
-                log::warn!(
-                    "listing of {} cut at {MAX_LISTING_ENTRIES} entries",
-                    dir.virt
-                );
-                break;
-            }
-            if let Some(facts) = self.listed_entry(grants, dir, &entry?, all) {
-                out.push(facts);
-            }
+        let entries = self
+            .backend
+            .entries(&dir.real, &dir.virt, MAX_LISTING_ENTRIES + 1)?;
+        if entries.len() > MAX_LISTING_ENTRIES {
+            log::warn!(
+                "listing of {} cut at {MAX_LISTING_ENTRIES} entries",
+                dir.virt
+            );
         }
+        let mut out: Vec<EntryFacts> = entries
+            .into_iter()
+            .take(MAX_LISTING_ENTRIES)
+            .filter_map(|entry| self.listed_entry(grants, dir, entry, all))
+            .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
@@ -257,10 +234,10 @@ impl Storage {
         &self,
         grants: &Grants,
         dir: &Resolved,
-        entry: &fs::DirEntry,
+        entry: backend::Entry,
         all: bool,
     ) -> Option<EntryFacts> {
-        let name = entry.file_name().into_string().ok()?;
+        let name = entry.name;
         if name.starts_with(path::RESERVED_PREFIX) || (!all && name.starts_with('.')) {
             return None;
         }
@@ -270,7 +247,7 @@ impl Storage {
             (dir.access, false)
         };
         let child = format!("{}/{name}", dir.virt.as_str().trim_end_matches('/'));
-        let (access, record) = if entry.file_type().is_ok_and(|t| t.is_symlink()) {
+        let (access, record) = if entry.is_link {
             // SECURITY: a link is listed as what it leads to, if this session may see that.
             let linked = VirtualPath::root()
                 .join(&child)
@@ -278,19 +255,22 @@ impl Storage {
                 .ok()?;
             (linked.access, linked.meta)
         } else {
-            let record = self.meta.get(&child);
+            let record = match entry.record {
+                Some(record) => record,
+                None => self.backend.record(&child).ok()?,
+            };
             if !top && !grants.can_see(record.as_ref()) {
                 return None;
             }
             (access, record)
         };
-        let meta = fs::metadata(entry.path()).ok()?;
-        if top && !meta.is_dir() {
+        let stat = entry.stat?;
+        if top && !stat.is_dir() {
             return None;
         }
         Some(entry_facts(
             name,
-            &meta,
+            &stat,
             access,
             top,
             record.as_ref(),
@@ -298,14 +278,9 @@ impl Storage {
         ))
     }
 
-    /// Opens a plain file for download; returns it with its length.
-    pub fn open_read(&self, r: &Resolved) -> Result<(File, u64), Error> {
-        let file = File::open(&r.real)?;
-        let meta = file.metadata()?;
-        if !meta.is_file() {
-            return Err(Error::NotAFile);
-        }
-        Ok((file, meta.len()))
+    /// Opens a plain file for download at `offset`; returns it with its length.
+    pub fn open_read(&self, r: &Resolved, offset: u64) -> Result<(Reader, u64), Error> {
+        self.backend.open_read(&r.real, offset)
     }
 
     /// Starts an upload. A new file gets a record (owner: this user, `public` as given) when it
@@ -325,7 +300,7 @@ impl Storage {
         if r.is_root_or_top() {
             return Err(Error::PermissionDenied);
         }
-        let existing = match fs::metadata(&r.real) {
+        let existing = match self.backend.stat(&r.real) {
             Ok(m) if m.is_dir() => return Err(Error::NotAFile),
             Ok(m) => {
                 r.need_modify(grants)?;
@@ -355,11 +330,21 @@ impl Storage {
             _ => Some(self.writers.claim(r.virt.as_str()).ok_or(Error::Busy)?),
         };
         let (hold, usage) = self.claim(owner, grants.user_name(), quota, existing, mode)?;
-        Ok(
-            Upload::begin(r.real.clone(), mode, self.fsync_uploads, record, existing)?
-                .for_path(r.virt.as_str())
-                .counted(hold, usage, writer),
-        )
+        let sink = self.backend.begin_upload(
+            &r.real,
+            mode,
+            existing,
+            backend::UploadRecord {
+                new: record.clone(),
+                kept: r.meta.clone(),
+            },
+        )?;
+        Ok(Upload::new(
+            sink,
+            (r.virt.as_str(), &r.real),
+            record,
+            (hold, usage, writer),
+        ))
     }
 
     /// The upload's claim on the uploader's quota (when the file is the uploader's and a
@@ -389,17 +374,9 @@ impl Storage {
         Ok((Some(hold), Some(usage)))
     }
 
-    /// Bytes and files of what `owner`'s records name, from the disk (once per owner).
+    /// Bytes and files of what `owner`'s records name, from the back-end (once per owner).
     fn count_owned(&self, owner: &str) -> (u64, u64) {
-        let (mut bytes, mut files) = (0u64, 0u64);
-        for path in self.meta.owned_by(owner) {
-            if let Ok(m) = fs::symlink_metadata(metadata::real_path(&self.root, &path))
-                && m.is_file()
-            {
-                bytes += m.len();
-                files += 1;
-            }
-        }
+        let (bytes, files) = self.backend.count_owned(owner);
         log::info!("counted what {owner} owns for the quota: {files} files, {bytes} bytes");
         (bytes, files)
     }
@@ -412,94 +389,92 @@ impl Storage {
     /// The account `name` was deleted: its files stay, owned by a tombstone no new account
     /// of the same name inherits. `seq` numbers a deletion from `deleted-accounts.txt`.
     pub fn disown(&self, name: &str, seq: Option<u64>) -> Result<(), Error> {
-        self.meta.disown(name, seq)?;
+        self.backend.disown(name, seq)?;
         self.usage.forget(name);
         Ok(())
     }
 
     /// The `seq` of the last logged account deletion applied to the ownership records.
     pub fn deletions_applied(&self) -> u64 {
-        self.meta.deletions_applied()
+        self.backend.deletions_applied()
     }
 
     /// True for admins, and when every recorded entry below `dir` belongs to this user.
     fn others_absent_below(&self, grants: &Grants, dir: &VirtualPath) -> bool {
-        grants.is_admin() || self.meta.subtree_owned_by(dir.as_str(), grants.user_name())
+        grants.is_admin()
+            || self
+                .backend
+                .subtree_owned_by(dir.as_str(), grants.user_name())
     }
 
     /// Records `path`'s owner and visibility directly (for tools that place files on disk).
     pub fn record_ownership(&self, path: &VirtualPath, meta: Meta) -> Result<(), Error> {
         self.usage.forget(&meta.owner);
-        self.meta.set(path.as_str(), meta)?;
+        self.backend.set_record(path.as_str(), meta)?;
         Ok(())
     }
 
-    /// Publishes a finished upload: its ownership record is journaled (and fsynced) first,
-    /// then the file is linked or renamed into place, so a crash or power cut can never show
-    /// a private upload without its owner.
+    /// Publishes a finished upload: its ownership record is made durable first (journaled and
+    /// fsynced; or on the object itself), then the name appears, so a crash or power cut can
+    /// never show a private upload without its owner.
     ///
     /// SECURITY: the checks of `begin_upload` are repeated here, under the lock of this path,
     /// because the name may have changed hands while the data flowed: a new file never
     /// replaces one published meanwhile (by anyone), and an overwrite still needs the right
-    /// to modify what is there now. The lock is this path's alone, and the data's fsync
+    /// to modify what is there now. The lock is this path's alone, and the data's flush
     /// (before) and the directory's (after, still before the 226) are outside it.
     pub fn finish_upload(&self, grants: &Grants, mut upload: Upload) -> Result<(), Error> {
-        upload.sync_contents()?;
+        upload.sink.sync_contents()?;
         let fresh = upload.is_replace();
         let replaced = {
-            let _publishing = self.lock_paths(&[upload.virt()]);
+            let _publishing = self.lock_paths(&[upload.virt.as_str()]);
             self.publish(grants, &mut upload)?
         };
-        if fresh && let Some(usage) = upload.take_usage() {
-            let len = upload.file().metadata().map_or(0, |m| m.len());
+        if fresh && let Some(usage) = upload.usage.take() {
+            let len = upload.sink.size().unwrap_or(0);
             let (old_len, new_files) = replaced;
             usage.add(len as i64 - old_len as i64, new_files);
         }
-        upload.settle()
+        upload.sink.settle()
     }
 
     /// Under the path's lock: the checks again, then the record and the name. Returns what a
     /// fresh STOR replaced for its owner's usage: (bytes, files added).
     fn publish(&self, grants: &Grants, upload: &mut Upload) -> Result<(u64, i64), Error> {
-        match upload.record() {
+        match upload.record.clone() {
             Some((path, meta)) => {
-                if upload.is_replace() && fs::symlink_metadata(upload.target()).is_ok() {
+                if upload.is_replace() && self.backend.exists(&upload.place) {
                     return Err(Error::AlreadyExists);
                 }
-                let (path, meta) = (path.to_owned(), meta.clone());
-                if upload.usage().is_none() {
-                    upload.set_usage(self.usage.existing(&meta.owner));
+                if upload.usage.is_none() {
+                    upload.usage = self.usage.existing(&meta.owner);
                 }
-                self.meta.set(&path, meta)?;
-                upload.publish(true)?;
+                upload.sink.publish(Some((&path, &meta)), true)?;
                 Ok((0, 1))
             }
             None => {
-                let record = self.meta.get(upload.virt());
+                let record = self.backend.record(&upload.virt)?;
                 if !grants.can_modify(record.as_ref()) {
                     return Err(Error::PermissionDenied);
                 }
-                if upload.usage().is_none()
+                if upload.usage.is_none()
                     && let Some(record) = &record
                 {
-                    upload.set_usage(self.usage.existing(&record.owner));
+                    upload.usage = self.usage.existing(&record.owner);
                 }
-                let old_len = match upload.usage() {
+                let old_len = match upload.usage {
                     Some(_) if upload.is_replace() => {
-                        fs::symlink_metadata(upload.target()).map_or(0, |m| m.len())
+                        self.backend.stat(&upload.place).map_or(0, |m| m.len())
                     }
                     _ => 0,
                 };
-                if upload.hold().is_some() && upload.is_replace() {
-                    let new_len = upload.file().metadata()?.len();
-                    if upload
-                        .hold()
-                        .is_some_and(|h| !h.fits_replacing(old_len, new_len))
-                    {
-                        return Err(Error::QuotaBytes);
-                    }
+                if upload.is_replace()
+                    && let Some(hold) = &upload.hold
+                    && !hold.fits_replacing(old_len, upload.sink.size()?)
+                {
+                    return Err(Error::QuotaBytes);
                 }
-                upload.publish(false)?;
+                upload.sink.publish(None, false)?;
                 Ok((old_len, 0))
             }
         }
@@ -511,7 +486,7 @@ impl Storage {
     }
 
     pub fn exists(&self, r: &Resolved) -> bool {
-        fs::symlink_metadata(&r.real).is_ok()
+        self.backend.exists(&r.real)
     }
 
     pub fn make_dir(&self, grants: &Grants, r: &Resolved, public: bool) -> Result<(), Error> {
@@ -520,10 +495,11 @@ impl Storage {
         if r.virt.is_root() || (r.virt.is_top_level() && !grants.is_admin()) {
             return Err(Error::PermissionDenied);
         }
-        fs::create_dir(&r.real)?;
-        self.meta
-            .set(r.virt.as_str(), Meta::new(grants.user_name(), public))?;
-        Ok(())
+        self.backend.make_dir(
+            &r.real,
+            r.virt.as_str(),
+            Meta::new(grants.user_name(), public),
+        )
     }
 
     pub fn remove_dir(&self, grants: &Grants, r: &Resolved) -> Result<(), Error> {
@@ -532,31 +508,29 @@ impl Storage {
         if r.virt.is_root() || (r.virt.is_top_level() && !grants.is_admin()) {
             return Err(Error::PermissionDenied);
         }
-        if !fs::symlink_metadata(&r.real)?.is_dir() {
+        if !self.backend.stat(&r.real)?.is_dir() || r.is_link {
             return Err(Error::NotADirectory);
         }
         r.need_modify(grants)?;
-        fs::remove_dir(&r.real)?;
-        self.meta.remove(r.virt.as_str())?;
-        Ok(())
+        self.backend.remove_dir(&r.real, r.virt.as_str())
     }
 
     /// DELE: the owner or an admin, judged under the path's lock on what is there now.
     pub fn remove_file(&self, grants: &Grants, r: &Resolved) -> Result<(), Error> {
         let _locked = self.lock_paths(&[r.virt.as_str()]);
         let r = &self.resolve_virtual(grants, r.virt.clone())?;
-        let fs_meta = fs::symlink_metadata(&r.real)?;
-        if fs_meta.is_dir() {
+        let stat = self.backend.stat(&r.real)?;
+        if stat.is_dir() && !r.is_link {
             return Err(Error::IsDirectory);
         }
         r.need_modify(grants)?;
-        fs::remove_file(&r.real)?;
-        self.meta.remove(r.virt.as_str())?;
-        if fs_meta.is_file()
+        self.backend.remove_file(&r.real, r.virt.as_str())?;
+        // A link's record is its target's: removing the link frees nothing of its owner's.
+        if !r.is_link
             && let Some(record) = &r.meta
             && let Some(usage) = self.usage.existing(&record.owner)
         {
-            usage.add(-(fs_meta.len() as i64), -1);
+            usage.add(-(stat.len() as i64), -1);
         }
         Ok(())
     }
@@ -590,15 +564,15 @@ impl Storage {
                 return Err(Error::PermissionDenied);
             }
         }
-        let from_meta = fs::symlink_metadata(&from.real)?;
+        let from_stat = self.backend.stat(&from.real)?;
         from.need_modify(grants)?;
         to.need_write()?;
         // SECURITY: moving a directory moves everyone's files in it; the owner of the
         // directory alone must not carry other users' files out of their reach.
-        if from_meta.is_dir() && !self.others_absent_below(grants, &from.virt) {
+        if from_stat.is_dir() && !self.others_absent_below(grants, &from.virt) {
             return Err(Error::PermissionDenied);
         }
-        if fs::symlink_metadata(&to.real).is_ok() {
+        if self.backend.exists(&to.real) {
             return Err(Error::AlreadyExists);
         }
         // SECURITY: a directory moved into itself would vanish from the namespace.
@@ -609,9 +583,10 @@ impl Storage {
         {
             return Err(Error::Refused("directory moved into itself"));
         }
-        fs::rename(&from.real, &to.real)?;
-        self.meta.rename(from.virt.as_str(), to.virt.as_str())?;
-        Ok(())
+        self.backend.rename(
+            (&from.real, from.virt.as_str()),
+            (&to.real, to.virt.as_str()),
+        )
     }
 
     /// SITE VISIBILITY / SITE CHMOD: the owner or an admin. An entry with no record gets one
@@ -622,11 +597,11 @@ impl Storage {
         if r.is_root_or_top() {
             return Err(Error::PermissionDenied);
         }
-        let fs_meta = fs::symlink_metadata(&r.real)?;
+        let stat = self.backend.stat(&r.real)?;
         r.need_modify(grants)?;
         // SECURITY: a private directory hides everything in it; only when it holds nobody
         // else's files may its owner close it.
-        if !public && fs_meta.is_dir() && !self.others_absent_below(grants, &r.virt) {
+        if !public && stat.is_dir() && !self.others_absent_below(grants, &r.virt) {
             return Err(Error::PermissionDenied);
         }
         let owner = r.meta.as_ref().map_or_else(
@@ -637,8 +612,8 @@ impl Storage {
             },
             |m| m.owner.clone(),
         );
-        self.meta.set(r.virt.as_str(), Meta { owner, public })?;
-        Ok(())
+        self.backend
+            .set_record(r.virt.as_str(), Meta { owner, public })
     }
 
     pub fn set_modified(
@@ -649,17 +624,16 @@ impl Storage {
     ) -> Result<(), Error> {
         let _locked = self.lock_paths(&[r.virt.as_str()]);
         let r = &self.resolve_virtual(grants, r.virt.clone())?;
-        let file = File::open(&r.real)?;
+        self.backend.stat(&r.real)?;
         r.need_modify(grants)?;
-        file.set_modified(when)?;
-        Ok(())
+        self.backend.set_modified(&r.real, when)
     }
 }
 
 /// Listing facts; `perm` tells the truth for this session (RFC 3659 7.5.5).
 fn entry_facts(
     name: String,
-    meta: &Metadata,
+    stat: &Stat,
     access: Access,
     top_level: bool,
     record: Option<&Meta>,
@@ -667,7 +641,7 @@ fn entry_facts(
 ) -> EntryFacts {
     let writable = access == Access::ReadWrite;
     let modifiable = writable && !top_level && grants.can_modify(record);
-    let (kind, perm) = if meta.is_dir() {
+    let (kind, perm) = if stat.is_dir() {
         let perm = match (writable, modifiable) {
             (true, true) => "cdeflmp",
             (true, false) => "celm",
@@ -680,48 +654,11 @@ fn entry_facts(
     EntryFacts {
         name,
         kind,
-        size: if meta.is_dir() { 4096 } else { meta.len() },
-        modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        size: if stat.is_dir() { 4096 } else { stat.len() },
+        modified: stat.modified(),
         owner: record.map(|m| m.owner.clone()),
         public: record.is_none_or(|m| m.public),
         perm: perm.to_owned(),
-        unique: (meta.dev(), meta.ino()),
-    }
-}
-
-/// Removes upload temp files left by a crash (only ones older than this start).
-fn sweep_stale_temps(root: &Path, started: SystemTime) {
-    const MAX_DEPTH: usize = 64;
-    const MAX_VISITS: usize = 2_000_000;
-    let mut stack = vec![(root.to_path_buf(), 0usize)];
-    let (mut visits, mut removed) = (0usize, 0usize);
-    while let Some((dir, depth)) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            visits += 1;
-            if visits > MAX_VISITS {
-                log::warn!("stale upload sweep stopped after {MAX_VISITS} entries");
-                return;
-            }
-            let Ok(ft) = entry.file_type() else { continue };
-            let name = entry.file_name();
-            if ft.is_dir() && depth < MAX_DEPTH {
-                stack.push((entry.path(), depth + 1));
-            } else if ft.is_file()
-                && name.to_string_lossy().starts_with(upload::TEMP_PREFIX)
-                && entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|m| m < started)
-                && fs::remove_file(entry.path()).is_ok()
-            {
-                removed += 1;
-            }
-        }
-    }
-    if removed > 0 {
-        log::info!("removed {removed} stale upload temp file(s)");
+        unique: stat.unique,
     }
 }

@@ -94,6 +94,7 @@ impl Intake {
     ) -> Intake {
         let plain_binary = !stream.is_tls()
             && kind == TransferType::Image
+            && upload.file().is_some()
             && !upload.is_append()
             && piece.is_none();
         Intake {
@@ -125,9 +126,11 @@ impl Intake {
                 }
             };
         }
-        if let Splicing::Ready(pipe) = &self.splice {
+        if let Splicing::Ready(pipe) = &self.splice
+            && let Some(file) = upload.file()
+        {
             return pipe
-                .socket_to_file(stream.fd(), upload.file().as_fd())
+                .socket_to_file(stream.fd(), file.as_fd())
                 .map(|n| (n, n))
                 .map_err(|e| match e {
                     SpliceError::Socket(e) => TakeError::Network(e),
@@ -144,7 +147,7 @@ impl Intake {
             }
             None => &self.buf[..n],
         };
-        upload.file().write_all(chunk).map_err(TakeError::File)?;
+        upload.write_all(chunk).map_err(TakeError::File)?;
         Ok((n, chunk.len()))
     }
 
@@ -152,7 +155,7 @@ impl Intake {
     fn finish(&mut self, upload: &mut Upload) -> io::Result<()> {
         if let Some((conv, converted)) = &mut self.ascii {
             conv.finish(converted);
-            upload.file().write_all(converted)?;
+            upload.write_all(converted)?;
         }
         Ok(())
     }
@@ -173,7 +176,7 @@ impl Session<'_> {
             if let Err(e) = file.seek(SeekFrom::Start(offset)) {
                 return Outcome::Failed(0, storage::Error::from(e).reply());
             }
-            return self.copy_buffered(stream, file, None);
+            return self.copy_buffered(stream, &mut file, None);
         };
         // A blocking sendfile keeps the socket buffer full without extra wakeups; the short
         // send timeout bounds how long it blocks when the client stops reading, so the
@@ -229,14 +232,15 @@ impl Session<'_> {
         if let Err(e) = file.seek(SeekFrom::Start(offset)) {
             return Outcome::Failed(0, storage::Error::from(e).reply());
         }
-        self.copy_buffered(stream, file, Some(ToNetwork::default()))
+        self.copy_buffered(stream, &mut file, Some(ToNetwork::default()))
     }
 
-    /// File → stream through one `TRANSFER_BUFFER`, converting line ends when asked.
-    fn copy_buffered(
+    /// File or stored stream → data connection through one `TRANSFER_BUFFER`, converting line
+    /// ends when asked.
+    pub(super) fn copy_buffered(
         &mut self,
         stream: &mut Stream,
-        mut file: &File,
+        file: &mut dyn Read,
         mut ascii: Option<ToNetwork>,
     ) -> Outcome {
         let mut buf = vec![0u8; self.piece().unwrap_or(TRANSFER_BUFFER)];

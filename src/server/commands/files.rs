@@ -82,7 +82,7 @@ impl Session<'_> {
     pub(super) fn mdtm(&mut self, path: &str) -> Result<Reply, SessionError> {
         let target = self.resolve(path)?;
         let meta = self.shared.storage.metadata(&target)?;
-        let modified = meta.modified().map_err(storage::Error::from)?;
+        let modified = meta.modified();
         Ok(Reply::new(codes::FILE_STATUS, listing::timeval(modified)))
     }
 

@@ -4,18 +4,19 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
+use crate::protocol::ascii::ToNetwork;
 use crate::protocol::{Reply, TransferType, codes};
 use crate::server::commands::copy::{Outcome, aborted_reply};
 use crate::server::pace::Way;
 use crate::server::session::{Session, SessionError};
 use crate::server::xferlog::{Direction, Entry};
-use crate::storage::{self, Resolved, Upload, UploadMode};
+use crate::storage::{self, Reader, Resolved, Upload, UploadMode};
 
 impl Session<'_> {
     pub(super) fn retr(&mut self, path: &str) -> Result<Reply, SessionError> {
         let target = self.resolve(path)?;
-        let (file, len) = self.shared.storage.open_read(&target)?;
         let offset = std::mem::take(&mut self.restart_at);
+        let (mut reader, len) = self.shared.storage.open_read(&target, offset)?;
         if offset > len {
             return Err(storage::Error::BadOffset.into());
         }
@@ -29,9 +30,18 @@ impl Session<'_> {
         )?;
         let started = Instant::now();
         self.pacer = self.pacer_for(Way::Download);
-        let outcome = match self.transfer_type {
-            TransferType::Image => self.send_file(&mut stream, &file, offset, len),
-            TransferType::Ascii => self.send_file_ascii(&mut stream, &file, offset),
+        let outcome = match (&mut reader, self.transfer_type) {
+            (Reader::File(file), TransferType::Image) => {
+                self.send_file(&mut stream, file, offset, len)
+            }
+            (Reader::File(file), TransferType::Ascii) => {
+                self.send_file_ascii(&mut stream, file, offset)
+            }
+            // A stored stream already starts at the offset.
+            (Reader::Stream(source), kind) => {
+                let ascii = (kind == TransferType::Ascii).then(ToNetwork::default);
+                self.copy_buffered(&mut stream, source, ascii)
+            }
         };
         self.pacer = None;
         stream.finish();

@@ -1,4 +1,4 @@
-//! Ownership and visibility of what clients created: an in-memory map from namespace path to
+//! The local back-end's ownership records: an in-memory map from namespace path to
 //! owner/visibility, made durable by an append-only JSON-lines journal (`data/metadata.jsonl`)
 //! that is replayed and compacted on start. Each change appends one line: O(1) per upload.
 
@@ -11,21 +11,7 @@ use std::sync::{Mutex, PoisonError, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-/// Who owns an entry and who may see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Meta {
-    pub owner: String,
-    pub public: bool,
-}
-
-impl Meta {
-    pub fn new(owner: impl Into<String>, public: bool) -> Meta {
-        Meta {
-            owner: owner.into(),
-            public,
-        }
-    }
-}
+use crate::storage::record::{Meta, tombstone};
 
 /// One journal line.
 #[derive(Debug, Serialize, Deserialize)]
@@ -54,12 +40,6 @@ enum Record {
     Deletions {
         applied: u64,
     },
-}
-
-/// The owner recorded for entries of a deleted account. `~` is not allowed in user names, so
-/// a later account of the same name does not inherit the files (private ones stay private).
-pub fn tombstone(owner: &str) -> String {
-    format!("~{owner}")
 }
 
 pub struct MetaStore {
@@ -241,7 +221,7 @@ impl MetaStore {
     }
 }
 
-pub(super) fn real_path(root: &Path, virt: &str) -> PathBuf {
+pub fn real_path(root: &Path, virt: &str) -> PathBuf {
     let mut p = root.to_path_buf();
     for c in virt.split('/').filter(|c| !c.is_empty()) {
         p.push(c);

@@ -1,0 +1,1 @@
+//! The S3 back-end (placeholder while the seam lands).
