@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README): installs the external FTP clients and servers the tests
 # drive (curl, lftp, rclone, wget, ncftp, tnftp, python3, tmux, haproxy; pyftpdlib and aioftp from pip),
-# systemd-analyze for the unit file, and cargo-deb for the package check,
+# systemd-analyze for the unit file, cargo-deb for the package check, Garage (S3) for
+# the scale-out tests,
 # Debian's chromium and the npm
 # packages of tests/browser (playwright-core, no browser download) for the web client's
 # end-to-end test, then runs every test target.
@@ -66,6 +67,19 @@ for module in pyftpdlib aioftp; do
         fi
     fi
 done
+
+# Garage, the S3 store the scale-out tests run as a three-node cluster (an external test
+# service, not linked): built from crates.io once, about 9 minutes on a 2-core machine.
+if ! command -v garage >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/garage" ]; then
+    echo "installing garage (cargo install --locked garage; takes a while once)" >&2
+    log=$(mktemp)
+    if ! cargo install --locked --quiet garage </dev/null >"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        echo "cannot install garage (cargo install --locked garage)" >&2
+        exit 1
+    fi
+    rm -f "$log"
+fi
 
 # playwright-core for tests/browser/e2e.mjs, exactly as package-lock.json says.
 if [ ! -d tests/browser/node_modules/playwright-core ]; then

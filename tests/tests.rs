@@ -18,5 +18,6 @@ mod packaging;
 mod proxy;
 mod quotas;
 mod readme;
+mod scaleout;
 
 mod web;

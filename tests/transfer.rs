@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use suppaftp::types::FileType;
 
 use crate::support::{
-    ALICE, BOB, Raw, TestServer, dir_names, place, pseudo_random, sha256, sha256_file, wait_until,
+    ALICE, BOB, Raw, TestServer, dir_names, place, pseudo_random, rest_retr, rest_stor, sha256,
+    sha256_file, wait_until,
 };
 
 /// Waits (bounded) until the server has ended every session, so its clean-up has run.
@@ -158,35 +159,6 @@ fn appe_appends() {
         std::fs::read(server.storage("alice/log.txt")).unwrap(),
         expected
     );
-}
-
-/// `REST n` right before `RETR` (after EPSV, as RFC 3659 5.3 orders it): (opening, data, final).
-fn rest_retr(raw: &mut Raw, offset: u64, verb: &str) -> (String, Vec<u8>, String) {
-    let mut data = raw.epsv();
-    assert_eq!(
-        raw.cmd(&format!("REST {offset}")),
-        format!("350 Restart position accepted ({offset}).\r\n")
-    );
-    let opening = raw.cmd(verb);
-    if !opening.starts_with("150 ") {
-        return (opening, Vec::new(), String::new());
-    }
-    let mut buf = Vec::new();
-    data.read_to_end(&mut buf).unwrap();
-    (opening, buf, raw.reply())
-}
-
-/// `REST n` right before `STOR`: (opening, final).
-fn rest_stor(raw: &mut Raw, offset: u64, verb: &str, body: &[u8]) -> (String, String) {
-    let mut data = raw.epsv();
-    raw.cmd(&format!("REST {offset}"));
-    let opening = raw.cmd(verb);
-    if !opening.starts_with("150 ") {
-        return (opening, String::new());
-    }
-    data.write_all(body).unwrap();
-    drop(data);
-    (opening, raw.reply())
 }
 
 #[test]

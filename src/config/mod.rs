@@ -63,8 +63,21 @@ pub struct Settings {
     pub proxy_protocol: bool,
     /// The proxies whose PROXY headers are believed (default: loopback only).
     pub proxy_trusted: Vec<ipnet::IpNet>,
+    /// Where files and their ownership records are kept.
+    pub storage: StorageChoice,
     /// Where the log goes instead of stderr.
     pub log: LogTarget,
+}
+
+/// `storage`: this machine's `server_storage/`, or an S3 bucket shared by several nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageChoice {
+    Local,
+    S3 {
+        endpoint: crate::storage::s3::Endpoint,
+        /// Keys start with this (`""`, or `"dir/"`).
+        prefix: String,
+    },
 }
 
 /// `log_file` / `log_syslog`.
@@ -114,6 +127,19 @@ pub struct FileConfig {
     pub proxy_protocol: Option<bool>,
     /// Addresses and CIDR blocks of the proxies whose headers are believed.
     pub proxy_trusted: Option<Vec<String>>,
+    /// `"local"` (default) or `"s3"`.
+    pub storage: Option<String>,
+    /// The S3 endpoint's URL (`http://127.0.0.1:3900`).
+    pub s3_endpoint: Option<String>,
+    pub s3_bucket: Option<String>,
+    /// Default `us-east-1`; Garage's is `garage`.
+    pub s3_region: Option<String>,
+    /// Keys of this server start with this prefix.
+    pub s3_prefix: Option<String>,
+    /// Else `AWS_ACCESS_KEY_ID`.
+    pub s3_access_key_id: Option<String>,
+    /// Else `AWS_SECRET_ACCESS_KEY`.
+    pub s3_secret_access_key: Option<String>,
     /// Append the log to this file instead of stderr.
     pub log_file: Option<PathBuf>,
     /// Send the log to the system logger instead of stderr.
@@ -201,6 +227,7 @@ impl Settings {
         flags: Overrides,
     ) -> Result<Settings, ConfigError> {
         let throttle = throttle_policy(&file);
+        let storage = storage_choice(&file)?;
         let listen = addresses("listen", flags.listen, file.listen, DEFAULT_LISTEN)?;
         let implicit_tls_listen = addresses(
             "implicit_tls_listen",
@@ -231,6 +258,7 @@ impl Settings {
             return Err(value("bcrypt_cost", "must be between 4 and 31"));
         }
         Ok(Settings {
+            storage,
             instance: Instance::new(dir),
             listen,
             pasv_ports,
@@ -314,6 +342,54 @@ fn log_target(
             socket.unwrap_or_else(|| PathBuf::from("/dev/log")),
         )),
         (None, false) => Ok(LogTarget::Stderr),
+    }
+}
+
+/// `storage` and the `s3_*` keys; the keys may come from the environment instead.
+fn storage_choice(file: &FileConfig) -> Result<StorageChoice, ConfigError> {
+    match file.storage.as_deref().unwrap_or("local") {
+        "local" => Ok(StorageChoice::Local),
+        "s3" => {
+            let required = |key: &'static str, v: &Option<String>| {
+                v.clone()
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| value(key, "is required with storage = \"s3\""))
+            };
+            let from_env = |key: &'static str, v: &Option<String>, env: &str| {
+                v.clone()
+                    .or_else(|| std::env::var(env).ok())
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| {
+                        value(
+                            key,
+                            &format!("is required with storage = \"s3\" (or {env})"),
+                        )
+                    })
+            };
+            let url = required("s3_endpoint", &file.s3_endpoint)?;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(value("s3_endpoint", "must be an http:// or https:// URL"));
+            }
+            Ok(StorageChoice::S3 {
+                endpoint: crate::storage::s3::Endpoint {
+                    url,
+                    bucket: required("s3_bucket", &file.s3_bucket)?,
+                    region: file.s3_region.clone().unwrap_or_else(|| "us-east-1".into()),
+                    access_key: from_env(
+                        "s3_access_key_id",
+                        &file.s3_access_key_id,
+                        "AWS_ACCESS_KEY_ID",
+                    )?,
+                    secret_key: from_env(
+                        "s3_secret_access_key",
+                        &file.s3_secret_access_key,
+                        "AWS_SECRET_ACCESS_KEY",
+                    )?,
+                },
+                prefix: file.s3_prefix.clone().unwrap_or_default(),
+            })
+        }
+        _ => Err(value("storage", "must be \"local\" or \"s3\"")),
     }
 }
 

@@ -27,7 +27,7 @@ pub use admission::Permit;
 pub use shutdown::Shutdown;
 
 use crate::auth::{self, Accounts, Directories, Limits, Throttle, ThrottlePolicy};
-use crate::config::Settings;
+use crate::config::{Settings, StorageChoice};
 use crate::instance::InstanceLock;
 use crate::limits::{EVICTION_MIN_WAIT, SHUTDOWN_GRACE, SIGNUPS_PER_HOUR};
 use crate::protocol::address::canonical;
@@ -167,13 +167,7 @@ impl Server {
         }
         let created_admin_password = auth::ensure_admin(&accounts)?;
         let directories = Directories::open(&instance.data_dir())?;
-        let storage = Storage::open(
-            &instance.storage_dir(),
-            &instance.metadata_journal(),
-            settings.fsync_uploads,
-            &|name: &str| accounts.lookup(name).is_some(),
-        )
-        .map_err(setup("server_storage"))?;
+        let storage = open_storage(&settings, &accounts)?;
         for account in accounts.list() {
             if let Err(e) = storage.ensure_home(account.name.as_str()) {
                 log::warn!("cannot create home of {}: {e}", account.name);
@@ -376,6 +370,29 @@ fn tombstone_deleted_accounts(shared: &Arc<Shared>) -> Result<(), ServerError> {
         }),
     )?;
     Ok(())
+}
+
+/// The storage back-end the settings name: `server_storage/` with its journal, or a bucket.
+fn open_storage(settings: &Settings, accounts: &Accounts) -> Result<Storage, ServerError> {
+    let instance = &settings.instance;
+    match &settings.storage {
+        StorageChoice::Local => Storage::open(
+            &instance.storage_dir(),
+            &instance.metadata_journal(),
+            settings.fsync_uploads,
+            &|name: &str| accounts.lookup(name).is_some(),
+        )
+        .map_err(setup("server_storage")),
+        StorageChoice::S3 { endpoint, prefix } => {
+            let store = crate::storage::s3::ObjectStore::open(endpoint, prefix).map_err(|e| {
+                ServerError::Setup {
+                    what: format!("S3 bucket {} at {}", endpoint.bucket, endpoint.url),
+                    source: io::Error::other(e.to_string()),
+                }
+            })?;
+            Ok(Storage::over(Box::new(store)))
+        }
+    }
 }
 
 /// Each configured listener, bound, with whether it is implicit TLS.

@@ -4,9 +4,11 @@
 
 #![allow(dead_code)]
 
+mod garage;
 mod haproxy;
 mod process;
 mod tls;
+pub use garage::Garage;
 pub use haproxy::Haproxy;
 pub use process::*;
 pub use tls::*;
@@ -504,4 +506,33 @@ pub fn connect_from(src: std::net::IpAddr, addr: SocketAddr) -> std::io::Result<
     socket.bind(&SocketAddr::new(src, 0).into())?;
     socket.connect_timeout(&addr.into(), Duration::from_secs(10))?;
     Ok(socket.into())
+}
+
+/// `REST n` right before `RETR` (after EPSV, as RFC 3659 5.3 orders it): (opening, data, final).
+pub fn rest_retr(raw: &mut Raw, offset: u64, verb: &str) -> (String, Vec<u8>, String) {
+    let mut data = raw.epsv();
+    assert_eq!(
+        raw.cmd(&format!("REST {offset}")),
+        format!("350 Restart position accepted ({offset}).\r\n")
+    );
+    let opening = raw.cmd(verb);
+    if !opening.starts_with("150 ") {
+        return (opening, Vec::new(), String::new());
+    }
+    let mut buf = Vec::new();
+    data.read_to_end(&mut buf).unwrap();
+    (opening, buf, raw.reply())
+}
+
+/// `REST n` right before `STOR`: (opening, final).
+pub fn rest_stor(raw: &mut Raw, offset: u64, verb: &str, body: &[u8]) -> (String, String) {
+    let mut data = raw.epsv();
+    raw.cmd(&format!("REST {offset}"));
+    let opening = raw.cmd(verb);
+    if !opening.starts_with("150 ") {
+        return (opening, String::new());
+    }
+    data.write_all(body).unwrap();
+    drop(data);
+    (opening, raw.reply())
 }
