@@ -381,6 +381,39 @@ impl UserCommand {
 
 fn user(cmd: UserCommand) -> anyhow::Result<()> {
     existing_dir(cmd.dir())?;
+    // With storage = "s3" the accounts live in the bucket: take its edits first, then give it
+    // this one, so every node has it within a second or two.
+    let bucket = bucket_accounts(cmd.dir())?;
+    if let Some(bucket) = &bucket {
+        bucket
+            .sync()
+            .context("cannot reach the accounts in the bucket")?;
+    }
+    user_locally(cmd)?;
+    if let Some(bucket) = &bucket {
+        bucket.sync().context(
+            "the change is made here but not yet in the bucket (a running server retries)",
+        )?;
+    }
+    Ok(())
+}
+
+/// The bucket's accounts, when the instance's config says `storage = "s3"`.
+fn bucket_accounts(dir: &Path) -> anyhow::Result<Option<crate::auth::bucket::SharedAccounts>> {
+    let file = load_file_config(dir, None)?;
+    let crate::config::StorageChoice::S3 { endpoint, prefix } =
+        crate::config::storage_choice(&file)?
+    else {
+        return Ok(None);
+    };
+    let data = Instance::new(dir).data_dir();
+    std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
+    Ok(Some(crate::auth::bucket::SharedAccounts::new(
+        &endpoint, &prefix, &data,
+    )?))
+}
+
+fn user_locally(cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Add {
             name,

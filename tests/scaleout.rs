@@ -187,8 +187,24 @@ fn a_failed_upload_leaves_no_object() {
     assert_eq!(list, "", "nothing half-written under the name");
 }
 
-/// The ferroftp.toml of a node at `ip` on `garage`'s bucket, behind the test's HAProxy.
-fn node_instance(garage: &Garage, ip: &str) -> (tempfile::TempDir, Served, SocketAddr) {
+fn user_add(dir: &std::path::Path, (name, password): (&str, &str)) {
+    run_with_input(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
+            .args(["user", "add", name, "--password-stdin", "--dir"])
+            .arg(dir),
+        Some(format!("{password}\n").as_bytes()),
+        30,
+    )
+    .ok("user add");
+}
+
+/// A node at `ip` on `garage`'s bucket, behind the test's HAProxy; `users` are added with
+/// `ferroftp user add` on its instance before it starts (they reach the bucket at once).
+fn node_instance(
+    garage: &Garage,
+    ip: &str,
+    users: &[(&str, &str)],
+) -> (tempfile::TempDir, Served, SocketAddr) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("ferroftp.toml"),
@@ -198,15 +214,8 @@ fn node_instance(garage: &Garage, ip: &str) -> (tempfile::TempDir, Served, Socke
         ),
     )
     .unwrap();
-    for (name, password) in [ALICE, BOB] {
-        run_with_input(
-            std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
-                .args(["user", "add", name, "--password-stdin", "--dir"])
-                .arg(dir.path()),
-            Some(format!("{password}\n").as_bytes()),
-            30,
-        )
-        .ok("user add");
+    for user in users {
+        user_add(dir.path(), *user);
     }
     let mut node = Served::start(dir.path(), &["--listen", &format!("{ip}:0")]);
     let addr = listening(node.lines_until("listening on").last().unwrap());
@@ -245,7 +254,8 @@ fn pasv_data(raw: &mut Raw, client: &str) -> std::net::TcpStream {
 
 fn put(raw: &mut Raw, client: &str, name: &str, body: &[u8]) -> String {
     let mut data = pasv_data(raw, client);
-    assert!(raw.cmd(&format!("STOR {name}")).starts_with("150 "));
+    let opening = raw.cmd(&format!("STOR {name}"));
+    assert!(opening.starts_with("150 "), "{opening}");
     data.write_all(body).unwrap();
     drop(data);
     raw.reply()
@@ -273,14 +283,33 @@ fn node_of(raw: &mut Raw) -> String {
 #[test]
 fn two_nodes_on_one_bucket_behind_haproxy() {
     let mut garage = Garage::start();
-    let (_d1, node1, addr1) = node_instance(&garage, "127.0.0.11");
-    let (_d2, node2, addr2) = node_instance(&garage, "127.0.0.12");
+    // Node 2 has no account of its own: it takes node 1's from the bucket.
+    let (dir1, node1, addr1) = node_instance(&garage, "127.0.0.11", &[ALICE, BOB]);
+    let (_dir2, node2, addr2) = node_instance(&garage, "127.0.0.12", &[]);
     let proxy = Haproxy::start("127.0.0.10", &[addr1, addr2]);
 
     // Two sessions land on the two nodes (round robin); alice uploads through one and reads
     // the same bytes through the other.
     let mut first = through(proxy.addr, "127.0.0.5", ALICE);
     let on_first = node_of(&mut first);
+    eprintln!("first on {on_first}; PWD {}", first.cmd("PWD"));
+    let (_, l) = {
+        let mut d = pasv_data(&mut first, "127.0.0.5");
+        first.cmd("LIST /");
+        let mut t = String::new();
+        d.read_to_string(&mut t).unwrap();
+        (first.reply(), t)
+    };
+    eprintln!("root: {l}");
+    eprintln!(
+        "node2 dirs: {:?}",
+        std::fs::read_to_string(_dir2.path().join("data/directories.txt"))
+    );
+    eprintln!(
+        "node2 creds: {:?}",
+        std::fs::read_to_string(_dir2.path().join("data/credentials.txt"))
+    );
+    eprintln!("node2 log: {}", node2.stderr());
     let mut second = (0..8)
         .map(|_| through(proxy.addr, "127.0.0.5", ALICE))
         .find_map(|mut s| (node_of(&mut s) != on_first).then_some(s))
@@ -339,6 +368,29 @@ fn two_nodes_on_one_bucket_behind_haproxy() {
         !logs.contains("ip=127.0.0.10"),
         "the proxy is named nowhere"
     );
+
+    // `ferroftp user add` on node 1's instance: carol logs in on node 2 within 2 s.
+    let carol = ("carol", "carol-pw");
+    user_add(dir1.path(), carol);
+    let added = std::time::Instant::now();
+    // Each try from its own address: a refused try counts as a failed login (2 block).
+    let mut attempt = 30;
+    let on_node2 = loop {
+        attempt += 1;
+        assert!(
+            added.elapsed() < std::time::Duration::from_secs(2),
+            "carol could not log in on node 2 within 2 s"
+        );
+        let mut raw = Raw::connect_from(&format!("127.0.0.{attempt}"), proxy.addr);
+        assert!(raw.reply().starts_with("220 "));
+        raw.cmd("USER carol");
+        let answer = raw.cmd("PASS carol-pw");
+        if answer.starts_with("230 ") && node_of(&mut raw) == "127.0.0.12" {
+            break added.elapsed();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    eprintln!("carol logged in on node 2 {on_node2:?} after user add on node 1");
 
     // One Garage node killed mid-way: with two of three replicas left, transfers go on.
     garage.kill(2);

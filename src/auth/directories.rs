@@ -199,7 +199,7 @@ impl UserRule for Rule {
 /// The whole file, in order, every line kept as written (so removing a user leaves the
 /// admin's formatting and comments alone).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct DirectoriesFile(UserLines<Rule>);
+pub(crate) struct DirectoriesFile(UserLines<Rule>);
 
 impl Format for DirectoriesFile {
     const FILE: &'static str = DIRECTORIES_FILE;

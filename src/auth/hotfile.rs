@@ -382,7 +382,7 @@ pub(crate) struct FileLock {
 
 impl FileLock {
     /// Blocks until the lock is ours. Holders only read, rewrite and rename one small file.
-    fn acquire(path: &Path) -> Result<FileLock, Error> {
+    pub(crate) fn acquire(path: &Path) -> Result<FileLock, Error> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)

@@ -6,6 +6,7 @@
 //! `password`, brute-force counting in `throttle`, per-user quotas and rates of
 //! `data/limits.txt` in `limits`.
 
+pub mod bucket;
 mod cache;
 mod credentials;
 mod deletions;

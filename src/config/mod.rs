@@ -346,7 +346,7 @@ fn log_target(
 }
 
 /// `storage` and the `s3_*` keys; the keys may come from the environment instead.
-fn storage_choice(file: &FileConfig) -> Result<StorageChoice, ConfigError> {
+pub fn storage_choice(file: &FileConfig) -> Result<StorageChoice, ConfigError> {
     match file.storage.as_deref().unwrap_or("local") {
         "local" => Ok(StorageChoice::Local),
         "s3" => {

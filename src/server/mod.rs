@@ -74,6 +74,8 @@ pub struct Shared {
     pub xferlog: XferLog,
     pub metrics: Metrics,
     pub shutdown: Shutdown,
+    /// With `storage = "s3"`: the accounts every node shares through the bucket.
+    shared_accounts: Option<auth::bucket::SharedAccounts>,
     admission: Arc<Admission>,
 }
 
@@ -160,13 +162,18 @@ impl Server {
         // Read-only, so a malformed limits.txt stops the start before anything is written.
         let limits = Limits::open(&instance.data_dir())?;
         instance.prepare().map_err(setup("instance directory"))?;
+        // Before the accounts are read: a node joining a cluster takes the bucket's accounts
+        // (and its admin) instead of making its own. directories.txt first, so a new
+        // instance's default grants go up with that first exchange.
+        let directories = Directories::open(&instance.data_dir())?;
+        let shared_accounts = shared_accounts(&settings)?;
+        directories.reload_if_changed();
         let accounts = Accounts::open(&instance.data_dir(), settings.bcrypt_cost)?;
         unblock::discard_stale(&instance.data_dir());
         if settings.password_cache {
             accounts.enable_password_cache(settings.password_cache_ttl)?;
         }
         let created_admin_password = auth::ensure_admin(&accounts)?;
-        let directories = Directories::open(&instance.data_dir())?;
         let storage = open_storage(&settings, &accounts)?;
         for account in accounts.list() {
             if let Err(e) = storage.ensure_home(account.name.as_str()) {
@@ -194,6 +201,7 @@ impl Server {
             xferlog,
             metrics: Metrics::new(),
             shutdown: Shutdown::new(),
+            shared_accounts,
             admission: Arc::new(Admission::new(EVICTION_MIN_WAIT)),
         });
         tombstone_deleted_accounts(&shared)?;
@@ -305,7 +313,11 @@ fn spawn_reloader(shared: &Arc<Shared>) -> Result<thread::JoinHandle<()>, Server
         .spawn(move || {
             let mut known = account_names(&shared.accounts);
             let mut generation = shared.accounts.generation();
+            let mut sync_failing = false;
             while !shared.shutdown.wait_timeout(Duration::from_secs(1)) {
+                if let Some(bucket) = &shared.shared_accounts {
+                    sync_failing = sync_accounts(bucket, sync_failing);
+                }
                 shared.accounts.reload_if_changed();
                 shared.directories.reload_if_changed();
                 shared.limits.reload_if_changed();
@@ -321,6 +333,37 @@ fn spawn_reloader(shared: &Arc<Shared>) -> Result<thread::JoinHandle<()>, Server
             }
         })
         .map_err(setup("reload thread"))
+}
+
+/// One exchange of account edits with the bucket; a failure is logged when it starts and
+/// when it ends, not every second. Returns whether it is failing.
+fn sync_accounts(bucket: &auth::bucket::SharedAccounts, was_failing: bool) -> bool {
+    match bucket.sync() {
+        Ok(_) if was_failing => {
+            log::info!("accounts are in step with the bucket again");
+            false
+        }
+        Ok(_) => false,
+        Err(e) => {
+            if !was_failing {
+                log::warn!("cannot exchange account edits with the bucket: {e}");
+            }
+            true
+        }
+    }
+}
+
+/// With `storage = "s3"`, the accounts shared through the bucket, brought in step once.
+fn shared_accounts(
+    settings: &Settings,
+) -> Result<Option<auth::bucket::SharedAccounts>, ServerError> {
+    let StorageChoice::S3 { endpoint, prefix } = &settings.storage else {
+        return Ok(None);
+    };
+    let bucket =
+        auth::bucket::SharedAccounts::new(endpoint, prefix, &settings.instance.data_dir())?;
+    bucket.sync()?;
+    Ok(Some(bucket))
 }
 
 /// Accounts deleted by a hand edit of credentials.txt (the CLI and SITE DELUSER log theirs)

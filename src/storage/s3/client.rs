@@ -61,10 +61,18 @@ pub struct Head {
     pub record: Option<Meta>,
 }
 
-/// One page of a listing: objects (key, size) and the "directories" below the prefix.
+/// One listed object.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub key: String,
+    pub size: u64,
+    pub etag: Option<String>,
+}
+
+/// One page of a listing: objects and the "directories" below the prefix.
 #[derive(Debug, Default)]
 pub struct Page {
-    pub objects: Vec<(String, u64)>,
+    pub objects: Vec<Listed>,
     pub prefixes: Vec<String>,
     pub next: Option<String>,
 }
@@ -234,14 +242,14 @@ impl Client {
         Ok(Box::new(response.into_body().into_reader()))
     }
 
-    /// PUT of a whole (small) object with its record.
+    /// PUT of a whole (small) object with its record; returns its ETag.
     pub fn put(
         &self,
         key: &str,
         body: &[u8],
         record: Option<&Meta>,
         mtime: Option<SystemTime>,
-    ) -> Result<(), S3Error> {
+    ) -> Result<Option<String>, S3Error> {
         let headers = record_headers(record, mtime);
         let mut action = self.bucket.put_object(Some(&self.credentials), key);
         for (name, value) in &headers {
@@ -253,7 +261,8 @@ impl Client {
             request = request.header(*name, value);
         }
         let response = request.send(body).map_err(transport)?;
-        Client::check("PUT", key, response).map(drop)
+        let response = Client::check("PUT", key, response)?;
+        Ok(header(&response, "etag").map(str::to_owned))
     }
 
     /// CopyObject from `from` to `to` (the same key: a metadata change) with a new record.
@@ -336,7 +345,11 @@ impl Client {
             objects: parsed
                 .contents
                 .into_iter()
-                .map(|c| (c.key, c.size.unwrap_or(0)))
+                .map(|c| Listed {
+                    key: c.key,
+                    size: c.size.unwrap_or(0),
+                    etag: c.etag,
+                })
                 .collect(),
             prefixes: parsed
                 .common_prefixes

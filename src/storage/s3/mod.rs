@@ -108,7 +108,7 @@ impl ObjectStore {
         let mut token = None;
         loop {
             let page = self.client.list(prefix, false, PAGE, token.as_deref())?;
-            keys.extend(page.objects);
+            keys.extend(page.objects.into_iter().map(|o| (o.key, o.size)));
             if keys.len() > MAX_WALK {
                 return Err(Error::Io(io::Error::other(format!(
                     "more than {MAX_WALK} objects under {prefix}"
@@ -216,7 +216,8 @@ impl Backend for ObjectStore {
                     record: Some(head.and_then(|h| h.record)),
                 });
             }
-            for (key, _) in page.objects {
+            for listed in page.objects {
+                let key = listed.key;
                 let name = &key[prefix.len()..];
                 if name.is_empty() || name.contains('/') {
                     continue;
@@ -300,15 +301,15 @@ impl Backend for ObjectStore {
         if self.stat(place).is_ok() {
             return Err(Error::AlreadyExists);
         }
-        Ok(self
-            .client
-            .put(&self.dir_prefix(place), b"", Some(&meta), None)?)
+        self.client
+            .put(&self.dir_prefix(place), b"", Some(&meta), None)?;
+        Ok(())
     }
 
     fn remove_dir(&self, place: &Path, _virt: &str) -> Result<(), Error> {
         let marker = self.dir_prefix(place);
         let page = self.client.list(&marker, false, 2, None)?;
-        if page.objects.iter().any(|(key, _)| *key != marker) {
+        if page.objects.iter().any(|o| o.key != marker) {
             return Err(Error::NotEmpty);
         }
         Ok(self.client.delete(&marker)?)
@@ -386,7 +387,10 @@ impl Backend for ObjectStore {
                     .client
                     .copy(&marker, &marker, Some(&meta), Some(head.modified))?)
             }
-            None => Ok(self.client.put(&marker, b"", Some(&meta), None)?),
+            None => {
+                self.client.put(&marker, b"", Some(&meta), None)?;
+                Ok(())
+            }
         }
     }
 

@@ -180,10 +180,11 @@ impl Sink for ObjectSink {
                 .client
                 .complete_multipart(&self.key, id, &self.etags)
                 .map_err(store_error)?,
-            None => self
-                .client
-                .put(&self.key, &self.buf, self.record.as_ref(), None)
-                .map_err(store_error)?,
+            None => {
+                self.client
+                    .put(&self.key, &self.buf, self.record.as_ref(), None)
+                    .map_err(store_error)?;
+            }
         }
         self.published = true;
         Ok(())
