@@ -150,6 +150,10 @@ pub trait Backend: Send + Sync + Debug {
     fn set_modified(&self, place: &Path, when: SystemTime) -> Result<(), Error>;
     /// The ownership record of `virt`.
     fn record(&self, virt: &str) -> Result<Option<Meta>, Error>;
+    /// The record of `virt`, known to be a directory if it exists (a path's ancestors).
+    fn dir_record(&self, virt: &str) -> Result<Option<Meta>, Error> {
+        self.record(virt)
+    }
     /// Sets the record of an existing entry.
     fn set_record(&self, virt: &str, meta: Meta) -> Result<(), Error>;
     /// Bytes and files of the plain files `owner` owns.

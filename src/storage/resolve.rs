@@ -102,11 +102,17 @@ impl Storage {
     /// Top-level directories are governed by the grants alone.
     fn visible_meta(&self, grants: &Grants, virt: &VirtualPath) -> Result<Option<Meta>, Error> {
         let path = virt.as_str();
+        let last = virt.components().count().saturating_sub(1);
         let mut meta = None;
         let mut end = 0;
         for (i, c) in virt.components().enumerate() {
             end += 1 + c.len();
-            meta = self.backend.record(&path[..end])?;
+            // What lies above the last name can only be a directory.
+            meta = if i < last {
+                self.backend.dir_record(&path[..end])?
+            } else {
+                self.backend.record(&path[..end])?
+            };
             if i > 0 && !grants.can_see(meta.as_ref()) {
                 return Err(Error::NotFound);
             }

@@ -67,6 +67,7 @@ pub struct Listed {
     pub key: String,
     pub size: u64,
     pub etag: Option<String>,
+    pub modified: Option<SystemTime>,
 }
 
 /// One page of a listing: objects and the "directories" below the prefix.
@@ -346,6 +347,11 @@ impl Client {
                 .contents
                 .into_iter()
                 .map(|c| Listed {
+                    modified: c
+                        .last_modified
+                        .as_deref()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .map(SystemTime::from),
                     key: c.key,
                     size: c.size.unwrap_or(0),
                     etag: c.etag,

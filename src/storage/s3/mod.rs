@@ -5,6 +5,7 @@
 //! writes are relied on (Garage accepts them without honouring them).
 
 pub mod client;
+mod recent;
 pub mod upload;
 
 use std::hash::{Hash, Hasher};
@@ -18,7 +19,8 @@ use super::backend::{Backend, Entry, Located, Reader, Sink, Stat, UploadRecord};
 use super::record::tombstone;
 use super::{Error, Meta, PUBLIC_DIR, UploadMode, VirtualPath};
 pub use client::Endpoint;
-use client::{Client, S3Error};
+use client::{Client, Head, S3Error};
+use recent::{DirSeen, Recent, Seen};
 use upload::ObjectSink;
 
 /// Top-level name kept for the server's own objects (accounts); never part of the namespace.
@@ -47,6 +49,8 @@ pub struct ObjectStore {
     /// "" or "some/prefix/".
     prefix: String,
     deletions_applied: AtomicU64,
+    /// What this node read from the store in the last second.
+    recent: Arc<Recent>,
 }
 
 impl ObjectStore {
@@ -61,14 +65,15 @@ impl ObjectStore {
             client: Arc::new(Client::new(endpoint)?),
             prefix,
             deletions_applied: AtomicU64::new(0),
+            recent: Arc::new(Recent::default()),
         };
         store.client.list(&store.prefix, true, 1, None)?;
         let public = VirtualPath::top(PUBLIC_DIR);
         let place = store.place_of(&public);
         if store.stat(&place).is_err() {
-            store
-                .client
-                .put(&store.dir_prefix(&place), b"", None, None)?;
+            let marker = store.dir_prefix(&place);
+            store.client.put(&marker, b"", None, None)?;
+            store.recent.forget(&marker);
         }
         Ok(store)
     }
@@ -95,6 +100,83 @@ impl ObjectStore {
             self.prefix.clone()
         } else {
             format!("{}/", self.key(place))
+        }
+    }
+
+    /// HEAD of `key`, from this node's short memory when fresh.
+    fn head(&self, key: &str) -> Result<Option<Head>, Error> {
+        if let Some(Seen::Head(head)) = self.recent.get(key) {
+            return Ok(head);
+        }
+        self.head_fresh(key)
+    }
+
+    fn head_fresh(&self, key: &str) -> Result<Option<Head>, Error> {
+        let head = self.client.head(key)?;
+        self.recent.put(key, Seen::Head(head.clone()));
+        Ok(head)
+    }
+
+    /// The directory whose keys start with `marker`, if there is one: its marker (with the
+    /// record), or keys below it. One listing, and the marker's HEAD when it has one.
+    fn dir(&self, marker: &str) -> Result<Option<DirSeen>, Error> {
+        if let Some(Seen::Dir(dir)) = self.recent.get(marker) {
+            return Ok(dir);
+        }
+        let page = self.client.list(marker, false, 1, None)?;
+        let dir = match page.objects.first() {
+            None => None,
+            Some(first) if first.key == marker => {
+                let head = self.client.head(marker)?;
+                Some(DirSeen {
+                    modified: head
+                        .as_ref()
+                        .map(|h| h.modified)
+                        .or(first.modified)
+                        .unwrap_or(UNIX_EPOCH),
+                    record: head.and_then(|h| h.record),
+                })
+            }
+            Some(_) => Some(DirSeen {
+                modified: UNIX_EPOCH,
+                record: None,
+            }),
+        };
+        self.recent.put(marker, Seen::Dir(dir.clone()));
+        Ok(dir)
+    }
+
+    /// MFMT: the object (or the directory's marker) copied onto itself with the new time.
+    fn rewrite_time(&self, place: &Path, when: SystemTime) -> Result<(), Error> {
+        let key = self.key(place);
+        let key = match self.client.head(key)? {
+            Some(_) => key.to_owned(),
+            None => self.dir_prefix(place),
+        };
+        let head = self.client.head(&key)?.ok_or(Error::NotFound)?;
+        Ok(self
+            .client
+            .copy(&key, &key, head.record.as_ref(), Some(when))?)
+    }
+
+    /// The record of a file, or of a directory's marker (made when it has none).
+    fn rewrite_record(&self, key: &str, meta: &Meta) -> Result<(), Error> {
+        if let Some(head) = self.client.head(key)? {
+            return Ok(self
+                .client
+                .copy(key, key, Some(meta), Some(head.modified))?);
+        }
+        let marker = format!("{key}/");
+        match self.client.head(&marker)? {
+            Some(head) => {
+                Ok(self
+                    .client
+                    .copy(&marker, &marker, Some(meta), Some(head.modified))?)
+            }
+            None => {
+                self.client.put(&marker, b"", Some(meta), None)?;
+                Ok(())
+            }
         }
     }
 
@@ -166,7 +248,7 @@ impl Backend for ObjectStore {
             return Ok(dir_stat(&self.prefix, UNIX_EPOCH));
         }
         let key = self.key(place);
-        if let Some(head) = self.client.head(key)? {
+        if let Some(head) = self.head(key)? {
             return Ok(Stat {
                 is_dir: false,
                 len: head.len,
@@ -175,19 +257,20 @@ impl Backend for ObjectStore {
             });
         }
         let marker = self.dir_prefix(place);
-        if let Some(head) = self.client.head(&marker)? {
-            return Ok(dir_stat(&marker, head.modified));
+        match self.dir(&marker)? {
+            Some(dir) => Ok(dir_stat(&marker, dir.modified)),
+            None => Err(Error::NotFound),
         }
-        // A directory another tool made without a marker: keys below it are enough.
-        let page = self.client.list(&marker, false, 1, None)?;
-        if page.objects.is_empty() {
-            return Err(Error::NotFound);
-        }
-        Ok(dir_stat(&marker, UNIX_EPOCH))
     }
 
+    /// Asks the store afresh whether a file has the name (publishing checks this); a
+    /// directory there is judged from this node's last second.
     fn exists(&self, place: &Path) -> bool {
-        self.stat(place).is_ok()
+        if self.is_root(place) {
+            return true;
+        }
+        let fresh = self.head_fresh(self.key(place));
+        !matches!(fresh, Ok(None)) || !matches!(self.dir(&self.dir_prefix(place)), Ok(None))
     }
 
     fn entries(
@@ -288,7 +371,7 @@ impl Backend for ObjectStore {
     ) -> Result<Box<dyn Sink>, Error> {
         let carried = record.new.map(|(_, meta)| meta).or(record.kept);
         let sink = ObjectSink::begin(
-            Arc::clone(&self.client),
+            (Arc::clone(&self.client), Arc::clone(&self.recent)),
             self.key(place).to_owned(),
             mode,
             existing,
@@ -298,25 +381,35 @@ impl Backend for ObjectStore {
     }
 
     fn make_dir(&self, place: &Path, _virt: &str, meta: Meta) -> Result<(), Error> {
+        self.recent.forget(self.key(place));
         if self.stat(place).is_ok() {
             return Err(Error::AlreadyExists);
         }
-        self.client
-            .put(&self.dir_prefix(place), b"", Some(&meta), None)?;
+        let marker = self.dir_prefix(place);
+        self.client.put(&marker, b"", Some(&meta), None)?;
+        self.recent.forget(&marker);
         Ok(())
     }
 
     fn remove_dir(&self, place: &Path, _virt: &str) -> Result<(), Error> {
         let marker = self.dir_prefix(place);
-        let page = self.client.list(&marker, false, 2, None)?;
-        if page.objects.iter().any(|o| o.key != marker) {
-            return Err(Error::NotEmpty);
+        // A listing can still show an object deleted a moment ago: each one it names must
+        // still answer a HEAD to count.
+        let page = self.client.list(&marker, false, 16, None)?;
+        for listed in page.objects.iter().filter(|o| o.key != marker) {
+            if page.next.is_some() || self.client.head(&listed.key)?.is_some() {
+                return Err(Error::NotEmpty);
+            }
         }
-        Ok(self.client.delete(&marker)?)
+        self.client.delete(&marker)?;
+        self.recent.forget(&marker);
+        Ok(())
     }
 
     fn remove_file(&self, place: &Path, _virt: &str) -> Result<(), Error> {
-        Ok(self.client.delete(self.key(place))?)
+        self.client.delete(self.key(place))?;
+        self.recent.forget(self.key(place));
+        Ok(())
     }
 
     /// A file: one copy (record and time kept) and a delete. A directory: every object
@@ -324,10 +417,13 @@ impl Backend for ObjectStore {
     /// never neither.
     fn rename(&self, from: (&Path, &str), to: (&Path, &str)) -> Result<(), Error> {
         let (from_key, to_key) = (self.key(from.0), self.key(to.0));
+        self.recent.forget_all();
         if let Some(head) = self.client.head(from_key)? {
             self.client
                 .copy(from_key, to_key, head.record.as_ref(), Some(head.modified))?;
-            return Ok(self.client.delete(from_key)?);
+            self.client.delete(from_key)?;
+            self.recent.forget_all();
+            return Ok(());
         }
         let (from_prefix, to_prefix) = (self.dir_prefix(from.0), self.dir_prefix(to.0));
         let objects = self.walk(&from_prefix)?;
@@ -344,19 +440,14 @@ impl Backend for ObjectStore {
         for (key, _) in &objects {
             self.client.delete(key)?;
         }
+        self.recent.forget_all();
         Ok(())
     }
 
     fn set_modified(&self, place: &Path, when: SystemTime) -> Result<(), Error> {
-        let key = self.key(place);
-        let key = match self.client.head(key)? {
-            Some(_) => key.to_owned(),
-            None => self.dir_prefix(place),
-        };
-        let head = self.client.head(&key)?.ok_or(Error::NotFound)?;
-        Ok(self
-            .client
-            .copy(&key, &key, head.record.as_ref(), Some(when))?)
+        let done = self.rewrite_time(place, when);
+        self.recent.forget(self.key(place));
+        done
     }
 
     fn record(&self, virt: &str) -> Result<Option<Meta>, Error> {
@@ -364,34 +455,25 @@ impl Backend for ObjectStore {
         if key == self.prefix {
             return Ok(None);
         }
-        if let Some(head) = self.client.head(&key)? {
+        if let Some(head) = self.head(&key)? {
             return Ok(head.record);
         }
-        Ok(self
-            .client
-            .head(&format!("{key}/"))?
-            .and_then(|head| head.record))
+        Ok(self.dir(&format!("{key}/"))?.and_then(|d| d.record))
+    }
+
+    fn dir_record(&self, virt: &str) -> Result<Option<Meta>, Error> {
+        let key = self.virt_key(virt);
+        if key == self.prefix {
+            return Ok(None);
+        }
+        Ok(self.dir(&format!("{key}/"))?.and_then(|d| d.record))
     }
 
     fn set_record(&self, virt: &str, meta: Meta) -> Result<(), Error> {
         let key = self.virt_key(virt);
-        if let Some(head) = self.client.head(&key)? {
-            return Ok(self
-                .client
-                .copy(&key, &key, Some(&meta), Some(head.modified))?);
-        }
-        let marker = format!("{key}/");
-        match self.client.head(&marker)? {
-            Some(head) => {
-                Ok(self
-                    .client
-                    .copy(&marker, &marker, Some(&meta), Some(head.modified))?)
-            }
-            None => {
-                self.client.put(&marker, b"", Some(&meta), None)?;
-                Ok(())
-            }
-        }
+        let done = self.rewrite_record(&key, &meta);
+        self.recent.forget(&key);
+        done
     }
 
     fn count_owned(&self, owner: &str) -> (u64, u64) {
@@ -419,6 +501,7 @@ impl Backend for ObjectStore {
     }
 
     fn disown(&self, owner: &str, seq: Option<u64>) -> Result<(), Error> {
+        self.recent.forget_all();
         for (key, _, record) in self.records_under(&self.prefix)? {
             if let Some(meta) = record
                 && meta.owner == owner

@@ -8,6 +8,7 @@ use std::io::{self, Read};
 use std::sync::Arc;
 
 use super::client::{Client, S3Error};
+use super::recent::Recent;
 use crate::storage::backend::Sink;
 use crate::storage::{Error, Meta, UploadMode};
 
@@ -19,6 +20,8 @@ const MAX_PARTS: usize = 10_000;
 #[derive(Debug)]
 pub struct ObjectSink {
     client: Arc<Client>,
+    /// This node's memory of the store, told when the object changes.
+    recent: Arc<Recent>,
     key: String,
     /// The part being filled.
     buf: Vec<u8>,
@@ -39,7 +42,7 @@ fn store_error(e: S3Error) -> io::Error {
 
 impl ObjectSink {
     pub(super) fn begin(
-        client: Arc<Client>,
+        (client, recent): (Arc<Client>, Arc<Recent>),
         key: String,
         mode: UploadMode,
         existing: Option<u64>,
@@ -48,6 +51,7 @@ impl ObjectSink {
         let start_len = existing.unwrap_or(0);
         let mut sink = ObjectSink {
             client,
+            recent,
             key,
             buf: Vec::new(),
             upload_id: None,
@@ -187,6 +191,7 @@ impl Sink for ObjectSink {
             }
         }
         self.published = true;
+        self.recent.forget(&self.key);
         Ok(())
     }
 
