@@ -148,6 +148,7 @@ for rep in $(seq 1 "$reps"); do
     done
     t0=$(now); rc copyto "$work/big.bin" "g:bench/ceiling/up-$rep.bin"; t1=$(now)
     record stor rclone "$(awk -v a="$t0" -v b="$t1" -v n="$bytes" 'BEGIN{printf "%.1f", n/1e6/(b-a)}')" -
+    rm -f "$work/down.bin"
     t0=$(now); rc copyto g:bench/ceiling/big.bin "$work/down.bin"; t1=$(now)
     record retr rclone "$(awk -v a="$t0" -v b="$t1" -v n="$bytes" 'BEGIN{printf "%.1f", n/1e6/(b-a)}')" -
     t0=$(now); rc copy "$work/small" "g:bench/ceiling/small-$rep" --transfers 1 --checkers 1 --no-check-dest; t1=$(now)

@@ -236,14 +236,7 @@ fn behind_a_real_haproxy_the_client_address_reaches_logs_bans_and_data() {
         "bcrypt_cost = 4\nproxy_protocol = true\nmax_login_failures = 2\n",
     )
     .unwrap();
-    run_with_input(
-        std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
-            .args(["user", "add", "alice", "--password-stdin", "--dir"])
-            .arg(dir.path()),
-        Some(format!("{}\n", ALICE.1).as_bytes()),
-        30,
-    )
-    .ok("user add");
+    user_add(dir.path(), ALICE);
     let mut node = Served::start(dir.path(), &["--listen", "127.0.0.11:0"]);
     let node_addr = listening(node.lines_until("listening on").last().unwrap());
     let proxy = Haproxy::start(PROXY, &[node_addr]);

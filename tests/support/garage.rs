@@ -42,20 +42,7 @@ fn free_port(ip: &str) -> u16 {
 
 /// Runs the Garage CLI against the node of `config`; its stdout.
 fn cli(config: &Path, args: &[&str]) -> String {
-    let out = Command::new(binary())
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("garage (cargo install --locked garage; scripts/test.sh does it)");
-    assert!(
-        out.status.success(),
-        "garage {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    try_cli(config, args).unwrap_or_else(|e| panic!("garage {args:?}: {e}"))
 }
 
 /// The value after `label` in the CLI's `Label:   value` output.
@@ -186,6 +173,7 @@ impl Garage {
     }
 }
 
+/// The CLI's stdout, or what it said on failure.
 fn try_cli(config: &Path, args: &[&str]) -> Result<String, String> {
     let out = Command::new(binary())
         .arg("-c")
@@ -193,11 +181,15 @@ fn try_cli(config: &Path, args: &[&str]) -> Result<String, String> {
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("{e} (cargo install --locked garage; scripts/test.sh does it)"))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        Err(format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }
 

@@ -339,3 +339,15 @@ impl PyFtpd {
         server
     }
 }
+
+/// `ferroftp user add NAME --password-stdin --dir DIR`, which must succeed.
+pub fn user_add(dir: &Path, (name, password): (&str, &str)) {
+    run_with_input(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
+            .args(["user", "add", name, "--password-stdin", "--dir"])
+            .arg(dir),
+        Some(format!("{password}\n").as_bytes()),
+        30,
+    )
+    .ok("user add");
+}

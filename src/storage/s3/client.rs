@@ -129,6 +129,25 @@ fn record_headers(record: Option<&Meta>, mtime: Option<SystemTime>) -> Vec<(&'st
     headers
 }
 
+/// Signs `action` with `headers` among its signed headers (S3 wants every `x-amz-*` header
+/// signed); the request must then carry the same headers (`with_headers`).
+fn sign_with<'a>(mut action: impl S3Action<'a>, headers: &[(&'static str, String)]) -> String {
+    for (name, value) in headers {
+        action.headers_mut().insert(*name, value.clone());
+    }
+    action.sign(SIGNED_FOR).into()
+}
+
+fn with_headers<B>(
+    mut request: ureq::RequestBuilder<B>,
+    headers: &[(&'static str, String)],
+) -> ureq::RequestBuilder<B> {
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    request
+}
+
 fn header<'r>(response: &'r ureq::http::Response<ureq::Body>, name: &str) -> Option<&'r str> {
     response.headers().get(name).and_then(|v| v.to_str().ok())
 }
@@ -192,6 +211,26 @@ impl Client {
         }
     }
 
+    /// For the calls that can fail after their 200 (a copy, completing a multipart upload):
+    /// the body then holds an `<Error>`.
+    fn check_late_error(
+        method: &'static str,
+        key: &str,
+        response: ureq::http::Response<ureq::Body>,
+    ) -> Result<(), S3Error> {
+        let mut response = Client::check(method, key, response)?;
+        let body = read_body(&mut response)?;
+        if body.contains("<Error>") {
+            return Err(S3Error::Status {
+                method,
+                key: key.to_owned(),
+                status: 200,
+                body,
+            });
+        }
+        Ok(())
+    }
+
     /// HEAD: `None` when there is no such object.
     pub fn head(&self, key: &str) -> Result<Option<Head>, S3Error> {
         let url = self
@@ -228,17 +267,17 @@ impl Client {
 
     /// GET from `offset` to the end, streamed.
     pub fn get(&self, key: &str, offset: u64) -> Result<Box<dyn Read + Send>, S3Error> {
-        let mut action = self.bucket.get_object(Some(&self.credentials), key);
-        let range = format!("bytes={offset}-");
-        if offset > 0 {
-            action.headers_mut().insert("range", range.clone());
-        }
-        let url = action.sign(SIGNED_FOR);
-        let mut request = self.agent.get(url.as_str());
-        if offset > 0 {
-            request = request.header("range", &range);
-        }
-        let response = request.call().map_err(transport)?;
+        let headers = match offset {
+            0 => Vec::new(),
+            _ => vec![("range", format!("bytes={offset}-"))],
+        };
+        let url = sign_with(
+            self.bucket.get_object(Some(&self.credentials), key),
+            &headers,
+        );
+        let response = with_headers(self.agent.get(url.as_str()), &headers)
+            .call()
+            .map_err(transport)?;
         let response = Client::check("GET", key, response)?;
         Ok(Box::new(response.into_body().into_reader()))
     }
@@ -252,16 +291,13 @@ impl Client {
         mtime: Option<SystemTime>,
     ) -> Result<Option<String>, S3Error> {
         let headers = record_headers(record, mtime);
-        let mut action = self.bucket.put_object(Some(&self.credentials), key);
-        for (name, value) in &headers {
-            action.headers_mut().insert(*name, value.clone());
-        }
-        let url = action.sign(SIGNED_FOR);
-        let mut request = self.agent.put(url.as_str());
-        for (name, value) in &headers {
-            request = request.header(*name, value);
-        }
-        let response = request.send(body).map_err(transport)?;
+        let url = sign_with(
+            self.bucket.put_object(Some(&self.credentials), key),
+            &headers,
+        );
+        let response = with_headers(self.agent.put(url.as_str()), &headers)
+            .send(body)
+            .map_err(transport)?;
         let response = Client::check("PUT", key, response)?;
         Ok(header(&response, "etag").map(str::to_owned))
     }
@@ -282,27 +318,14 @@ impl Client {
         let mut headers = record_headers(record, mtime);
         headers.push(("x-amz-copy-source", source));
         headers.push(("x-amz-metadata-directive", "REPLACE".to_owned()));
-        let mut action = self.bucket.put_object(Some(&self.credentials), to);
-        for (name, value) in &headers {
-            action.headers_mut().insert(*name, value.clone());
-        }
-        let url = action.sign(SIGNED_FOR);
-        let mut request = self.agent.put(url.as_str());
-        for (name, value) in &headers {
-            request = request.header(*name, value);
-        }
-        let response = request.send_empty().map_err(transport)?;
-        let mut response = Client::check("COPY", to, response)?;
-        // A copy can fail after its 200: the body then holds an <Error>.
-        let body = read_body(&mut response)?;
-        if body.contains("<Error>") {
-            return Err(S3Error::Status {
-                method: "COPY",
-                key: to.to_owned(),
-                status: 200,
-                body,
-            });
-        }
+        let url = sign_with(
+            self.bucket.put_object(Some(&self.credentials), to),
+            &headers,
+        );
+        let response = with_headers(self.agent.put(url.as_str()), &headers)
+            .send_empty()
+            .map_err(transport)?;
+        Client::check_late_error("COPY", to, response)?;
         Ok(())
     }
 
@@ -369,18 +392,13 @@ impl Client {
     /// Starts a multipart upload whose object gets `record`; returns its id.
     pub fn create_multipart(&self, key: &str, record: Option<&Meta>) -> Result<String, S3Error> {
         let headers = record_headers(record, None);
-        let mut action = self
+        let action = self
             .bucket
             .create_multipart_upload(Some(&self.credentials), key);
-        for (name, value) in &headers {
-            action.headers_mut().insert(*name, value.clone());
-        }
-        let url = action.sign(SIGNED_FOR);
-        let mut request = self.agent.post(url.as_str());
-        for (name, value) in &headers {
-            request = request.header(*name, value);
-        }
-        let response = request.send_empty().map_err(transport)?;
+        let url = sign_with(action, &headers);
+        let response = with_headers(self.agent.post(url.as_str()), &headers)
+            .send_empty()
+            .map_err(transport)?;
         let mut response = Client::check("CREATE-MULTIPART", key, response)?;
         let body = read_body(&mut response)?;
         let parsed = rusty_s3::actions::CreateMultipartUpload::parse_response(&body)
@@ -426,16 +444,7 @@ impl Client {
             .post(url.as_str())
             .send(body.as_bytes())
             .map_err(transport)?;
-        let mut response = Client::check("COMPLETE-MULTIPART", key, response)?;
-        let answer = read_body(&mut response)?;
-        if answer.contains("<Error>") {
-            return Err(S3Error::Status {
-                method: "COMPLETE-MULTIPART",
-                key: key.to_owned(),
-                status: 200,
-                body: answer,
-            });
-        }
+        Client::check_late_error("COMPLETE-MULTIPART", key, response)?;
         Ok(())
     }
 
