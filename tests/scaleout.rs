@@ -53,6 +53,12 @@ fn the_core_command_set_works_on_the_s3_back_end() {
     assert_eq!(alice.cmd("MKD docs"), "257 \"/alice/docs\" created.\r\n");
     assert_eq!(alice.cmd("MKD docs").split(' ').next(), Some("550"));
     assert!(alice.cmd("CWD docs").starts_with("250 "));
+    // Nothing goes into a directory that does not exist (it would have no owner).
+    assert_eq!(alice.cmd("MKD a/b/c"), "550 No such file or directory.\r\n");
+    assert_eq!(
+        alice.upload("STOR missing/x.txt", b"x").0,
+        "550 No such file or directory.\r\n"
+    );
 
     // A file above one part (multipart) and a small one (one PUT).
     let big = pattern(9 * 1024 * 1024 + 123, 1);

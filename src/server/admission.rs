@@ -194,6 +194,10 @@ impl Permit {
             return Ok(());
         };
         if old == ip {
+            // The header named the proxy itself (LOCAL, UNKNOWN): it still counts for it.
+            if seats.per_ip.get(&ip).copied().unwrap_or(0) > max_per_ip {
+                return Err(REFUSED_PER_IP);
+            }
             return Ok(());
         }
         if seats.per_ip.get(&ip).copied().unwrap_or(0) >= max_per_ip {

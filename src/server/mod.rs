@@ -427,11 +427,14 @@ fn open_storage(settings: &Settings, accounts: &Accounts) -> Result<Storage, Ser
         )
         .map_err(setup("server_storage")),
         StorageChoice::S3 { endpoint, prefix } => {
-            let store = crate::storage::s3::ObjectStore::open(endpoint, prefix).map_err(|e| {
-                ServerError::Setup {
-                    what: format!("S3 bucket {} at {}", endpoint.bucket, endpoint.url),
-                    source: io::Error::other(e.to_string()),
-                }
+            let store = crate::storage::s3::ObjectStore::open(
+                endpoint,
+                prefix,
+                &instance.data_dir().join("s3-deletions-applied"),
+            )
+            .map_err(|e| ServerError::Setup {
+                what: format!("S3 bucket {} at {}", endpoint.bucket, endpoint.url),
+                source: io::Error::other(e.to_string()),
             })?;
             Ok(Storage::over(Box::new(store)))
         }

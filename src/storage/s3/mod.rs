@@ -49,6 +49,8 @@ pub struct ObjectStore {
     /// "" or "some/prefix/".
     prefix: String,
     deletions_applied: AtomicU64,
+    /// Where this node keeps `deletions_applied` (its deletion log is its own).
+    applied_file: PathBuf,
     /// What this node read from the store in the last second.
     recent: Arc<Recent>,
 }
@@ -56,7 +58,11 @@ pub struct ObjectStore {
 impl ObjectStore {
     /// Connects to the bucket (one listing proves the endpoint, the keys and the bucket) and
     /// makes sure `Public/` exists.
-    pub fn open(endpoint: &Endpoint, prefix: &str) -> Result<ObjectStore, Error> {
+    pub fn open(
+        endpoint: &Endpoint,
+        prefix: &str,
+        applied_file: &Path,
+    ) -> Result<ObjectStore, Error> {
         let prefix = match prefix.trim_matches('/') {
             "" => String::new(),
             p => format!("{p}/"),
@@ -64,7 +70,13 @@ impl ObjectStore {
         let store = ObjectStore {
             client: Arc::new(Client::new(endpoint)?),
             prefix,
-            deletions_applied: AtomicU64::new(0),
+            deletions_applied: AtomicU64::new(
+                std::fs::read_to_string(applied_file)
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok())
+                    .unwrap_or(0),
+            ),
+            applied_file: applied_file.to_path_buf(),
             recent: Arc::new(Recent::default()),
         };
         store.client.list(&store.prefix, true, 1, None)?;
@@ -137,13 +149,28 @@ impl ObjectStore {
                     record: head.and_then(|h| h.record),
                 })
             }
-            Some(_) => Some(DirSeen {
-                modified: UNIX_EPOCH,
-                record: None,
-            }),
+            // SECURITY: keys below a name with no marker are no directory: it would have no
+            // owner (public, and changed by admins only).
+            Some(_) => None,
         };
         self.recent.put(marker, Seen::Dir(dir.clone()));
         Ok(dir)
+    }
+
+    /// The marker of the directory `place` is in; `None` at the top (the root always is).
+    fn parent_marker(&self, place: &Path) -> Option<String> {
+        let rel = self.key(place).strip_prefix(self.prefix.as_str())?;
+        rel.rfind('/')
+            .map(|end| format!("{}{}/", self.prefix, &rel[..end]))
+    }
+
+    /// SECURITY: a new entry goes only into a directory that exists now, with its marker (and
+    /// so its owner and visibility): asked afresh, never from this node's memory.
+    fn parent_exists(&self, marker: Option<&str>) -> Result<(), Error> {
+        match marker {
+            Some(marker) if self.client.head(marker)?.is_none() => Err(Error::NotFound),
+            _ => Ok(()),
+        }
     }
 
     /// MFMT: the object (or the directory's marker) copied onto itself with the new time.
@@ -290,7 +317,10 @@ impl Backend for ObjectStore {
                 if name.is_empty() || (at_root && name == RESERVED_TOP) {
                     continue;
                 }
-                let head = self.client.head(&dir)?;
+                let Some(head) = self.client.head(&dir)? else {
+                    continue;
+                };
+                let head = Some(head);
                 let modified = head.as_ref().map_or(UNIX_EPOCH, |h| h.modified);
                 out.push(Entry {
                     name,
@@ -369,9 +399,11 @@ impl Backend for ObjectStore {
         existing: Option<u64>,
         record: UploadRecord,
     ) -> Result<Box<dyn Sink>, Error> {
+        let parent = self.parent_marker(place);
+        self.parent_exists(parent.as_deref())?;
         let carried = record.new.map(|(_, meta)| meta).or(record.kept);
         let sink = ObjectSink::begin(
-            (Arc::clone(&self.client), Arc::clone(&self.recent)),
+            (Arc::clone(&self.client), Arc::clone(&self.recent), parent),
             self.key(place).to_owned(),
             mode,
             existing,
@@ -382,6 +414,7 @@ impl Backend for ObjectStore {
 
     fn make_dir(&self, place: &Path, _virt: &str, meta: Meta) -> Result<(), Error> {
         self.recent.forget(self.key(place));
+        self.parent_exists(self.parent_marker(place).as_deref())?;
         if self.stat(place).is_ok() {
             return Err(Error::AlreadyExists);
         }
@@ -512,7 +545,13 @@ impl Backend for ObjectStore {
             }
         }
         if let Some(seq) = seq {
-            self.deletions_applied.fetch_max(seq, Ordering::SeqCst);
+            let applied = self
+                .deletions_applied
+                .fetch_max(seq, Ordering::SeqCst)
+                .max(seq);
+            // Once applied, a deletion is never applied again: a later account of the name
+            // keeps its files across restarts.
+            std::fs::write(&self.applied_file, format!("{applied}\n"))?;
         }
         Ok(())
     }

@@ -22,6 +22,8 @@ pub struct ObjectSink {
     client: Arc<Client>,
     /// This node's memory of the store, told when the object changes.
     recent: Arc<Recent>,
+    /// The marker of the directory the object goes into (checked again when publishing).
+    parent: Option<String>,
     key: String,
     /// The part being filled.
     buf: Vec<u8>,
@@ -42,7 +44,7 @@ fn store_error(e: S3Error) -> io::Error {
 
 impl ObjectSink {
     pub(super) fn begin(
-        (client, recent): (Arc<Client>, Arc<Recent>),
+        (client, recent, parent): (Arc<Client>, Arc<Recent>, Option<String>),
         key: String,
         mode: UploadMode,
         existing: Option<u64>,
@@ -52,6 +54,7 @@ impl ObjectSink {
         let mut sink = ObjectSink {
             client,
             recent,
+            parent,
             key,
             buf: Vec::new(),
             upload_id: None,
@@ -179,6 +182,13 @@ impl Sink for ObjectSink {
     /// store has no honoured conditional write, so two nodes racing for one new name both
     /// succeed and the later object wins.
     fn publish(&mut self, _record: Option<(&str, &Meta)>, _no_replace: bool) -> Result<(), Error> {
+        // SECURITY: the directory may have gone (or moved) while the data flowed; an object
+        // under its old name would make it reappear without its owner.
+        if let Some(parent) = &self.parent
+            && self.client.head(parent).map_err(store_error)?.is_none()
+        {
+            return Err(Error::NotFound);
+        }
         match &self.upload_id {
             Some(id) => self
                 .client
