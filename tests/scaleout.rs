@@ -4,17 +4,10 @@
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::sync::OnceLock;
 
 use ferroftp::config::StorageChoice;
 
 use crate::support::*;
-
-/// One cluster for the tests that only need a bucket (each uses its own key prefix).
-fn shared_cluster() -> &'static Garage {
-    static CLUSTER: OnceLock<Garage> = OnceLock::new();
-    CLUSTER.get_or_init(Garage::start)
-}
 
 fn s3_settings(garage: &Garage, prefix: &str) -> StorageChoice {
     StorageChoice::S3 {
@@ -46,7 +39,7 @@ fn names(listing: &str) -> Vec<String> {
 
 #[test]
 fn the_core_command_set_works_on_the_s3_back_end() {
-    let garage = shared_cluster();
+    let garage = &Garage::start();
     let server = TestServer::start_with(|s| s.storage = s3_settings(garage, "core"));
     let mut alice = server.login(ALICE);
     assert_eq!(alice.cmd("TYPE I"), "200 Switching to Binary mode.\r\n");
@@ -167,7 +160,7 @@ fn the_core_command_set_works_on_the_s3_back_end() {
 
 #[test]
 fn a_failed_upload_leaves_no_object() {
-    let garage = shared_cluster();
+    let garage = &Garage::start();
     let server = TestServer::start_with(|s| s.storage = s3_settings(garage, "aborts"));
     let mut alice = server.login(ALICE);
     alice.cmd("TYPE I");
