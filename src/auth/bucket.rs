@@ -147,27 +147,29 @@ impl SharedAccounts {
                 agreed.get(&name),
                 remote.get(&name),
             )?;
-            match outcome {
-                Some(entry) if entry.lines.is_empty() && entry.etag.is_none() => {
-                    merged.remove(&name);
-                    agreed.remove(&name);
-                }
-                Some(entry) => {
-                    if entry.lines.is_empty() {
-                        merged.remove(&name);
-                    } else {
-                        merged.insert(name.clone(), entry.lines.clone());
-                    }
-                    agreed.insert(name, entry);
-                }
-                None => {}
+            let Some(entry) = outcome else { continue };
+            if entry.lines.is_empty() {
+                merged.remove(&name);
+            } else {
+                merged.insert(name.clone(), entry.lines.clone());
+            }
+            // Gone on both sides: nothing left to agree on.
+            if entry.lines.is_empty() && entry.etag.is_none() {
+                agreed.remove(&name);
+            } else {
+                agreed.insert(name, entry);
             }
         }
         let changed = merged != local;
         if changed {
             let (credentials, directories) = rewrite(&credentials_text, &directories_text, &merged);
-            write_atomic(&credentials_path, &credentials, FILE_MODE)?;
-            write_atomic(&directories_path, &directories, DirectoriesFile::MODE)?;
+            // Only what changed: an untouched file is not rewritten (nor a missing one made).
+            if credentials != credentials_text {
+                write_atomic(&credentials_path, &credentials, FILE_MODE)?;
+            }
+            if directories != directories_text {
+                write_atomic(&directories_path, &directories, DirectoriesFile::MODE)?;
+            }
         }
         self.save_agreed(&agreed)?;
         Ok(changed)

@@ -98,20 +98,17 @@ pub fn run(shared: &Shared, job: Job) {
         proxied,
         permit,
     } = job;
-    let Some(client) = client_address(shared, &stream, proxied, &permit) else {
+    let Some((client, via_proxy)) = client_address(shared, &stream, proxied, &permit) else {
         return;
     };
     let peer = client.to_string();
-    match stream.peer_addr() {
-        Ok(proxy) if proxied => log::info!("connect from {peer} via {proxy}"),
-        _ => log::info!("connect from {peer}"),
+    match via_proxy {
+        Some(proxy) => log::info!("connect from {peer} via {proxy}"),
+        None => log::info!("connect from {peer}"),
     }
     let mut session = match ControlStream::new(stream) {
         Ok(mut control) => {
-            if proxied && control.peer != client {
-                control.via_proxy = Some(control.peer);
-            }
-            control.peer = client;
+            (control.peer, control.via_proxy) = (client, via_proxy);
             Session::new(shared, control, permit)
         }
         Err(e) => {
@@ -132,18 +129,19 @@ pub fn run(shared: &Shared, job: Job) {
     }
 }
 
-/// The client's address: the socket's peer, or for a connection from a trusted proxy the one
-/// its PROXY header names, once that address passed the IP block and the per-IP limit.
-/// `None` when the connection was refused (and closed).
+/// The client's address, and the proxy's when a PROXY header named someone else: the
+/// socket's peer, or for a connection from a trusted proxy the one its header names, once
+/// that address passed the IP block and the per-IP limit. `None` when the connection was
+/// refused (and closed).
 fn client_address(
     shared: &Shared,
     stream: &TcpStream,
     proxied: bool,
     permit: &Permit,
-) -> Option<SocketAddr> {
+) -> Option<(SocketAddr, Option<SocketAddr>)> {
     let socket_peer = stream.peer_addr().ok()?;
     if !proxied {
-        return Some(socket_peer);
+        return Some((socket_peer, None));
     }
     let client = match proxy::read_header(stream, PROXY_HEADER_TIMEOUT) {
         Ok(named) => named.unwrap_or(socket_peer),
@@ -160,7 +158,7 @@ fn client_address(
         acceptor::refuse(stream, reply);
         return None;
     }
-    Some(client)
+    Some((client, (client != socket_peer).then_some(socket_peer)))
 }
 
 impl<'a> Session<'a> {

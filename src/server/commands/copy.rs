@@ -4,7 +4,7 @@
 //! rate moves smaller chunks and waits between them (`pace`).
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::time::Instant;
@@ -162,9 +162,9 @@ impl Intake {
 }
 
 impl Session<'_> {
-    /// Binary download. Plain TCP: sendfile(2), looking at the control connection between
-    /// calls, so ABOR is answered even while the client reads nothing.
-    /// TLS: large buffered writes.
+    /// Binary download of a file opened at `offset`. Plain TCP: sendfile(2), looking at the
+    /// control connection between calls, so ABOR is answered even while the client reads
+    /// nothing. TLS: large buffered writes.
     pub(super) fn send_file(
         &mut self,
         stream: &mut Stream,
@@ -173,9 +173,6 @@ impl Session<'_> {
         len: u64,
     ) -> Outcome {
         let Stream::Plain(tcp) = stream else {
-            if let Err(e) = file.seek(SeekFrom::Start(offset)) {
-                return Outcome::Failed(0, storage::Error::from(e).reply());
-            }
             return self.copy_buffered(stream, &mut file, None);
         };
         // A blocking sendfile keeps the socket buffer full without extra wakeups; the short
@@ -223,20 +220,8 @@ impl Session<'_> {
         Outcome::Complete(position - offset)
     }
 
-    pub(super) fn send_file_ascii(
-        &mut self,
-        stream: &mut Stream,
-        mut file: &File,
-        offset: u64,
-    ) -> Outcome {
-        if let Err(e) = file.seek(SeekFrom::Start(offset)) {
-            return Outcome::Failed(0, storage::Error::from(e).reply());
-        }
-        self.copy_buffered(stream, &mut file, Some(ToNetwork::default()))
-    }
-
-    /// File or stored stream → data connection through one `TRANSFER_BUFFER`, converting line
-    /// ends when asked.
+    /// What a download reads (already at its offset) → data connection through one
+    /// `TRANSFER_BUFFER`, converting line ends when asked.
     pub(super) fn copy_buffered(
         &mut self,
         stream: &mut Stream,

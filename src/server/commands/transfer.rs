@@ -30,17 +30,14 @@ impl Session<'_> {
         )?;
         let started = Instant::now();
         self.pacer = self.pacer_for(Way::Download);
+        // The reader starts at the offset; a binary download of a file may use sendfile.
         let outcome = match (&mut reader, self.transfer_type) {
             (Reader::File(file), TransferType::Image) => {
                 self.send_file(&mut stream, file, offset, len)
             }
-            (Reader::File(file), TransferType::Ascii) => {
-                self.send_file_ascii(&mut stream, file, offset)
-            }
-            // A stored stream already starts at the offset.
-            (Reader::Stream(source), kind) => {
+            (reader, kind) => {
                 let ascii = (kind == TransferType::Ascii).then(ToNetwork::default);
-                self.copy_buffered(&mut stream, source, ascii)
+                self.copy_buffered(&mut stream, reader, ascii)
             }
         };
         self.pacer = None;

@@ -217,7 +217,12 @@ impl ObjectStore {
         let mut token = None;
         loop {
             let page = self.client.list(prefix, false, PAGE, token.as_deref())?;
-            keys.extend(page.objects.into_iter().map(|o| (o.key, o.size)));
+            keys.extend(
+                page.objects
+                    .into_iter()
+                    .filter(|o| o.key.starts_with(prefix))
+                    .map(|o| (o.key, o.size)),
+            );
             if keys.len() > MAX_WALK {
                 return Err(Error::Io(io::Error::other(format!(
                     "more than {MAX_WALK} objects under {prefix}"
@@ -313,25 +318,30 @@ impl Backend for ObjectStore {
         while out.len() < limit {
             let page = self.client.list(&prefix, true, PAGE, token.as_deref())?;
             for dir in page.prefixes {
-                let name = dir[prefix.len()..].trim_end_matches('/').to_owned();
+                // SECURITY: a store answering with keys outside the prefix gets them ignored.
+                let Some(name) = dir.strip_prefix(prefix.as_str()) else {
+                    continue;
+                };
+                let name = name.trim_end_matches('/').to_owned();
                 if name.is_empty() || (at_root && name == RESERVED_TOP) {
                     continue;
                 }
+                // Only a directory with its marker is one (see `dir`).
                 let Some(head) = self.client.head(&dir)? else {
                     continue;
                 };
-                let head = Some(head);
-                let modified = head.as_ref().map_or(UNIX_EPOCH, |h| h.modified);
                 out.push(Entry {
                     name,
                     is_link: false,
-                    stat: Some(dir_stat(&dir, modified)),
-                    record: Some(head.and_then(|h| h.record)),
+                    stat: Some(dir_stat(&dir, head.modified)),
+                    record: Some(head.record),
                 });
             }
             for listed in page.objects {
                 let key = listed.key;
-                let name = &key[prefix.len()..];
+                let Some(name) = key.strip_prefix(prefix.as_str()) else {
+                    continue;
+                };
                 if name.is_empty() || name.contains('/') {
                     continue;
                 }
@@ -366,9 +376,8 @@ impl Backend for ObjectStore {
                 return true;
             };
             if page.prefixes.iter().any(|p| {
-                p[self.prefix.len()..]
-                    .trim_end_matches('/')
-                    .eq_ignore_ascii_case(name)
+                p.strip_prefix(self.prefix.as_str())
+                    .is_some_and(|p| p.trim_end_matches('/').eq_ignore_ascii_case(name))
             }) {
                 return true;
             }
@@ -464,7 +473,10 @@ impl Backend for ObjectStore {
             return Err(Error::NotFound);
         }
         for (key, _) in &objects {
-            let target = format!("{to_prefix}{}", &key[from_prefix.len()..]);
+            let Some(rest) = key.strip_prefix(from_prefix.as_str()) else {
+                continue;
+            };
+            let target = format!("{to_prefix}{rest}");
             let head = self.client.head(key)?;
             let record = head.as_ref().and_then(|h| h.record.clone());
             let modified = head.map(|h| h.modified);
