@@ -186,6 +186,80 @@ fn a_failed_upload_leaves_no_object() {
     assert_eq!(list, "", "nothing half-written under the name");
 }
 
+#[test]
+fn a_file_made_private_while_it_is_replaced_stays_private() {
+    let garage = &Garage::start();
+    let server = TestServer::start_with(|s| s.storage = s3_settings(garage, "replace"));
+    let mut alice = server.login(ALICE);
+    let mut owner = server.login(ALICE);
+    let mut bob = server.login(BOB);
+    alice.cmd("TYPE I");
+    // One PUT (small) and a multipart upload (a part sent before the change): the small one
+    // is replaced and keeps the new visibility; Garage drops a multipart upload when its
+    // object is written meanwhile, so the big one is refused and the old file stays.
+    for (name, first, rest) in [("small.txt", 10, 10), ("big.bin", 9 * 1024 * 1024, 1000)] {
+        let path = format!("/Public/{name}");
+        let old = pattern(first, 3);
+        assert_eq!(
+            alice.upload(&format!("STOR {path}"), &old).1,
+            "226 Transfer complete.\r\n"
+        );
+        assert_eq!(bob.cmd(&format!("SIZE {path}")), format!("213 {first}\r\n"));
+        let new = pattern(first + rest, 4);
+        let mut data = alice.epsv();
+        assert!(alice.cmd(&format!("STOR {path}")).starts_with("150 "));
+        data.write_all(&new[..first]).unwrap();
+        data.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(
+            owner
+                .cmd(&format!("SITE VISIBILITY private {path}"))
+                .starts_with("200 ")
+        );
+        let _ = data.write_all(&new[first..]);
+        drop(data);
+        let (reply, kept) = if first < 8 * 1024 * 1024 {
+            ("226 Transfer complete.\r\n", new.clone())
+        } else {
+            (
+                "451 Upload not kept: the file was changed while it was sent; try again.\r\n",
+                old,
+            )
+        };
+        assert_eq!(alice.reply(), reply, "{name}");
+        let got = alice.download(&format!("RETR {path}")).1;
+        assert!(
+            got == kept,
+            "{name}: {} bytes, not the kept file",
+            got.len()
+        );
+        assert_eq!(
+            bob.cmd(&format!("SIZE {path}")),
+            "550 No such file or directory.\r\n",
+            "{name}: the file kept the visibility set during the upload"
+        );
+        let (_, list, _) = bob.listing("LIST /Public");
+        assert!(!list.contains(name), "{list}");
+        let (_, list, _) = alice.listing(&format!("LIST {path}"));
+        assert!(list.starts_with("-rw-------   1 alice"), "{list}");
+    }
+    // A public multipart file replaced with nothing changed meanwhile stays public (its
+    // parts went up private; the finished object takes the file's record).
+    assert!(
+        owner
+            .cmd("SITE VISIBILITY public /Public/big.bin")
+            .starts_with("200 ")
+    );
+    let new = pattern(9 * 1024 * 1024 + 7, 5);
+    assert_eq!(
+        alice.upload("STOR /Public/big.bin", &new).1,
+        "226 Transfer complete.\r\n"
+    );
+    bob.cmd("TYPE I");
+    let got = bob.download("RETR /Public/big.bin").1;
+    assert!(got == new, "bob read {} bytes, not the new file", got.len());
+}
+
 /// A node at `ip` on `garage`'s bucket, behind the test's HAProxy; `users` are added with
 /// `ferroftp user add` on its instance before it starts (they reach the bucket at once).
 fn node_instance(

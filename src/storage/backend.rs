@@ -109,6 +109,10 @@ pub trait Sink: Send + Debug {
     /// new file's) made durable first. `no_replace`: never over a file that appeared
     /// meanwhile (`AlreadyExists`).
     fn publish(&mut self, record: Option<(&str, &Meta)>, no_replace: bool) -> Result<(), Error>;
+    /// Under the path's lock, before a file is replaced or extended: its record now (it may
+    /// have changed during the upload). A back-end that keeps records apart from the data
+    /// needs nothing.
+    fn carry_record(&mut self, _current: Option<&Meta>) {}
     /// After the lock: what is left to make the published upload durable.
     fn settle(&mut self) -> Result<(), Error>;
     /// The quota stopped an in-place upload: cut it back to where it began.
@@ -157,7 +161,7 @@ pub trait Backend: Send + Sync + Debug {
     /// Sets the record of an existing entry.
     fn set_record(&self, virt: &str, meta: Meta) -> Result<(), Error>;
     /// Bytes and files of the plain files `owner` owns.
-    fn count_owned(&self, owner: &str) -> (u64, u64);
+    fn count_owned(&self, owner: &str) -> Result<(u64, u64), Error>;
     /// True if every record strictly below `virt` is `owner`'s.
     fn subtree_owned_by(&self, virt: &str, owner: &str) -> bool;
     /// Hands a deleted account's entries to its tombstone owner.

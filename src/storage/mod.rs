@@ -69,6 +69,9 @@ pub enum Error {
     /// Another upload writes this file in place right now.
     #[error("file busy")]
     Busy,
+    /// The file was written elsewhere while this upload was sent; the upload was not kept.
+    #[error("{0}")]
+    Superseded(Superseded),
     #[error("{0}")]
     Io(io::Error),
 }
@@ -76,6 +79,9 @@ pub enum Error {
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Error {
         use io::ErrorKind as K;
+        if let Some(Superseded) = e.get_ref().and_then(|inner| inner.downcast_ref()) {
+            return Error::Superseded(Superseded);
+        }
         match e.kind() {
             K::NotFound => Error::NotFound,
             K::PermissionDenied => Error::PermissionDenied,
@@ -119,10 +125,19 @@ impl Error {
                 codes::FILE_BUSY,
                 "File busy: another upload is writing it; try again later.",
             ),
+            Error::Superseded(_) => Reply::new(
+                codes::LOCAL_ERROR,
+                "Upload not kept: the file was changed while it was sent; try again.",
+            ),
             Error::Io(_) => Reply::new(codes::LOCAL_ERROR, "Local error in processing."),
         }
     }
 }
+
+/// The back-end's sign that an upload lost to a write of the same file made meanwhile.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the file was written elsewhere during the upload")]
+pub struct Superseded;
 
 /// The access rules over one back-end, with the path locks and quota books they need.
 #[derive(Debug)]
@@ -363,7 +378,7 @@ impl Storage {
         if owner != uploader || quota.is_none() {
             return Ok((None, self.usage.existing(owner)));
         }
-        let usage = self.usage.of(owner, || self.count_owned(owner));
+        let usage = self.usage.of(owner, || self.count_owned(owner))?;
         // What the upload rewrites of the owner's own file needs no new room.
         let credit = match (mode, existing) {
             (UploadMode::Replace, Some(len)) => len,
@@ -375,15 +390,17 @@ impl Storage {
     }
 
     /// Bytes and files of what `owner`'s records name, from the back-end (once per owner).
-    fn count_owned(&self, owner: &str) -> (u64, u64) {
-        let (bytes, files) = self.backend.count_owned(owner);
+    fn count_owned(&self, owner: &str) -> Result<(u64, u64), Error> {
+        let (bytes, files) = self.backend.count_owned(owner).inspect_err(|e| {
+            log::error!("cannot count what {owner} owns for the quota: {e}");
+        })?;
         log::info!("counted what {owner} owns for the quota: {files} files, {bytes} bytes");
-        (bytes, files)
+        Ok((bytes, files))
     }
 
     /// `SITE QUOTA`: bytes and files `owner` owns now.
-    pub fn usage_of(&self, owner: &str) -> (u64, u64) {
-        self.usage.of(owner, || self.count_owned(owner)).owned()
+    pub fn usage_of(&self, owner: &str) -> Result<(u64, u64), Error> {
+        Ok(self.usage.of(owner, || self.count_owned(owner))?.owned())
     }
 
     /// The account `name` was deleted: its files stay, owned by a tombstone no new account
@@ -474,6 +491,7 @@ impl Storage {
                 {
                     return Err(Error::QuotaBytes);
                 }
+                upload.sink.carry_record(record.as_ref());
                 upload.sink.publish(None, false)?;
                 Ok((old_len, 0))
             }

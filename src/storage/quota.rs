@@ -39,6 +39,8 @@ pub(super) struct Usage {
     /// Set once the first count is in; until then, quota checks of this owner wait for it
     /// (in `UsageBook::of`), and reductions are not applied (see the module comment).
     counted: OnceLock<()>,
+    /// Held while the first count runs: one count at a time, and a failed one is tried again.
+    counting: Mutex<()>,
 }
 
 impl Usage {
@@ -73,19 +75,32 @@ impl UsageBook {
     /// `owner`'s usage, counted by `count` (bytes, files) the first time. The book's lock is
     /// held only to find or insert the entry; the count runs outside it, and other checks of
     /// the same owner wait for it rather than judge on a partial count.
-    pub(super) fn of(&self, owner: &str, count: impl FnOnce() -> (u64, u64)) -> Arc<Usage> {
+    ///
+    /// SECURITY: a count that fails is an error, never zero (that would lift the quota).
+    pub(super) fn of(
+        &self,
+        owner: &str,
+        count: impl FnOnce() -> Result<(u64, u64), Error>,
+    ) -> Result<Arc<Usage>, Error> {
         let usage = {
             let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
             Arc::clone(owners.entry(owner.to_owned()).or_default())
         };
-        usage.counted.get_or_init(|| {
-            // Additions that land while the count runs are added as they come (one the count
-            // also sees is counted twice); reductions wait for the count (one it saw first is
-            // missed): both err high.
-            let (bytes, files) = count();
-            usage.add(to_signed(bytes), to_signed(files));
-        });
-        usage
+        if usage.counted.get().is_none() {
+            let _counting = usage
+                .counting
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if usage.counted.get().is_none() {
+                // Additions that land while the count runs are added as they come (one the
+                // count also sees is counted twice); reductions wait for the count (one it saw
+                // first is missed): both err high.
+                let (bytes, files) = count()?;
+                usage.add(to_signed(bytes), to_signed(files));
+                let _ = usage.counted.set(());
+            }
+        }
+        Ok(usage)
     }
 
     /// `owner`'s usage if a quota asked for it already (counted, or being counted), else
@@ -212,15 +227,25 @@ mod tests {
     fn counts_once_then_applies_changes() {
         let book = UsageBook::default();
         assert!(book.existing("alice").is_none());
-        let usage = book.of("alice", || (100, 2));
+        let usage = book.of("alice", || Ok((100, 2))).unwrap();
         assert_eq!(usage.owned(), (100, 2));
-        let again = book.of("alice", || panic!("counted twice"));
+        let again = book.of("alice", || panic!("counted twice")).unwrap();
         again.add(-40, -1);
         assert_eq!(book.existing("alice").unwrap().owned(), (60, 1));
         book.forget("alice");
-        assert_eq!(book.of("alice", || (7, 7)).owned(), (7, 7));
+        assert_eq!(book.of("alice", || Ok((7, 7))).unwrap().owned(), (7, 7));
         usage.add(-1000, 0);
         assert_eq!(usage.owned(), (0, 1), "drift below zero shows as zero");
+    }
+
+    #[test]
+    fn a_failed_count_is_an_error_and_is_tried_again() {
+        let book = UsageBook::default();
+        let failed = book.of("alice", || {
+            Err(Error::Io(std::io::Error::other("store down")))
+        });
+        assert!(failed.is_err(), "never a count of zero");
+        assert_eq!(book.of("alice", || Ok((5, 1))).unwrap().owned(), (5, 1));
     }
 
     #[test]
@@ -238,7 +263,7 @@ mod tests {
     #[test]
     fn a_replacement_is_judged_again_with_the_file_there_now_and_may_always_shrink() {
         let book = UsageBook::default();
-        let usage = book.of("alice", || (100, 1));
+        let usage = book.of("alice", || Ok((100, 1))).unwrap();
         let q = quota(Some(100), None);
         let mut over = Hold::begin(Arc::clone(&usage), q, 100, false).unwrap();
         over.grow(100).unwrap();
@@ -257,7 +282,7 @@ mod tests {
     #[test]
     fn files_and_bytes_are_judged_before_and_while_bytes_flow() {
         let book = UsageBook::default();
-        let usage = book.of("alice", || (90, 2));
+        let usage = book.of("alice", || Ok((90, 2))).unwrap();
         let q = quota(Some(100), Some(3));
         let mut one = Hold::begin(Arc::clone(&usage), q, 0, true).unwrap();
         assert!(matches!(
@@ -279,7 +304,7 @@ mod tests {
     #[test]
     fn parallel_uploads_share_the_room_and_a_replacement_may_reuse_its_own() {
         let book = UsageBook::default();
-        let usage = book.of("alice", || (50, 1));
+        let usage = book.of("alice", || Ok((50, 1))).unwrap();
         let q = quota(Some(100), None);
         let mut a = Hold::begin(Arc::clone(&usage), q, 0, true).unwrap();
         let mut b = Hold::begin(Arc::clone(&usage), q, 0, true).unwrap();

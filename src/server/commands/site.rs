@@ -87,7 +87,10 @@ impl Session<'_> {
             },
             Some(_) => return denied(),
         };
-        let (bytes, files) = self.shared.storage.usage_of(&name);
+        let (bytes, files) = match self.shared.storage.usage_of(&name) {
+            Ok(usage) => usage,
+            Err(e) => return e.reply(),
+        };
         Reply::new(
             codes::OK,
             format!("{name}: {bytes} bytes in {files} files; {limits}"),

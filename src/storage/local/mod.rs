@@ -284,7 +284,7 @@ impl Backend for Local {
         Ok(self.records.set(virt, meta)?)
     }
 
-    fn count_owned(&self, owner: &str) -> (u64, u64) {
+    fn count_owned(&self, owner: &str) -> Result<(u64, u64), Error> {
         let (mut bytes, mut files) = (0u64, 0u64);
         for path in self.records.owned_by(owner) {
             if let Ok(m) = fs::symlink_metadata(metadata::real_path(&self.root, &path))
@@ -294,7 +294,7 @@ impl Backend for Local {
                 files += 1;
             }
         }
-        (bytes, files)
+        Ok((bytes, files))
     }
 
     fn subtree_owned_by(&self, virt: &str, owner: &str) -> bool {

@@ -38,6 +38,13 @@ impl S3Error {
             _ => None,
         }
     }
+
+    /// The multipart upload is gone: aborted, or (Garage) dropped because a newer version of
+    /// the object was written meanwhile.
+    pub fn is_no_such_upload(&self) -> bool {
+        matches!(self, S3Error::Status { status: 404, body, .. }
+            if body.contains("<Code>NoSuchUpload</Code>"))
+    }
 }
 
 impl From<S3Error> for io::Error {
@@ -282,6 +289,30 @@ impl Client {
         Ok(Box::new(response.into_body().into_reader()))
     }
 
+    /// GET of a small object: its first `limit` bytes and the value of its `header`.
+    pub fn get_small(
+        &self,
+        key: &str,
+        limit: u64,
+        header_name: &str,
+    ) -> Result<(Vec<u8>, Option<String>), S3Error> {
+        let url = self
+            .bucket
+            .get_object(Some(&self.credentials), key)
+            .sign(SIGNED_FOR);
+        let response = self.agent.get(url.as_str()).call().map_err(transport)?;
+        let response = Client::check("GET", key, response)?;
+        let value = header(&response, header_name).map(str::to_owned);
+        let mut body = Vec::new();
+        response
+            .into_body()
+            .into_reader()
+            .take(limit)
+            .read_to_end(&mut body)
+            .map_err(|e| S3Error::Transport(e.to_string()))?;
+        Ok((body, value))
+    }
+
     /// PUT of a whole (small) object with its record; returns its ETag.
     pub fn put(
         &self,
@@ -290,7 +321,16 @@ impl Client {
         record: Option<&Meta>,
         mtime: Option<SystemTime>,
     ) -> Result<Option<String>, S3Error> {
-        let headers = record_headers(record, mtime);
+        self.put_with(key, body, record_headers(record, mtime))
+    }
+
+    /// PUT of a whole object with user metadata (`x-amz-meta-*` headers); returns its ETag.
+    pub fn put_with(
+        &self,
+        key: &str,
+        body: &[u8],
+        headers: Vec<(&'static str, String)>,
+    ) -> Result<Option<String>, S3Error> {
         let url = sign_with(
             self.bucket.put_object(Some(&self.credentials), key),
             &headers,

@@ -521,18 +521,16 @@ impl Backend for ObjectStore {
         done
     }
 
-    fn count_owned(&self, owner: &str) -> (u64, u64) {
-        let Ok(records) = self.records_under(&self.prefix) else {
-            return (0, 0);
-        };
-        records
+    fn count_owned(&self, owner: &str) -> Result<(u64, u64), Error> {
+        let records = self.records_under(&self.prefix)?;
+        Ok(records
             .iter()
             .filter(|(key, _, record)| {
                 !key.ends_with('/') && record.as_ref().is_some_and(|m| m.owner == owner)
             })
             .fold((0, 0), |(bytes, files), (_, len, _)| {
                 (bytes + len, files + 1)
-            })
+            }))
     }
 
     fn subtree_owned_by(&self, virt: &str, owner: &str) -> bool {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::client::{Client, S3Error};
 use super::recent::Recent;
 use crate::storage::backend::Sink;
-use crate::storage::{Error, Meta, UploadMode};
+use crate::storage::{Error, Meta, Superseded, UploadMode};
 
 /// Size of every part but the last (S3 wants at least 5 MiB).
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
@@ -30,8 +30,13 @@ pub struct ObjectSink {
     /// Set once the first part is sent.
     upload_id: Option<String>,
     etags: Vec<String>,
-    /// The record the object carries: a new file's, or the one the replaced file had.
+    /// The record the object carries: a new file's, or the one the replaced file has (read
+    /// again under the path lock when publishing).
     record: Option<Meta>,
+    /// Over an existing object: its record may change while the data flows.
+    replacing: bool,
+    /// The record a multipart upload was created with.
+    created_with: Option<Meta>,
     in_place: bool,
     start_len: u64,
     total: u64,
@@ -39,6 +44,16 @@ pub struct ObjectSink {
 }
 
 fn store_error(e: S3Error) -> io::Error {
+    io::Error::from(e)
+}
+
+/// A part or the completion of a multipart upload failed: a vanished upload means the object
+/// was written meanwhile (Garage drops the uploads older than a finished write).
+fn part_error(e: S3Error) -> io::Error {
+    if e.is_no_such_upload() {
+        log::warn!("{e}");
+        return io::Error::other(Superseded);
+    }
     io::Error::from(e)
 }
 
@@ -60,6 +75,8 @@ impl ObjectSink {
             upload_id: None,
             etags: Vec::new(),
             record,
+            replacing: existing.is_some(),
+            created_with: None,
             in_place: mode != UploadMode::Replace,
             start_len,
             total: 0,
@@ -116,10 +133,18 @@ impl ObjectSink {
         let id = match &self.upload_id {
             Some(id) => id.clone(),
             None => {
+                // SECURITY: over an existing file, the parts go up private: its owner may make
+                // it private before the upload ends, and the object must never show the old
+                // visibility once complete (`publish` sets the record the file has then).
+                let created_with = match (&self.record, self.replacing) {
+                    (Some(meta), true) => Some(Meta::new(meta.owner.clone(), false)),
+                    (record, _) => record.clone(),
+                };
                 let id = self
                     .client
-                    .create_multipart(&self.key, self.record.as_ref())
+                    .create_multipart(&self.key, created_with.as_ref())
                     .map_err(store_error)?;
+                self.created_with = created_with;
                 self.upload_id = Some(id.clone());
                 id
             }
@@ -128,7 +153,7 @@ impl ObjectSink {
         let etag = self
             .client
             .upload_part(&self.key, &id, number, &self.buf[..len])
-            .map_err(store_error)?;
+            .map_err(part_error)?;
         self.etags.push(etag);
         self.buf.drain(..len);
         Ok(())
@@ -190,10 +215,18 @@ impl Sink for ObjectSink {
             return Err(Error::NotFound);
         }
         match &self.upload_id {
-            Some(id) => self
-                .client
-                .complete_multipart(&self.key, id, &self.etags)
-                .map_err(store_error)?,
+            Some(id) => {
+                self.client
+                    .complete_multipart(&self.key, id, &self.etags)
+                    .map_err(part_error)?;
+                self.published = true;
+                if self.created_with != self.record {
+                    self.recent.forget(&self.key);
+                    self.client
+                        .copy(&self.key, &self.key, self.record.as_ref(), None)
+                        .map_err(store_error)?;
+                }
+            }
             None => {
                 self.client
                     .put(&self.key, &self.buf, self.record.as_ref(), None)
@@ -203,6 +236,14 @@ impl Sink for ObjectSink {
         self.published = true;
         self.recent.forget(&self.key);
         Ok(())
+    }
+
+    /// The replaced object's record as it is now, under the path lock: the new object takes
+    /// it, not the one read when the upload began.
+    fn carry_record(&mut self, current: Option<&Meta>) {
+        if self.replacing {
+            self.record = current.cloned();
+        }
     }
 
     fn settle(&mut self) -> Result<(), Error> {
