@@ -61,3 +61,6 @@ pub const EVICTION_MIN_WAIT: Duration = Duration::from_secs(1);
 
 /// How long a trusted proxy has to send the PROXY protocol header of a new connection.
 pub const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the acceptor waits for a proxied connection's header to arrive when every seat is
+/// taken: only a connection whose real client is known may evict a waiting session.
+pub const PROXY_PEEK_WAIT: Duration = Duration::from_millis(100);

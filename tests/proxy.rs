@@ -175,6 +175,47 @@ fn the_per_ip_limit_counts_the_named_client() {
 }
 
 #[test]
+fn a_full_server_lets_only_a_known_client_evict_a_waiting_session() {
+    let server = proxied_server(|s| {
+        s.max_sessions = 2;
+        s.max_per_ip = 1;
+    });
+    let over = v1("127.0.0.5", 40000, server.addr);
+    let (mut seated, first) = through_proxy(&server, over.as_bytes());
+    assert!(first.starts_with("220 "), "{first}");
+    seated.cmd("USER alice");
+    assert_eq!(seated.cmd("PASS alice-pw"), "230 Login successful.\r\n");
+    let (mut waiting, second) =
+        through_proxy(&server, v1("127.0.0.6", 40001, server.addr).as_bytes());
+    assert!(second.starts_with("220 "), "{second}");
+    std::thread::sleep(Duration::from_millis(1100));
+    // Over its per-IP limit: refused, and the waiting session keeps its seat.
+    let (_again, third) = through_proxy(&server, over.as_bytes());
+    assert_eq!(third, "421 Too many connections from your address.\r\n");
+    // A connection whose header does not come: nobody is evicted for it.
+    let mut silent = Raw::connect_from(PROXY, server.addr);
+    silent.set_timeout(Duration::from_secs(5));
+    assert_eq!(
+        silent.try_reply().as_deref(),
+        Some("421 Too many connections.\r\n")
+    );
+    assert_eq!(waiting.cmd("NOOP"), "200 NOOP ok.\r\n");
+    // A client the header names, within its limit, takes the longest-waiting seat.
+    let (mut newcomer, greeting) =
+        through_proxy(&server, v1("127.0.0.7", 40002, server.addr).as_bytes());
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    waiting.set_timeout(Duration::from_secs(5));
+    assert_eq!(
+        waiting.try_reply().as_deref(),
+        Some("421 Server busy, try again later.\r\n")
+    );
+    assert_eq!(
+        newcomer.cmd("USER alice"),
+        "331 Please specify the password.\r\n"
+    );
+}
+
+#[test]
 fn untrusted_peers_are_direct_clients_and_a_trusted_one_needs_a_header() {
     let server = proxied_server(|_| {});
     // From an untrusted address a PROXY line is just an unknown command, believed by no one.

@@ -75,6 +75,11 @@ impl Admission {
         self.active.load(Ordering::SeqCst)
     }
 
+    /// True when all `max_sessions` seats are taken (a newcomer would need an eviction).
+    pub fn is_full(&self, max_sessions: usize) -> bool {
+        self.seats().holding >= max_sessions
+    }
+
     /// Gives `stream` (from `ip`) a seat, evicting the longest-waiting not-logged-in session
     /// when all `max_sessions` are taken; `Err` is the refusal line.
     pub fn admit(
@@ -82,13 +87,13 @@ impl Admission {
         ip: IpAddr,
         stream: &TcpStream,
         max_sessions: usize,
-        max_per_ip: usize,
+        (max_per_ip, may_evict): (usize, bool),
     ) -> Result<Permit, &'static str> {
         let mut seats = self.seats();
         if seats.per_ip.get(&ip).copied().unwrap_or(0) >= max_per_ip {
             return Err(REFUSED_PER_IP);
         }
-        if seats.holding >= max_sessions && !seats.evict_one(self.min_wait) {
+        if seats.holding >= max_sessions && !(may_evict && seats.evict_one(self.min_wait)) {
             return Err(REFUSED_FULL);
         }
         let id = seats.next_id;
@@ -255,23 +260,32 @@ mod tests {
         let (_c2, s2) = pair(&listener);
         let (_c3, s3) = pair(&listener);
         let (_c4, s4) = pair(&listener);
-        let first = desk.admit(ip, &s1, 2, 10).unwrap();
-        let second = desk.admit(ip, &s2, 2, 10).unwrap();
+        let first = desk.admit(ip, &s1, 2, (10, true)).unwrap();
+        let second = desk.admit(ip, &s2, 2, (10, true)).unwrap();
         assert!(first.logged_in());
-        let third = desk.admit(ip, &s3, 2, 10).unwrap();
+        // One whose client is not known yet (a PROXY header still to come) evicts no one.
+        assert_eq!(
+            desk.admit(ip, &s3, 2, (10, false)).err(),
+            Some(REFUSED_FULL)
+        );
+        assert!(!second.is_evicted());
+        let third = desk.admit(ip, &s3, 2, (10, true)).unwrap();
         assert!(second.is_evicted() && !first.is_evicted() && !third.is_evicted());
         assert!(
             !second.logged_in(),
             "an evicted session cannot log in after all"
         );
         assert!(third.logged_in());
-        assert_eq!(desk.admit(ip, &s4, 2, 10).err(), Some(REFUSED_FULL));
+        assert_eq!(desk.admit(ip, &s4, 2, (10, true)).err(), Some(REFUSED_FULL));
         drop(second);
-        assert_eq!(desk.admit(ip, &s4, 2, 10).err(), Some(REFUSED_FULL));
+        assert_eq!(desk.admit(ip, &s4, 2, (10, true)).err(), Some(REFUSED_FULL));
         drop(first);
-        let fourth = desk.admit(ip, &s4, 2, 10).unwrap();
+        let fourth = desk.admit(ip, &s4, 2, (10, true)).unwrap();
         assert_eq!(desk.active(), 2);
-        assert_eq!(desk.admit(ip, &s1, 9, 2).err(), Some(REFUSED_PER_IP));
+        assert_eq!(
+            desk.admit(ip, &s1, 9, (2, true)).err(),
+            Some(REFUSED_PER_IP)
+        );
         drop((third, fourth));
         assert_eq!(desk.active(), 0);
     }
@@ -286,9 +300,15 @@ mod tests {
         );
         let desk = Arc::new(Admission::new(Duration::ZERO));
         let pairs: Vec<_> = (0..3).map(|_| pair(&listener)).collect();
-        let first = desk.admit(proxy, &pairs[0].1, 10, usize::MAX).unwrap();
-        let second = desk.admit(proxy, &pairs[1].1, 10, usize::MAX).unwrap();
-        let third = desk.admit(proxy, &pairs[2].1, 10, usize::MAX).unwrap();
+        let first = desk
+            .admit(proxy, &pairs[0].1, 10, (usize::MAX, true))
+            .unwrap();
+        let second = desk
+            .admit(proxy, &pairs[1].1, 10, (usize::MAX, true))
+            .unwrap();
+        let third = desk
+            .admit(proxy, &pairs[2].1, 10, (usize::MAX, true))
+            .unwrap();
         assert_eq!(first.rekey(a, 1), Ok(()));
         assert_eq!(second.rekey(a, 1), Err(REFUSED_PER_IP));
         assert_eq!(third.rekey(b, 1), Ok(()));
@@ -306,19 +326,19 @@ mod tests {
             ("127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap());
         let desk = Arc::new(Admission::new(Duration::ZERO));
         let pairs: Vec<_> = (0..4).map(|_| pair(&listener)).collect();
-        let legit = desk.admit(user, &pairs[0].1, 3, 10).unwrap();
-        let f1 = desk.admit(flood, &pairs[1].1, 3, 10).unwrap();
-        let f2 = desk.admit(flood, &pairs[2].1, 3, 10).unwrap();
-        let f3 = desk.admit(flood, &pairs[3].1, 3, 10).unwrap();
+        let legit = desk.admit(user, &pairs[0].1, 3, (10, true)).unwrap();
+        let f1 = desk.admit(flood, &pairs[1].1, 3, (10, true)).unwrap();
+        let f2 = desk.admit(flood, &pairs[2].1, 3, (10, true)).unwrap();
+        let f3 = desk.admit(flood, &pairs[3].1, 3, (10, true)).unwrap();
         assert!(
             f1.is_evicted(),
             "the flood's oldest goes, not the older legit session"
         );
         assert!(!legit.is_evicted() && !f2.is_evicted() && !f3.is_evicted());
         let young = Arc::new(Admission::new(Duration::from_secs(60)));
-        let a = young.admit(user, &pairs[0].1, 1, 10).unwrap();
+        let a = young.admit(user, &pairs[0].1, 1, (10, true)).unwrap();
         assert_eq!(
-            young.admit(flood, &pairs[1].1, 1, 10).err(),
+            young.admit(flood, &pairs[1].1, 1, (10, true)).err(),
             Some(REFUSED_FULL)
         );
         assert!(!a.is_evicted());

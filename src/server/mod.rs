@@ -29,7 +29,7 @@ pub use shutdown::Shutdown;
 use crate::auth::{self, Accounts, Directories, Limits, Throttle, ThrottlePolicy};
 use crate::config::{Settings, StorageChoice};
 use crate::instance::InstanceLock;
-use crate::limits::{EVICTION_MIN_WAIT, SHUTDOWN_GRACE, SIGNUPS_PER_HOUR};
+use crate::limits::{EVICTION_MIN_WAIT, PROXY_PEEK_WAIT, SHUTDOWN_GRACE, SIGNUPS_PER_HOUR};
 use crate::protocol::address::canonical;
 use crate::storage::Storage;
 use crate::tls::{self, Identity};
@@ -85,20 +85,40 @@ impl Shared {
     }
 
     /// Seats a new session, or says why it is refused (the exact reply line). A connection
-    /// from a trusted proxy (`proxied`) is judged by address only once its PROXY header has
-    /// named the client (`readmit`); until then only the total limit applies.
-    fn admit(&self, ip: IpAddr, stream: &TcpStream, proxied: bool) -> Result<Permit, &'static str> {
-        let ip = canonical(ip);
-        if !proxied && self.throttle.is_blocked(ip) {
+    /// from a trusted proxy (`proxied`) is judged by the client its PROXY header names when
+    /// the header is already there (looked at, not read); otherwise only once the worker has
+    /// read it (`readmit`), and until then only the total limit applies.
+    fn admit(
+        &self,
+        peer: IpAddr,
+        stream: &TcpStream,
+        proxied: bool,
+    ) -> Result<Permit, &'static str> {
+        let peer = canonical(peer);
+        let max_sessions = self.settings.max_sessions;
+        let known = match proxied {
+            false => Some(peer),
+            true => {
+                let full = self.admission.is_full(max_sessions);
+                let wait = if full {
+                    PROXY_PEEK_WAIT
+                } else {
+                    Duration::ZERO
+                };
+                proxy::peek_client(stream, wait)
+                    .map(|named| named.map_or(peer, |client| canonical(client.ip())))
+            }
+        };
+        // SECURITY: a connection whose client is not known yet evicts no waiting session:
+        // its client may be blocked or over its per-IP limit.
+        let (ip, limits) = match known {
+            Some(ip) => (ip, (self.settings.max_per_ip, true)),
+            None => (peer, (usize::MAX, false)),
+        };
+        if known.is_some() && self.throttle.is_blocked(ip) {
             return Err(admission::REFUSED_BLOCKED);
         }
-        let max_per_ip = if proxied {
-            usize::MAX
-        } else {
-            self.settings.max_per_ip
-        };
-        self.admission
-            .admit(ip, stream, self.settings.max_sessions, max_per_ip)
+        self.admission.admit(ip, stream, max_sessions, limits)
     }
 
     /// Judges a proxied session again as coming from `client`, the address its PROXY header

@@ -16,6 +16,28 @@ pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> 
     Ok(poll(&mut pfd, timeout)? > 0)
 }
 
+/// What has arrived on `stream` so far, copied without taking it (`recv` with `MSG_PEEK`),
+/// never waiting: 0 when nothing is there yet.
+pub fn peek_now(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of its length; the fd is open for the call.
+    let n = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return match e.kind() {
+            io::ErrorKind::WouldBlock => Ok(0),
+            _ => Err(e),
+        };
+    }
+    Ok(n as usize)
+}
+
 /// sendfile(2): the kernel copies up to `count` bytes of `file` from `*offset` to `socket`
 /// without a userspace buffer. With a non-blocking socket it returns `WouldBlock` when the
 /// socket buffer is full, so the caller can watch the control connection meanwhile.

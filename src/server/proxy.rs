@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use ppp::{v1, v2};
 
+use super::net;
+
 /// How every v2 header begins.
 const V2_SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
 /// The longest v1 line, CRLF included (the protocol's own bound).
@@ -70,7 +72,12 @@ fn read_v2(reader: &mut Deadline<'_>, head: [u8; 12]) -> Result<Option<SocketAdd
     }
     header.resize(16 + body, 0);
     reader.fill(&mut header[16..])?;
-    let parsed = v2::Header::try_from(header.as_slice()).map_err(|_| ProxyError::Malformed)?;
+    client_of_v2(&header)
+}
+
+/// The client a whole v2 header names (`None`: the proxy itself).
+fn client_of_v2(header: &[u8]) -> Result<Option<SocketAddr>, ProxyError> {
+    let parsed = v2::Header::try_from(header).map_err(|_| ProxyError::Malformed)?;
     if parsed.command == v2::Command::Local {
         return Ok(None);
     }
@@ -93,12 +100,81 @@ fn read_v1(reader: &mut Deadline<'_>, head: [u8; 12]) -> Result<Option<SocketAdd
         reader.fill(&mut byte)?;
         line.push(byte[0]);
     }
-    let parsed = v1::Header::try_from(line.as_slice()).map_err(|_| ProxyError::Malformed)?;
+    client_of_v1(&line)
+}
+
+/// The client a whole v1 line names (`None`: `UNKNOWN`).
+fn client_of_v1(line: &[u8]) -> Result<Option<SocketAddr>, ProxyError> {
+    let parsed = v1::Header::try_from(line).map_err(|_| ProxyError::Malformed)?;
     Ok(match parsed.addresses {
         v1::Addresses::Tcp4(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
         v1::Addresses::Tcp6(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
         v1::Addresses::Unknown => None,
     })
+}
+
+/// The client named by a header that has already arrived whole, read without taking it
+/// from the socket (the worker reads it again with `read_header`): `Some(None)` when the
+/// proxy speaks for itself, `None` when no whole, valid header is there within `wait`.
+///
+/// SECURITY: lets admission judge a proxied connection by its real client before it may
+/// evict a waiting session for it.
+pub fn peek_client(stream: &TcpStream, wait: Duration) -> Option<Option<SocketAddr>> {
+    let until = Instant::now() + wait;
+    let mut buf = [0u8; 16 + V2_MAX_BODY];
+    loop {
+        let n = net::peek_now(stream, &mut buf).unwrap_or(0);
+        match frame(&buf[..n]) {
+            Framing::Whole(len) if buf.starts_with(V2_SIGNATURE) => {
+                return client_of_v2(&buf[..len]).ok();
+            }
+            Framing::Whole(len) => return client_of_v1(&buf[..len]).ok(),
+            Framing::Invalid => return None,
+            Framing::Partial if Instant::now() >= until => return None,
+            Framing::Partial => std::thread::sleep(PEEK_RETRY),
+        }
+    }
+}
+
+/// How long `peek_client` sleeps between looks at a header still on its way.
+const PEEK_RETRY: Duration = Duration::from_millis(5);
+
+/// What the start of a connection holds so far.
+#[derive(Debug, PartialEq, Eq)]
+enum Framing {
+    /// A header of this many bytes, whole.
+    Whole(usize),
+    /// The start of one (or nothing yet).
+    Partial,
+    /// Not a header, or one over its bound.
+    Invalid,
+}
+
+fn frame(buf: &[u8]) -> Framing {
+    let head = &buf[..buf.len().min(12)];
+    if buf.len() >= 16 && buf.starts_with(V2_SIGNATURE) {
+        let body = usize::from(u16::from_be_bytes([buf[14], buf[15]]));
+        return match body {
+            _ if body > V2_MAX_BODY => Framing::Invalid,
+            _ if buf.len() >= 16 + body => Framing::Whole(16 + body),
+            _ => Framing::Partial,
+        };
+    }
+    if V2_SIGNATURE.starts_with(head) {
+        return Framing::Partial;
+    }
+    if buf.len() >= 6 && buf.starts_with(b"PROXY ") {
+        let scan = &buf[..buf.len().min(V1_MAX)];
+        return match scan.windows(2).position(|w| w == b"\r\n") {
+            Some(at) => Framing::Whole(at + 2),
+            None if scan.len() >= V1_MAX => Framing::Invalid,
+            None => Framing::Partial,
+        };
+    }
+    if b"PROXY ".starts_with(&buf[..buf.len().min(6)]) {
+        return Framing::Partial;
+    }
+    Framing::Invalid
 }
 
 /// Reads from a socket against one absolute deadline.
@@ -203,6 +279,40 @@ mod tests {
         assert!(matches!(got, Err(ProxyError::TooLong(_))));
         let (got, _) = header_of(b"PROXY TCP4 127.0.0.1", b"");
         assert!(matches!(got, Err(ProxyError::Io(_))));
+    }
+
+    #[test]
+    fn framing_finds_whole_headers_and_waits_for_partial_ones() {
+        let v1 = b"PROXY TCP4 127.0.0.5 127.0.0.10 40000 21\r\nUSER x\r\n";
+        assert_eq!(frame(v1), Framing::Whole(42));
+        assert_eq!(frame(&v1[..20]), Framing::Partial);
+        assert_eq!(frame(b"PRO"), Framing::Partial);
+        assert_eq!(frame(b""), Framing::Partial);
+        assert_eq!(frame(b"USER alice\r\n"), Framing::Invalid);
+        assert_eq!(
+            frame(format!("PROXY {}", "1".repeat(200)).as_bytes()),
+            Framing::Invalid
+        );
+        let header = v2(0x21, 0x11, &[127, 0, 0, 7, 127, 0, 0, 10, 0, 1, 0, 21]);
+        assert_eq!(frame(&header), Framing::Whole(28));
+        assert_eq!(frame(&header[..20]), Framing::Partial);
+        assert_eq!(frame(&header[..8]), Framing::Partial);
+        assert_eq!(frame(&v2(0x21, 0x11, &[0u8; 3000])[..16]), Framing::Invalid);
+    }
+
+    #[test]
+    fn a_peeked_header_stays_for_the_worker() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        assert_eq!(peek_client(&server, Duration::from_millis(20)), None);
+        client
+            .write_all(b"PROXY TCP4 127.0.0.5 127.0.0.10 40000 21\r\n")
+            .unwrap();
+        let peeked = peek_client(&server, Duration::from_secs(2));
+        assert_eq!(peeked, Some(Some("127.0.0.5:40000".parse().unwrap())));
+        let read = read_header(&server, Duration::from_secs(2)).unwrap();
+        assert_eq!(read, Some("127.0.0.5:40000".parse().unwrap()));
     }
 
     #[test]
