@@ -342,6 +342,64 @@ fn node_of(raw: &mut Raw) -> String {
     inner.split(',').take(4).collect::<Vec<_>>().join(".")
 }
 
+/// carol's account edited in the bucket (as by another node) keeps her session on node 2;
+/// deleted and made again there (a new creation id, and node 2 never sees the deletion) it
+/// ends the session. A deletion and re-creation on node 1 gives the account a new id.
+fn account_remade_elsewhere_ends_its_sessions(
+    garage: &Garage,
+    (dir1, dir2): (&std::path::Path, &std::path::Path),
+    session: &mut Raw,
+) {
+    use ferroftp::storage::s3::client::Client;
+    let StorageChoice::S3 { endpoint, .. } = s3_settings(garage, "cluster") else {
+        unreachable!()
+    };
+    let bucket = Client::new(&endpoint).unwrap();
+    let key = "cluster/_ferroftp/accounts/carol";
+    let created_of = || {
+        let (body, created) = bucket.get_small(key, 4096, "x-amz-meta-created").unwrap();
+        (
+            String::from_utf8(body).unwrap(),
+            created.expect("a creation id"),
+        )
+    };
+    let (body, created) = created_of();
+    let grants = body.lines().nth(1).unwrap_or("").to_owned();
+    let node2_credentials = dir2.join("data/credentials.txt");
+    let put_carol = |created: &str| {
+        let hash = bcrypt::hash("carol-pw", 4).unwrap();
+        let body = format!("carol:{hash}:user:active\n{grants}\n");
+        let meta = vec![("x-amz-meta-created", created.to_owned())];
+        bucket.put_with(key, body.as_bytes(), meta).unwrap();
+        assert!(
+            wait_until(std::time::Duration::from_secs(3), || {
+                std::fs::read_to_string(&node2_credentials)
+                    .unwrap()
+                    .contains(&hash)
+            }),
+            "node 2 took the edit"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    put_carol(&created);
+    assert_eq!(
+        session.cmd("NOOP"),
+        "200 NOOP ok.\r\n",
+        "an edit keeps the session"
+    );
+    put_carol("made-again");
+    assert_eq!(session.cmd("NOOP"), "421 Account disabled.\r\n");
+
+    run_ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ferroftp"))
+            .args(["user", "del", "carol", "--dir"])
+            .arg(dir1),
+    );
+    user_add(dir1, ("carol", "carol-pw"));
+    let (_, again) = created_of();
+    assert!(again != created && again != "made-again", "{again}");
+}
+
 #[test]
 fn two_nodes_on_one_bucket_behind_haproxy() {
     let mut garage = Garage::start();
@@ -440,11 +498,17 @@ fn two_nodes_on_one_bucket_behind_haproxy() {
         raw.cmd("USER carol");
         let answer = raw.cmd("PASS carol-pw");
         if answer.starts_with("230 ") && node_of(&mut raw) == "127.0.0.12" {
-            break added.elapsed();
+            break (added.elapsed(), raw);
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
+    let (on_node2, mut carol_on_2) = on_node2;
     eprintln!("carol logged in on node 2 {on_node2:?} after user add on node 1");
+    account_remade_elsewhere_ends_its_sessions(
+        &garage,
+        (dir1.path(), _dir2.path()),
+        &mut carol_on_2,
+    );
 
     // One Garage node killed mid-way: with two of three replicas left, transfers go on.
     garage.kill(2);

@@ -1,13 +1,17 @@
 //! Accounts shared through the bucket (`storage = "s3"`): each account is one object,
 //! `_ferroftp/accounts/NAME`, holding its credentials.txt line and its directories.txt line
-//! (the `*` default grants are the object `*`). `data/credentials.txt` and
-//! `data/directories.txt` stay each node's working copy, read and hot-reloaded as ever; one
-//! `sync` step, under both files' locks, carries this copy's edits up and other nodes' edits
-//! down, remembering in `data/accounts-synced.json` what both sides agreed on last.
+//! (the `*` default grants are the object `*`), and, as user metadata, the id of the account's
+//! creation. `data/credentials.txt` and `data/directories.txt` stay each node's working copy,
+//! read and hot-reloaded as ever; one `sync` step carries this copy's edits up and other
+//! nodes' edits down, remembering in `data/accounts-synced.json` what both sides agreed on
+//! last. The network calls are made outside the account files' locks (a dead store delays
+//! the sync, never an account edit); one sync runs at a time per instance.
 //!
 //! Accounts are separate objects, so edits of different accounts never conflict; two nodes
-//! editing the same account at once: the later write wins. No conditional write is used
-//! (Garage 2.5 accepts them without honouring them).
+//! editing the same account within one sync: the edit that reaches the bucket last wins. No
+//! conditional write is used (Garage 2.5 accepts them without honouring them). An account
+//! deleted and made again elsewhere gets a new creation id, so this node ends the sessions
+//! of the old one even when it never saw the deletion.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -18,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Error;
 use super::credentials::{CREDENTIALS_FILE, CredentialsFile, FILE_MODE};
+use super::deletions::{self, DELETIONS_FILE};
 use super::directories::{DIRECTORIES_FILE, DirectoriesFile};
 use super::hotfile::{FileLock, Format, write_atomic};
 use crate::storage::s3::client::{Client, Endpoint, S3Error};
@@ -26,6 +31,10 @@ use crate::storage::s3::client::{Client, Endpoint, S3Error};
 pub const ACCOUNTS_PREFIX: &str = "_ferroftp/accounts/";
 /// What this node last agreed on with the bucket.
 const SYNCED_FILE: &str = "accounts-synced.json";
+/// Held for a whole sync: one at a time per instance (the server's and a `user` command's).
+const SYNC_LOCK: &str = "accounts-sync.lock";
+/// The user metadata that carries an account's creation id.
+const CREATED_HEADER: &str = "x-amz-meta-created";
 /// An account object is two short lines; anything longer is not one.
 const MAX_OBJECT: u64 = 64 * 1024;
 
@@ -67,11 +76,47 @@ impl Lines {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Agreed {
     lines: Lines,
     /// The object's ETag when both sides held `lines`.
     etag: Option<String>,
+    /// The id of the account's creation (a deleted and re-made account has a new one).
+    #[serde(default)]
+    created: Option<String>,
+}
+
+/// What this node last agreed on with the bucket (`data/accounts-synced.json`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SyncState {
+    accounts: BTreeMap<String, Agreed>,
+    /// `SEQ` of the last line of `deleted-accounts.txt` taken into account: a name deleted
+    /// here since then and present again is a new account.
+    deletions_seen: u64,
+}
+
+/// What a sync did that the server acts on.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Synced {
+    /// The local account files changed.
+    pub changed: bool,
+    /// Accounts another node deleted or made anew: sessions under these names belong to an
+    /// account that is gone.
+    pub ended: Vec<String>,
+}
+
+/// How one account is brought in step.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// Nothing to do.
+    Keep,
+    /// Take the bucket's version (empty lines: the account is gone); `ended` when it is not
+    /// the account this node had (deleted, or deleted and made again).
+    Take { agreed: Agreed, ended: bool },
+    /// Put this node's version up, with this creation id.
+    Push { lines: Lines, created: String },
+    /// Delete the object: the account was deleted here.
+    Delete,
 }
 
 /// The name a credentials.txt or directories.txt line is about (`*` too); None for comments.
@@ -103,8 +148,69 @@ impl std::fmt::Debug for SharedAccounts {
     }
 }
 
+/// Every account's step: the accounts to keep locally (`merged`), the names whose sessions
+/// end, and the steps that go up to the bucket.
+fn settle_all(
+    local: &BTreeMap<String, Lines>,
+    deleted_here: &BTreeSet<String>,
+    state: &mut SyncState,
+    remote: &BTreeMap<String, String>,
+    fetched: &BTreeMap<String, Agreed>,
+) -> (BTreeMap<String, Lines>, Synced, Vec<(String, Step)>) {
+    let names: BTreeSet<String> = local
+        .keys()
+        .chain(state.accounts.keys())
+        .chain(remote.keys())
+        .cloned()
+        .collect();
+    let mut merged = local.clone();
+    let mut synced = Synced::default();
+    let mut uploads = Vec::new();
+    for name in names {
+        let here = Here {
+            lines: local.get(&name).cloned().unwrap_or_default(),
+            deleted: deleted_here.contains(&name),
+        };
+        match settle(
+            &here,
+            state.accounts.get(&name),
+            remote.get(&name),
+            fetched.get(&name),
+        ) {
+            Step::Keep => {}
+            Step::Take { agreed, ended } => {
+                if agreed.lines.is_empty() {
+                    merged.remove(&name);
+                } else {
+                    merged.insert(name.clone(), agreed.lines.clone());
+                }
+                if ended {
+                    synced.ended.push(name.clone());
+                }
+                // Gone on both sides: nothing left to agree on.
+                if agreed == Agreed::default() {
+                    state.accounts.remove(&name);
+                } else {
+                    state.accounts.insert(name, agreed);
+                }
+            }
+            step => uploads.push((name, step)),
+        }
+    }
+    (merged, synced, uploads)
+}
+
 fn store(e: S3Error) -> Error {
     Error::Io(io::Error::other(e.to_string()))
+}
+
+/// What one sync did to the local files, and what it still has to put up.
+struct Applied {
+    synced: Synced,
+    /// The accounts to put up or delete in the bucket, in name order.
+    uploads: Vec<(String, Step)>,
+    /// The deletion log's last `SEQ` when the files were read.
+    deletions_seen: u64,
 }
 
 impl SharedAccounts {
@@ -122,8 +228,42 @@ impl SharedAccounts {
         })
     }
 
-    /// One step both ways; true when the local files changed.
-    pub fn sync(&self) -> Result<bool, Error> {
+    /// One step both ways: the bucket's changes are fetched, applied to the local files under
+    /// their locks, then this node's edits are put up.
+    pub fn sync(&self) -> Result<Synced, Error> {
+        let _one_sync = FileLock::acquire(&self.data_dir.join(SYNC_LOCK))?;
+        let mut state = self.load_state();
+        let remote = self.remote_etags()?;
+        // Only objects that changed since the last agreement are read.
+        let mut fetched = BTreeMap::new();
+        for (name, etag) in &remote {
+            let known = state.accounts.get(name).and_then(|a| a.etag.as_ref());
+            if known != Some(etag)
+                && let Some(agreed) = self.fetch(name, etag)?
+            {
+                fetched.insert(name.clone(), agreed);
+            }
+        }
+        let applied = self.apply_locally(&mut state, &remote, &fetched)?;
+        let pushed = self.push_all(&mut state, applied.uploads);
+        // A deletion here is taken into account once its account went up (with a new id).
+        if pushed.is_ok() {
+            state.deletions_seen = applied.deletions_seen;
+        }
+        self.save_state(&state)?;
+        pushed?;
+        Ok(applied.synced)
+    }
+
+    /// Under both account files' locks, and without a network call: decides every account's
+    /// step, applies what comes down to the files, and returns what must go up (with the
+    /// deletion log's last `SEQ`).
+    fn apply_locally(
+        &self,
+        state: &mut SyncState,
+        remote: &BTreeMap<String, String>,
+        fetched: &BTreeMap<String, Agreed>,
+    ) -> Result<Applied, Error> {
         let _credentials = FileLock::acquire(&self.data_dir.join(CredentialsFile::LOCK))?;
         let _directories = FileLock::acquire(&self.data_dir.join(DirectoriesFile::LOCK))?;
         let credentials_path = self.data_dir.join(CREDENTIALS_FILE);
@@ -131,37 +271,11 @@ impl SharedAccounts {
         let credentials_text = read(&credentials_path)?;
         let directories_text = read(&directories_path)?;
         let local = local_accounts(&credentials_text, &directories_text);
-        let mut agreed = self.load_agreed();
-        let remote = self.remote_etags()?;
-        let names: BTreeSet<String> = local
-            .keys()
-            .chain(agreed.keys())
-            .chain(remote.keys())
-            .cloned()
-            .collect();
-        let mut merged = local.clone();
-        for name in names {
-            let outcome = self.settle(
-                &name,
-                local.get(&name),
-                agreed.get(&name),
-                remote.get(&name),
-            )?;
-            let Some(entry) = outcome else { continue };
-            if entry.lines.is_empty() {
-                merged.remove(&name);
-            } else {
-                merged.insert(name.clone(), entry.lines.clone());
-            }
-            // Gone on both sides: nothing left to agree on.
-            if entry.lines.is_empty() && entry.etag.is_none() {
-                agreed.remove(&name);
-            } else {
-                agreed.insert(name, entry);
-            }
-        }
-        let changed = merged != local;
-        if changed {
+        let (deleted_here, deletions_seen) = self.deleted_since(state.deletions_seen)?;
+        let (merged, mut synced, uploads) =
+            settle_all(&local, &deleted_here, state, remote, fetched);
+        synced.changed = merged != local;
+        if synced.changed {
             let (credentials, directories) = rewrite(&credentials_text, &directories_text, &merged);
             // Only what changed: an untouched file is not rewritten (nor a missing one made).
             if credentials != credentials_text {
@@ -171,66 +285,75 @@ impl SharedAccounts {
                 write_atomic(&directories_path, &directories, DirectoriesFile::MODE)?;
             }
         }
-        self.save_agreed(&agreed)?;
-        Ok(changed)
-    }
-
-    /// What one account becomes: `None` when nothing changes; an entry with empty lines and
-    /// no ETag when it is gone on both sides.
-    fn settle(
-        &self,
-        name: &str,
-        local: Option<&Lines>,
-        agreed: Option<&Agreed>,
-        remote: Option<&String>,
-    ) -> Result<Option<Agreed>, Error> {
-        let empty = Lines::default();
-        let local_lines = local.unwrap_or(&empty);
-        let key = format!("{}{name}", self.prefix);
-        let Some(agreed) = agreed else {
-            // Never agreed: a node joining takes the bucket's account; one only here goes up.
-            return match remote {
-                Some(etag) => Ok(self.pull(&key, name, etag)?),
-                None if !local_lines.is_empty() => Ok(Some(self.push(&key, local_lines)?)),
-                None => Ok(None),
-            };
-        };
-        if *local_lines != agreed.lines {
-            if local_lines.is_empty() {
-                self.client.delete(&key).map_err(store)?;
-                return Ok(Some(Agreed::default()));
-            }
-            return Ok(Some(self.push(&key, local_lines)?));
-        }
-        match remote {
-            Some(etag) if agreed.etag.as_ref() != Some(etag) => Ok(self.pull(&key, name, etag)?),
-            Some(_) => Ok(None),
-            None if agreed.etag.is_some() => Ok(Some(Agreed::default())),
-            None => Ok(None),
-        }
-    }
-
-    fn push(&self, key: &str, lines: &Lines) -> Result<Agreed, Error> {
-        let etag = self
-            .client
-            .put(key, lines.body().as_bytes(), None, None)
-            .map_err(store)?;
-        Ok(Agreed {
-            lines: lines.clone(),
-            etag,
+        Ok(Applied {
+            synced,
+            uploads,
+            deletions_seen,
         })
     }
 
-    fn pull(&self, key: &str, name: &str, etag: &str) -> Result<Option<Agreed>, Error> {
-        let mut body = String::new();
-        io::Read::read_to_string(
-            &mut io::Read::take(self.client.get(key, 0).map_err(store)?, MAX_OBJECT),
-            &mut body,
-        )?;
-        match Lines::parse(name, &body) {
+    /// Names deleted on this node (`deleted-accounts.txt`) after `SEQ` `seen`, and the last
+    /// `SEQ` in the log.
+    fn deleted_since(&self, seen: u64) -> Result<(BTreeSet<String>, u64), Error> {
+        let path = self.data_dir.join(DELETIONS_FILE);
+        let lines = deletions::read(&path).map_err(|e| Error::file(&path, e))?;
+        let last = lines
+            .iter()
+            .map(|(seq, _)| *seq)
+            .max()
+            .unwrap_or(0)
+            .max(seen);
+        let names = lines
+            .into_iter()
+            .filter(|(seq, _)| *seq > seen)
+            .map(|(_, name)| name)
+            .collect();
+        Ok((names, last))
+    }
+
+    /// Puts up (or deletes) what changed here, recording each success in `state`; stops at
+    /// the first failure (the next sync tries again: the files still differ from `state`).
+    fn push_all(&self, state: &mut SyncState, steps: Vec<(String, Step)>) -> Result<(), Error> {
+        for (name, step) in steps {
+            let key = format!("{}{name}", self.prefix);
+            match step {
+                Step::Push { lines, created } => {
+                    let meta = vec![(CREATED_HEADER, created.clone())];
+                    let etag = self
+                        .client
+                        .put_with(&key, lines.body().as_bytes(), meta)
+                        .map_err(store)?;
+                    let agreed = Agreed {
+                        lines,
+                        etag,
+                        created: Some(created),
+                    };
+                    state.accounts.insert(name, agreed);
+                }
+                Step::Delete => {
+                    self.client.delete(&key).map_err(store)?;
+                    state.accounts.remove(&name);
+                }
+                Step::Keep | Step::Take { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The bucket's version of `name` (its object has ETag `etag`); `None` when malformed.
+    fn fetch(&self, name: &str, etag: &str) -> Result<Option<Agreed>, Error> {
+        let key = format!("{}{name}", self.prefix);
+        let (body, created) = match self.client.get_small(&key, MAX_OBJECT, CREATED_HEADER) {
+            Ok(got) => got,
+            // Deleted since the listing: the next sync sees it gone.
+            Err(e) if e.status() == Some(404) => return Ok(None),
+            Err(e) => return Err(store(e)),
+        };
+        match Lines::parse(name, &String::from_utf8_lossy(&body)) {
             Some(lines) => Ok(Some(Agreed {
                 lines,
                 etag: Some(etag.to_owned()),
+                created,
             })),
             None => {
                 log::warn!("account object {key} is malformed; ignored");
@@ -264,17 +387,87 @@ impl SharedAccounts {
         Ok(out)
     }
 
-    fn load_agreed(&self) -> BTreeMap<String, Agreed> {
+    fn load_state(&self) -> SyncState {
         fs::read_to_string(self.data_dir.join(SYNCED_FILE))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default()
     }
 
-    fn save_agreed(&self, agreed: &BTreeMap<String, Agreed>) -> Result<(), Error> {
-        let text = serde_json::to_string(agreed).map_err(|e| Error::Io(io::Error::other(e)))?;
+    fn save_state(&self, state: &SyncState) -> Result<(), Error> {
+        let text = serde_json::to_string(state).map_err(|e| Error::Io(io::Error::other(e)))?;
         write_atomic(&self.data_dir.join(SYNCED_FILE), &text, FILE_MODE)
     }
+}
+
+/// This node's side of one account.
+struct Here {
+    lines: Lines,
+    /// Deleted here since the last sync (and perhaps made again).
+    deleted: bool,
+}
+
+/// What one account's step is, from this node's lines, the last agreement, the bucket's
+/// ETag and (when that changed) the bucket's version.
+fn settle(
+    here: &Here,
+    agreed: Option<&Agreed>,
+    remote: Option<&String>,
+    fetched: Option<&Agreed>,
+) -> Step {
+    let Some(agreed) = agreed else {
+        // Never agreed: a node joining takes the bucket's account; one only here goes up.
+        return match (remote, fetched) {
+            (Some(_), Some(theirs)) => Step::Take {
+                ended: !here.lines.is_empty() && here.lines != theirs.lines,
+                agreed: theirs.clone(),
+            },
+            (Some(_), None) => Step::Keep,
+            (None, _) if here.lines.is_empty() => Step::Keep,
+            (None, _) => Step::Push {
+                lines: here.lines.clone(),
+                created: new_creation_id(),
+            },
+        };
+    };
+    if here.lines != agreed.lines || here.deleted {
+        if here.lines.is_empty() {
+            return Step::Delete;
+        }
+        let created = match &agreed.created {
+            Some(id) if !here.deleted && !agreed.lines.is_empty() => id.clone(),
+            _ => new_creation_id(),
+        };
+        return Step::Push {
+            lines: here.lines.clone(),
+            created,
+        };
+    }
+    match (remote, fetched) {
+        (Some(etag), Some(theirs)) if agreed.etag.as_ref() != Some(etag) => Step::Take {
+            ended: theirs.created != agreed.created,
+            agreed: theirs.clone(),
+        },
+        (Some(_), _) => Step::Keep,
+        (None, _) if agreed.etag.is_some() => Step::Take {
+            agreed: Agreed::default(),
+            ended: true,
+        },
+        (None, _) => Step::Keep,
+    }
+}
+
+/// A fresh, random id for an account's creation.
+fn new_creation_id() -> String {
+    let mut bytes = [0u8; 12];
+    if getrandom::fill(&mut bytes).is_err() {
+        // The clock still tells two creations apart.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        return format!("t{nanos:x}");
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn read(path: &Path) -> Result<String, Error> {
@@ -356,6 +549,78 @@ mod tests {
         let (c, d) = rewrite(credentials, directories, &merged);
         assert_eq!(c, "# accounts\nbob:h9:user:banned\ncarol:h3:admin:active\n");
         assert_eq!(d, "*: Public:ro\nbob: Public:rw\n");
+    }
+
+    fn account(hash: &str) -> Lines {
+        Lines {
+            credentials: Some(format!("alice:{hash}:user:active")),
+            grants: None,
+        }
+    }
+
+    fn agreed(lines: Lines, etag: &str, created: &str) -> Agreed {
+        Agreed {
+            lines,
+            etag: Some(etag.into()),
+            created: Some(created.into()),
+        }
+    }
+
+    #[test]
+    fn an_account_made_anew_elsewhere_ends_its_old_sessions_here() {
+        let ours = agreed(account("h1"), "e1", "c1");
+        let here = Here {
+            lines: account("h1"),
+            deleted: false,
+        };
+        let etag = "e2".to_owned();
+        let edited = agreed(account("h2"), "e2", "c1");
+        let remade = agreed(account("h3"), "e2", "c2");
+        let take = |theirs: &Agreed| settle(&here, Some(&ours), Some(&etag), Some(theirs));
+        assert_eq!(
+            take(&edited),
+            Step::Take {
+                agreed: edited.clone(),
+                ended: false
+            }
+        );
+        assert_eq!(
+            take(&remade),
+            Step::Take {
+                agreed: remade.clone(),
+                ended: true
+            }
+        );
+        // Gone from the bucket: gone here, sessions ended.
+        assert!(matches!(
+            settle(&here, Some(&ours), None, None),
+            Step::Take { ended: true, .. }
+        ));
+        // Unchanged: nothing to do.
+        let same = "e1".to_owned();
+        assert_eq!(settle(&here, Some(&ours), Some(&same), None), Step::Keep);
+    }
+
+    #[test]
+    fn an_account_deleted_and_made_again_here_goes_up_with_a_new_creation_id() {
+        let ours = agreed(account("h1"), "e1", "c1");
+        let etag = "e1".to_owned();
+        let step = |lines: Lines, deleted: bool| {
+            settle(&Here { lines, deleted }, Some(&ours), Some(&etag), None)
+        };
+        assert_eq!(
+            step(account("h2"), false),
+            Step::Push {
+                lines: account("h2"),
+                created: "c1".into()
+            }
+        );
+        let Step::Push { created, .. } = step(account("h2"), true) else {
+            panic!("a push");
+        };
+        assert_ne!(created, "c1");
+        assert_eq!(created.len(), 24);
+        assert_eq!(step(Lines::default(), true), Step::Delete);
     }
 
     #[test]

@@ -154,6 +154,11 @@ impl<T: Format> HotFile<T> {
         })
     }
 
+    /// Makes readers look again (`generation` moves) though the file did not change.
+    pub(crate) fn touch(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Held by reloads and edits; others that must not interleave with them take it too.
     pub(crate) fn install_guard(&self) -> MutexGuard<'_, ()> {
         lock_guard(&self.install)

@@ -368,6 +368,16 @@ impl Accounts {
         state.incarnations.get(name).copied().unwrap_or(0)
     }
 
+    /// Another node deleted `name` (and perhaps made it again): the sessions that logged in
+    /// under it end, as after a deletion here. Its files are the deleting node's to hand on.
+    pub fn end_sessions_of(&self, name: &str) {
+        {
+            let mut state = lock_guard(&self.inner.deletions);
+            *state.incarnations.entry(name.to_owned()).or_insert(0) += 1;
+        }
+        self.inner.file.touch();
+    }
+
     /// True while the deletion of `name` waits to be applied to its files: no login.
     fn held_back(&self, name: &str) -> bool {
         lock_guard(&self.inner.deletions)

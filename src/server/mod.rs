@@ -336,7 +336,7 @@ fn spawn_reloader(shared: &Arc<Shared>) -> Result<thread::JoinHandle<()>, Server
             let mut sync_failing = false;
             while !shared.shutdown.wait_timeout(Duration::from_secs(1)) {
                 if let Some(bucket) = &shared.shared_accounts {
-                    sync_failing = sync_accounts(bucket, sync_failing);
+                    sync_failing = sync_accounts(bucket, &shared.accounts, sync_failing);
                 }
                 shared.accounts.reload_if_changed();
                 shared.directories.reload_if_changed();
@@ -357,13 +357,22 @@ fn spawn_reloader(shared: &Arc<Shared>) -> Result<thread::JoinHandle<()>, Server
 
 /// One exchange of account edits with the bucket; a failure is logged when it starts and
 /// when it ends, not every second. Returns whether it is failing.
-fn sync_accounts(bucket: &auth::bucket::SharedAccounts, was_failing: bool) -> bool {
+fn sync_accounts(
+    bucket: &auth::bucket::SharedAccounts,
+    accounts: &Accounts,
+    was_failing: bool,
+) -> bool {
     match bucket.sync() {
-        Ok(_) if was_failing => {
-            log::info!("accounts are in step with the bucket again");
+        Ok(synced) => {
+            for name in &synced.ended {
+                log::info!("account {name} was deleted on another node; its sessions end");
+                accounts.end_sessions_of(name);
+            }
+            if was_failing {
+                log::info!("accounts are in step with the bucket again");
+            }
             false
         }
-        Ok(_) => false,
         Err(e) => {
             if !was_failing {
                 log::warn!("cannot exchange account edits with the bucket: {e}");
